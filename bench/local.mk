@@ -1,0 +1,1 @@
+# The benchmark (issue 6): rules come with it.

@@ -1,0 +1,1 @@
+# The HTTPS example server (issue 5): rules come with it.

@@ -1,0 +1,409 @@
+/*
+ * evpool-internal.h — private declarations shared by lib/*.c.  Never installed.
+ *
+ * DESIGN (the whole library in one page)
+ *
+ *  pool ──< queue ──< worker          pool ──< mailbox (one per event_base,
+ *              │                                 plus one "detached" for
+ *              └─ priority levels ──< job        evpool_fd()/evpool_drain())
+ *
+ *  Submission: the submitter allocates a job (free list, no malloc once warm),
+ *  finds the mailbox of the job's base (cached), counts the job as outstanding
+ *  on that mailbox (the first outstanding job adds the mailbox's read event so
+ *  the loop stays alive), then links the job into its queue's priority level
+ *  under the queue mutex and wakes one sleeping worker only if no wakeup is
+ *  already on its way, or starts a worker if none is idle and the queue is
+ *  below max_workers.
+ *
+ *  Running: a worker takes the first job of the highest level under the queue
+ *  mutex, drops the mutex, runs the job through the pool's mode ops (thread:
+ *  call it; process: ship it to the worker's child) and finishes it.
+ *
+ *  Finishing is a race that exactly one party wins: the job's state goes
+ *  QUEUED/RUNNING -> FINISHING by compare-and-swap (the worker returning, a
+ *  cancel, the timeout thread, a crash), the winner writes the outcome and
+ *  stores DONE (release).  Losers discard what they have.  The winner then
+ *  pushes the job on its mailbox: a lock-free LIFO stack whose single consumer
+ *  takes the whole stack at once.  Only the push that finds the stack empty
+ *  writes the eventfd, so one wakeup serves a whole batch.
+ *
+ *  Delivery: on the loop thread the mailbox's read event fires; the loop reads
+ *  the eventfd FIRST, then swaps the stack out (a push racing with the swap
+ *  either lands in the batch or re-arms the eventfd), reverses it to FIFO, and
+ *  runs emit and done callbacks.  After the batch, outstanding drops by the
+ *  number of jobs delivered; at zero the read event is removed, so
+ *  event_base_dispatch() returns once no work is in flight (as libuv does).
+ *
+ *  LOCK ORDER (outer first; never the other way):
+ *     pool->mu  >  queue->mu  >  pool->timer_mu  >  mailbox->mu  >
+ *     pool->wait_mu  >  pool->jobs_mu
+ *  A worker never holds its queue mutex while it runs a job or while it
+ *  delivers a completion.  Callbacks run with no library lock held.
+ */
+#ifndef EVPOOL_INTERNAL_H
+#define EVPOOL_INTERNAL_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "evpool.h"
+
+struct event;
+
+#define EVPOOL__INTERNAL __attribute__((visibility("hidden")))
+
+#define EVPOOL__MAX_WORKERS 4096
+#define EVPOOL__NAME_MAX 10	/* prefix; "/" and a number follow, 15 in all */
+
+#if defined(__GNUC__)
+#define evpool__likely(x) __builtin_expect(!!(x), 1)
+#define evpool__unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define evpool__likely(x) (x)
+#define evpool__unlikely(x) (x)
+#endif
+
+/* ---- errors (error.c) --------------------------------------------------- */
+
+/** Record a detail message for evpool_errmsg() and return @p code. */
+EVPOOL__INTERNAL int evpool__err(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* ---- configuration (config.c) ------------------------------------------- */
+
+struct evpool_config {
+	enum evpool_mode mode;
+	unsigned min_workers;
+	unsigned max_workers;		/* 0: online CPUs, resolved by evpool_new */
+	size_t max_queued;		/* 0: unbounded */
+	unsigned idle_timeout_ms;
+	char name[EVPOOL__NAME_MAX + 1];
+	enum evpool_notify notify;
+	evpool_done_cb done_cb;
+	evpool_done_cb failed_cb;
+	void *cb_arg;
+	unsigned job_timeout_ms;	/* 0: none */
+	evpool_worker_fn init;
+	evpool_worker_fn fini;
+	void *init_arg;
+	evpool_fn default_fn;
+	unsigned emit_window;
+	/* process mode */
+	unsigned max_jobs_per_worker;	/* 0: unlimited */
+};
+
+EVPOOL__INTERNAL void evpool__config_defaults(struct evpool_config *cfg);
+EVPOOL__INTERNAL unsigned evpool__online_cpus(void);
+
+/* ---- completion nodes and mailboxes (notify.c) -------------------------- */
+
+enum evpool__node_kind { EVPOOL__NODE_JOB = 1, EVPOOL__NODE_EMIT = 2 };
+
+/** A link in a mailbox's completion stack: a finished job or an emission. */
+struct evpool__node {
+	struct evpool__node *next;
+	int kind;
+};
+
+struct evpool__emit {
+	struct evpool__node node;
+	struct evpool_job *job;		/* holds a reference */
+	size_t len;
+	unsigned char data[];
+};
+
+struct evpool__mailbox {
+	struct evpool *pool;
+	struct event_base *base;	/* NULL: the detached mailbox */
+	struct event *ev;		/* read event on rfd (NULL: detached) */
+	int rfd, wfd;			/* equal for an eventfd */
+	_Atomic(struct evpool__node *) head;	/* LIFO of completions */
+	struct evpool__node *local;	/* taken batch, FIFO, loop thread only */
+	atomic_long outstanding;	/* jobs not yet delivered */
+	pthread_mutex_t mu;		/* guards ev_added */
+	bool ev_added;
+	atomic_bool loop_known;
+	pthread_t loop_thread;		/* last thread that delivered here */
+	struct evpool__mailbox *next;	/* pool->mailboxes */
+};
+
+EVPOOL__INTERNAL int evpool__mailbox_new(struct evpool *pool,
+					 struct event_base *base,
+					 struct evpool__mailbox **mbp);
+EVPOOL__INTERNAL void evpool__mailbox_free(struct evpool__mailbox *mb);
+/** Count one more outstanding job (adds the read event on 0 -> 1). */
+EVPOOL__INTERNAL void evpool__mailbox_hold(struct evpool__mailbox *mb);
+/** Undo one hold without a delivery (a submit that failed after holding). */
+EVPOOL__INTERNAL void evpool__mailbox_unhold(struct evpool__mailbox *mb,
+					     long n);
+/** Push a node; writes the eventfd if the stack was empty. */
+EVPOOL__INTERNAL void evpool__mailbox_push(struct evpool__mailbox *mb,
+					   struct evpool__node *node);
+/** Deliver pending completions in the calling thread.  @return jobs done. */
+EVPOOL__INTERNAL int evpool__mailbox_drain(struct evpool__mailbox *mb);
+/** True if the calling thread is the known loop thread of @p mb. */
+EVPOOL__INTERNAL bool evpool__mailbox_is_mine(struct evpool__mailbox *mb);
+
+/* ---- jobs (job.c) ------------------------------------------------------- */
+
+enum evpool__job_state {
+	EVPOOL__QUEUED = 0,
+	EVPOOL__RUNNING = 1,
+	EVPOOL__FINISHING = 2,	/* a winner is writing the outcome */
+	EVPOOL__DONE = 3,	/* outcome final (ready) */
+};
+
+/** Why a job finished; decides which counter moves. */
+enum evpool__finish {
+	EVPOOL__FIN_RAN = 0,	/* the function returned (status is its own) */
+	EVPOOL__FIN_CANCEL,	/* cancelled: -ECANCELED */
+	EVPOOL__FIN_TIMEOUT,	/* deadline passed: -ETIMEDOUT */
+	EVPOOL__FIN_CRASH,	/* worker process died: EVPOOL_ECRASHED */
+	EVPOOL__FIN_ERROR,	/* the library could not run it (status says) */
+};
+
+/** Internal sink: when set, called on the finishing thread instead of
+ *  pushing to a mailbox (blocking APIs built on top of the core). */
+typedef void (*evpool__sink_fn)(struct evpool_job *job);
+
+struct evpool_job {
+	struct evpool__node node;		/* mailbox link */
+	struct evpool_job *qnext, *qprev;	/* priority level list */
+	evpool_fn fn;
+	void *arg;
+	evpool_done_cb done;
+	evpool_emit_cb emit;
+	void *done_arg;
+	struct evpool *pool;
+	struct evpool__mailbox *mb;
+	struct evpool__queue *q;
+	evpool__sink_fn sink;
+	void *input;			/* owned copy */
+	size_t input_len;
+	void *result;
+	void *rbytes;			/* owned */
+	size_t rlen;
+	int priority;
+	int timeout_ms;			/* resolved: 0 none */
+	int status;
+	int exit_status;		/* -1, or a wait(2) status */
+	atomic_uint state;
+	atomic_uint refs;
+	atomic_int cancelled;
+	atomic_uint emit_pending;	/* emissions not yet delivered */
+	size_t timer_idx;		/* position in the timeout heap + 1 */
+	uint64_t deadline_ns;
+};
+
+/** The job's view of itself while it runs (thread mode: on the worker's
+ *  stack; process mode: in the child). */
+struct evpool_ctx {
+	struct evpool_job *job;		/* NULL in a worker process */
+	struct evpool *pool;		/* NULL in a worker process */
+	void *arg;
+	const void *input;
+	size_t input_len;
+	void *result;
+	void *rbytes;			/* malloc'd, owned until handed over */
+	size_t rlen;
+	bool process;
+	/* process mode: how to emit and how to see cancellation */
+	int (*emit)(struct evpool_ctx *ctx, const void *data, size_t len);
+	void *priv;
+};
+
+EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool);
+/** Try to win the right to finish @p job from state @p from. */
+EVPOOL__INTERNAL bool evpool__job_claim(struct evpool_job *job, unsigned from);
+/** Winner only: record the outcome, count it, deliver it, wake waiters. */
+EVPOOL__INTERNAL void evpool__job_complete(struct evpool_job *job,
+					   enum evpool__finish why, int status);
+/** Run the job's done callback and the pool callbacks (loop thread). */
+EVPOOL__INTERNAL void evpool__job_deliver(struct evpool_job *job);
+/** Free a job's outputs when its late result is discarded. */
+EVPOOL__INTERNAL void evpool__job_discard_ctx(struct evpool_ctx *ctx);
+
+/* ---- queues (queue.c) --------------------------------------------------- */
+
+struct evpool__level {
+	int prio;
+	struct evpool_job *head, *tail;
+};
+
+struct evpool__worker;
+
+struct evpool__queue {
+	struct evpool *pool;
+	char name[32];
+	pthread_mutex_t mu;
+	pthread_cond_t work_cv;		/* idle workers wait here */
+	pthread_cond_t room_cv;		/* EVPOOL_SUBMIT_BLOCK waits here */
+	struct evpool__level *levels;	/* sorted by prio, highest first */
+	unsigned nlevels, caplevels;
+	atomic_size_t nqueued;		/* written under mu; read lock-free */
+	size_t max_queued;
+	unsigned min_workers, max_workers;
+	unsigned nworkers;		/* alive or starting */
+	unsigned nsleeping;		/* waiting on work_cv */
+	unsigned nwakeups;		/* signals sent, not yet consumed */
+	unsigned nrunning;
+	unsigned nroom_waiters;
+	unsigned idle_timeout_ms;
+	evpool_fn default_fn;
+	bool stopping;			/* workers exit when they see it */
+	struct evpool__worker *workers;	/* alive ones */
+	struct evpool__worker *exited;	/* to be joined */
+	struct evpool__queue *next;	/* pool->queues */
+};
+
+EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
+				       unsigned min_workers,
+				       unsigned max_workers,
+				       struct evpool__queue **qp);
+EVPOOL__INTERNAL void evpool__queue_free(struct evpool__queue *q);
+/** Link a job (q->mu held).  @return 0 or -ENOMEM. */
+EVPOOL__INTERNAL int evpool__queue_push(struct evpool__queue *q,
+					struct evpool_job *job);
+/** Unlink the next job to run (q->mu held); NULL if empty. */
+EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool__queue *q);
+/** Unlink a queued job (q->mu held). */
+EVPOOL__INTERNAL void evpool__queue_unlink(struct evpool__queue *q,
+					   struct evpool_job *job);
+/** Cancel every queued job of @p q.  @return the count. */
+EVPOOL__INTERNAL int evpool__queue_cancel_all(struct evpool__queue *q);
+/** Flag (and in process mode kill) every running job of @p q. */
+EVPOOL__INTERNAL void evpool__queue_flag_running(struct evpool__queue *q);
+
+/* ---- workers (worker.c) ------------------------------------------------- */
+
+struct evpool__worker {
+	struct evpool__queue *q;
+	pthread_t tid;
+	unsigned id;
+	struct evpool_job *current;	/* under q->mu */
+	unsigned jobs_done;
+	struct evpool__worker *next;
+	void *mode_data;		/* process mode: the child */
+};
+
+/** Make sure work gets picked up after a push (q->mu held). */
+EVPOOL__INTERNAL int evpool__queue_kick(struct evpool__queue *q);
+/** Start one worker thread (q->mu held). */
+EVPOOL__INTERNAL int evpool__worker_spawn(struct evpool__queue *q);
+/** Stop and join every worker of @p q (q->mu NOT held). */
+EVPOOL__INTERNAL void evpool__queue_stop_workers(struct evpool__queue *q);
+/** Join workers that exited on their own (q->mu held). */
+EVPOOL__INTERNAL void evpool__queue_reap(struct evpool__queue *q);
+
+/** Mode operations: how a worker runs a job. */
+struct evpool__mode_ops {
+	/** Called in the worker thread when it starts; nonzero: it exits. */
+	int (*worker_start)(struct evpool__worker *w);
+	/** Called in the worker thread when it exits. */
+	void (*worker_stop)(struct evpool__worker *w);
+	/** Run @p job and finish it (claim + complete, or discard). */
+	void (*run)(struct evpool__worker *w, struct evpool_job *job);
+	/** Called (q->mu held) to stop a running job for cancel/terminate.
+	 *  @return true if the job will complete with -ECANCELED. */
+	bool (*kill)(struct evpool__worker *w, struct evpool_job *job);
+	/** Pool-wide setup/teardown (fork server...).  May be NULL. */
+	int (*pool_start)(struct evpool *pool);
+	void (*pool_stop)(struct evpool *pool);
+};
+
+EVPOOL__INTERNAL extern const struct evpool__mode_ops evpool__thread_ops;
+
+/* ---- timeouts (worker.c) ------------------------------------------------ */
+
+/** Arm the thread-mode deadline of a job that starts running now. */
+EVPOOL__INTERNAL int evpool__timer_arm(struct evpool *pool,
+				       struct evpool_job *job);
+EVPOOL__INTERNAL void evpool__timer_disarm(struct evpool *pool,
+					   struct evpool_job *job);
+EVPOOL__INTERNAL void evpool__timer_stop(struct evpool *pool);
+
+/* ---- the pool (pool.c) -------------------------------------------------- */
+
+struct evpool {
+	struct evpool_config cfg;
+	struct event_base *base;
+	const struct evpool__mode_ops *ops;
+	void *mode_data;
+
+	pthread_mutex_t mu;		/* mailboxes, queues, lifecycle */
+	struct evpool__mailbox *mailboxes;
+	struct evpool__mailbox *detached;
+	_Atomic(struct evpool__mailbox *) mb_cache;
+	struct evpool__queue *queues;	/* the default queue is dq */
+	struct evpool__queue *dq;
+	atomic_bool closed;
+	bool free_deferred;
+	atomic_uint next_worker_id;
+
+	/* jobs submitted and not finished: join() waits for 0 */
+	atomic_long active;
+
+	/* counters (struct evpool_stats) */
+	atomic_uint_fast64_t n_submitted, n_completed, n_failed, n_cancelled,
+		n_timed_out, n_crashed, n_respawns, peak_queued;
+
+	/* waiters: job_wait, join, emit backpressure */
+	pthread_mutex_t wait_mu;
+	pthread_cond_t wait_cv;
+	atomic_int nwaiters;
+
+	/* job free list */
+	pthread_mutex_t jobs_mu;
+	struct evpool_job *free_jobs;
+	unsigned nfree_jobs;
+	long live_jobs;
+	bool dead;			/* evpool_free done; last job frees */
+
+	/* thread-mode timeouts: a min-heap of running jobs by deadline */
+	pthread_mutex_t timer_mu;
+	pthread_cond_t timer_cv;
+	struct evpool_job **theap;
+	size_t theap_len, theap_cap;
+	bool timer_started, timer_stop;
+	pthread_t timer_tid;
+};
+
+/** Wake every waiter of the pool (after a job finished, a slot freed...). */
+EVPOOL__INTERNAL void evpool__pool_wake(struct evpool *pool);
+/**
+ * BLOCKING wait until @p done(@p arg) is true.  On a loop thread of the pool
+ * it delivers that loop's completions while it waits.
+ * @return 0 or -ETIMEDOUT.
+ */
+EVPOOL__INTERNAL int evpool__pool_wait(struct evpool *pool,
+				       bool (*done)(void *), void *arg,
+				       int timeout_ms);
+/** Release the pool's memory if it is dead and no job remains. */
+EVPOOL__INTERNAL void evpool__pool_release(struct evpool *pool);
+/** Submit with an internal sink (NULL: normal delivery). */
+EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
+				    const struct evpool_job_spec *spec,
+				    evpool__sink_fn sink,
+				    struct evpool_job **jobp);
+
+/** Thread-local: the pool whose callbacks this thread is delivering. */
+EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_delivering;
+
+/* ---- time --------------------------------------------------------------- */
+
+EVPOOL__INTERNAL uint64_t evpool__now_ns(void);
+/** Absolute CLOCK_MONOTONIC deadline for condvars made with it; -1: none. */
+EVPOOL__INTERNAL uint64_t evpool__deadline_ns(int timeout_ms);
+/** pthread_cond_timedwait until @p deadline (UINT64_MAX: plain wait). */
+EVPOOL__INTERNAL int evpool__cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
+				       uint64_t deadline);
+/** A condvar on CLOCK_MONOTONIC. */
+EVPOOL__INTERNAL int evpool__cond_init(pthread_cond_t *cv);
+
+#endif /* EVPOOL_INTERNAL_H */

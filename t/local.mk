@@ -1,0 +1,1 @@
+# Core TAP tests: rules come with them.
