@@ -1,5 +1,6 @@
 /*
- * evpool-internal.h — private declarations shared by lib/*.c.  Never installed.
+ * evpool-internal.h — private declarations shared by the library's
+ * source files.  Never installed.
  *
  * DESIGN (the whole library in one page)
  *
@@ -182,7 +183,7 @@ struct evpool_job {
 	void *done_arg;
 	struct evpool *pool;
 	struct evpool__mailbox *mb;
-	struct evpool__queue *q;
+	struct evpool_queue *q;
 	evpool__sink_fn sink;
 	void *input;			/* owned copy */
 	size_t input_len;
@@ -197,6 +198,7 @@ struct evpool_job {
 	atomic_uint refs;
 	atomic_int cancelled;
 	atomic_uint emit_pending;	/* emissions not yet delivered */
+	bool delivered;			/* loop thread only: done cb has run */
 	size_t timer_idx;		/* position in the timeout heap + 1 */
 	uint64_t deadline_ns;
 };
@@ -238,7 +240,7 @@ struct evpool__level {
 
 struct evpool__worker;
 
-struct evpool__queue {
+struct evpool_queue {
 	struct evpool *pool;
 	char name[32];
 	pthread_mutex_t mu;
@@ -259,31 +261,31 @@ struct evpool__queue {
 	bool stopping;			/* workers exit when they see it */
 	struct evpool__worker *workers;	/* alive ones */
 	struct evpool__worker *exited;	/* to be joined */
-	struct evpool__queue *next;	/* pool->queues */
+	struct evpool_queue *next;	/* pool->queues */
 };
 
 EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
 				       unsigned min_workers,
 				       unsigned max_workers,
-				       struct evpool__queue **qp);
-EVPOOL__INTERNAL void evpool__queue_free(struct evpool__queue *q);
+				       struct evpool_queue **qp);
+EVPOOL__INTERNAL void evpool__queue_free(struct evpool_queue *q);
 /** Link a job (q->mu held).  @return 0 or -ENOMEM. */
-EVPOOL__INTERNAL int evpool__queue_push(struct evpool__queue *q,
+EVPOOL__INTERNAL int evpool__queue_push(struct evpool_queue *q,
 					struct evpool_job *job);
 /** Unlink the next job to run (q->mu held); NULL if empty. */
-EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool__queue *q);
+EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
 /** Unlink a queued job (q->mu held). */
-EVPOOL__INTERNAL void evpool__queue_unlink(struct evpool__queue *q,
+EVPOOL__INTERNAL void evpool__queue_unlink(struct evpool_queue *q,
 					   struct evpool_job *job);
 /** Cancel every queued job of @p q.  @return the count. */
-EVPOOL__INTERNAL int evpool__queue_cancel_all(struct evpool__queue *q);
+EVPOOL__INTERNAL int evpool__queue_cancel_all(struct evpool_queue *q);
 /** Flag (and in process mode kill) every running job of @p q. */
-EVPOOL__INTERNAL void evpool__queue_flag_running(struct evpool__queue *q);
+EVPOOL__INTERNAL void evpool__queue_flag_running(struct evpool_queue *q);
 
 /* ---- workers (worker.c) ------------------------------------------------- */
 
 struct evpool__worker {
-	struct evpool__queue *q;
+	struct evpool_queue *q;
 	pthread_t tid;
 	unsigned id;
 	struct evpool_job *current;	/* under q->mu */
@@ -293,13 +295,13 @@ struct evpool__worker {
 };
 
 /** Make sure work gets picked up after a push (q->mu held). */
-EVPOOL__INTERNAL int evpool__queue_kick(struct evpool__queue *q);
+EVPOOL__INTERNAL int evpool__queue_kick(struct evpool_queue *q);
 /** Start one worker thread (q->mu held). */
-EVPOOL__INTERNAL int evpool__worker_spawn(struct evpool__queue *q);
+EVPOOL__INTERNAL int evpool__worker_spawn(struct evpool_queue *q);
 /** Stop and join every worker of @p q (q->mu NOT held). */
-EVPOOL__INTERNAL void evpool__queue_stop_workers(struct evpool__queue *q);
+EVPOOL__INTERNAL void evpool__queue_stop_workers(struct evpool_queue *q);
 /** Join workers that exited on their own (q->mu held). */
-EVPOOL__INTERNAL void evpool__queue_reap(struct evpool__queue *q);
+EVPOOL__INTERNAL void evpool__queue_reap(struct evpool_queue *q);
 
 /** Mode operations: how a worker runs a job. */
 struct evpool__mode_ops {
@@ -340,8 +342,8 @@ struct evpool {
 	struct evpool__mailbox *mailboxes;
 	struct evpool__mailbox *detached;
 	_Atomic(struct evpool__mailbox *) mb_cache;
-	struct evpool__queue *queues;	/* the default queue is dq */
-	struct evpool__queue *dq;
+	struct evpool_queue *queues;	/* the default queue is dq */
+	struct evpool_queue *dq;
 	atomic_bool closed;
 	bool free_deferred;
 	atomic_uint next_worker_id;

@@ -1,0 +1,427 @@
+/*
+ * job.c — job handles: allocation, the finish race, delivery, the future
+ * API (ready / successful / wait / get) and the in-job ctx API.
+ *
+ * DESIGN: a job's state moves QUEUED -> RUNNING -> FINISHING -> DONE, or
+ * straight QUEUED -> FINISHING when cancelled.  Whoever wins the
+ * compare-and-swap into FINISHING (worker, canceller, timeout thread, crash
+ * detector) writes the outcome, publishes DONE with release order, and hands
+ * the job to its mailbox; everyone else discards what they hold.  That single
+ * CAS is what makes "exactly one completion" hold under every race.
+ *
+ * References: the library holds one from submit until the completion
+ * callback has returned; a worker running the job and the timeout heap hold
+ * one each while they may touch it; the submitter holds one if it asked for
+ * the handle.  Jobs come from a per-pool free list, so a warm pool submits
+ * without malloc.  The pool's memory outlives evpool_free() while any
+ * handle is alive (pool->dead, pool->live_jobs), so a user may keep a
+ * finished job past the pool.
+ */
+#include "evpool-internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOB_FREE_LIST_MAX 4096
+
+struct evpool_job *
+evpool__job_alloc(struct evpool *pool)
+{
+	struct evpool_job *job;
+
+	pthread_mutex_lock(&pool->jobs_mu);
+	job = pool->free_jobs;
+	if (job) {
+		pool->free_jobs = job->qnext;
+		pool->nfree_jobs--;
+	}
+	pool->live_jobs++;
+	pthread_mutex_unlock(&pool->jobs_mu);
+	if (!job) {
+		job = malloc(sizeof(*job));
+		if (!job) {
+			pthread_mutex_lock(&pool->jobs_mu);
+			pool->live_jobs--;
+			pthread_mutex_unlock(&pool->jobs_mu);
+			return NULL;
+		}
+	}
+	memset(job, 0, sizeof(*job));
+	job->node.kind = EVPOOL__NODE_JOB;
+	job->pool = pool;
+	job->exit_status = -1;
+	atomic_init(&job->refs, 1);
+	return job;
+}
+
+static void
+job_free(struct evpool_job *job)
+{
+	struct evpool *pool = job->pool;
+	bool last;
+
+	free(job->input);
+	free(job->rbytes);
+	pthread_mutex_lock(&pool->jobs_mu);
+	if (!pool->dead && pool->nfree_jobs < JOB_FREE_LIST_MAX) {
+		job->qnext = pool->free_jobs;
+		pool->free_jobs = job;
+		pool->nfree_jobs++;
+		job = NULL;
+	}
+	pool->live_jobs--;
+	last = pool->dead && pool->live_jobs == 0;
+	pthread_mutex_unlock(&pool->jobs_mu);
+	free(job);
+	if (last)
+		evpool__pool_release(pool);
+}
+
+struct evpool_job *
+evpool_job_ref(struct evpool_job *job)
+{
+	if (job)
+		atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+	return job;
+}
+
+void
+evpool_job_unref(struct evpool_job *job)
+{
+	if (job && atomic_fetch_sub_explicit(&job->refs, 1,
+					     memory_order_acq_rel) == 1)
+		job_free(job);
+}
+
+bool
+evpool__job_claim(struct evpool_job *job, unsigned from)
+{
+	unsigned expect = from;
+
+	return atomic_compare_exchange_strong_explicit(
+		&job->state, &expect, EVPOOL__FINISHING, memory_order_acq_rel,
+		memory_order_relaxed);
+}
+
+void
+evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
+		     int status)
+{
+	struct evpool *pool = job->pool;
+	atomic_uint_fast64_t *counter;
+
+	switch (why) {
+	case EVPOOL__FIN_CANCEL:
+		status = -ECANCELED;
+		counter = &pool->n_cancelled;
+		break;
+	case EVPOOL__FIN_TIMEOUT:
+		status = -ETIMEDOUT;
+		counter = &pool->n_timed_out;
+		break;
+	case EVPOOL__FIN_CRASH:
+		status = EVPOOL_ECRASHED;
+		counter = &pool->n_crashed;
+		break;
+	default:
+		if (status == 0)
+			counter = &pool->n_completed;
+		else if (status == -ECANCELED && atomic_load(&job->cancelled))
+			counter = &pool->n_cancelled;
+		else
+			counter = &pool->n_failed;
+		break;
+	}
+	job->status = status;
+	atomic_store_explicit(&job->state, EVPOOL__DONE, memory_order_release);
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	/* Hand the job over before it stops counting as active, so join()
+	 * cannot return while its completion is still on the way. */
+	if (job->sink)
+		job->sink(job);
+	else
+		evpool__mailbox_push(job->mb, &job->node);
+	atomic_fetch_sub_explicit(&pool->active, 1, memory_order_acq_rel);
+	evpool__pool_wake(pool);
+}
+
+void
+evpool__job_deliver(struct evpool_job *job)
+{
+	struct evpool *pool = job->pool;
+
+	job->delivered = true;
+	if (job->done)
+		job->done(job, job->done_arg);
+	if (job->status == 0) {
+		if (pool->cfg.done_cb)
+			pool->cfg.done_cb(job, pool->cfg.cb_arg);
+	} else if (pool->cfg.failed_cb) {
+		pool->cfg.failed_cb(job, pool->cfg.cb_arg);
+	}
+	evpool_job_unref(job);
+}
+
+void
+evpool__job_discard_ctx(struct evpool_ctx *ctx)
+{
+	free(ctx->rbytes);
+	ctx->rbytes = NULL;
+	ctx->rlen = 0;
+}
+
+/* ---- futures ------------------------------------------------------------ */
+
+static bool
+job_is_done(const struct evpool_job *job)
+{
+	return atomic_load_explicit(&((struct evpool_job *)job)->state,
+				    memory_order_acquire) == EVPOOL__DONE;
+}
+
+int
+evpool_job_ready(const struct evpool_job *job)
+{
+	return job && job_is_done(job);
+}
+
+int
+evpool_job_successful(const struct evpool_job *job)
+{
+	if (!job)
+		return evpool__err(-EINVAL, "evpool_job_successful: NULL job");
+	if (!job_is_done(job))
+		return evpool__err(EVPOOL_ENOTREADY,
+				   "evpool_job_successful: the job has not finished");
+	return job->status == 0;
+}
+
+static bool
+wait_pred(void *arg)
+{
+	return job_is_done(arg);
+}
+
+int
+evpool_job_wait(struct evpool_job *job, int timeout_ms)
+{
+	if (!job)
+		return evpool__err(-EINVAL, "evpool_job_wait: NULL job");
+	if (job_is_done(job))
+		return 0;
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	return evpool__pool_wait(job->pool, wait_pred, job, timeout_ms);
+}
+
+int
+evpool_job_get(struct evpool_job *job, int timeout_ms, void **result)
+{
+	int r;
+
+	if (!job)
+		return evpool__err(-EINVAL, "evpool_job_get: NULL job");
+	r = evpool_job_wait(job, timeout_ms);
+	if (r == -ETIMEDOUT)
+		return evpool__err(EVPOOL_ENOTREADY,
+				   "evpool_job_get: not finished within %d ms",
+				   timeout_ms);
+	if (result)
+		*result = job->result;
+	return job->status;
+}
+
+int
+evpool_job_status(const struct evpool_job *job)
+{
+	if (!job)
+		return evpool__err(-EINVAL, "evpool_job_status: NULL job");
+	if (!job_is_done(job))
+		return EVPOOL_ENOTREADY;
+	return job->status;
+}
+
+void *
+evpool_job_result(const struct evpool_job *job)
+{
+	return job && job_is_done(job) ? job->result : NULL;
+}
+
+const void *
+evpool_job_result_bytes(const struct evpool_job *job, size_t *len)
+{
+	if (!job || !job_is_done(job)) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	if (len)
+		*len = job->rlen;
+	return job->rbytes;
+}
+
+void *
+evpool_job_arg(const struct evpool_job *job)
+{
+	return job ? job->arg : NULL;
+}
+
+int
+evpool_job_exit_status(const struct evpool_job *job)
+{
+	if (!job || !job_is_done(job) || job->status != EVPOOL_ECRASHED)
+		return -1;
+	return job->exit_status;
+}
+
+int
+evpool_job_cancel(struct evpool_job *job)
+{
+	struct evpool_queue *q;
+	unsigned st;
+
+	if (!job)
+		return evpool__err(-EINVAL, "evpool_job_cancel: NULL job");
+	q = job->q;
+	pthread_mutex_lock(&q->mu);
+	st = atomic_load(&job->state);
+	if (st == EVPOOL__QUEUED) {
+		evpool__queue_unlink(q, job);
+		atomic_store(&job->cancelled, 1);
+		evpool__job_claim(job, EVPOOL__QUEUED);
+		pthread_mutex_unlock(&q->mu);
+		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+		return 0;
+	}
+	if (st == EVPOOL__RUNNING) {
+		struct evpool__worker *w;
+		bool killed = false;
+
+		atomic_store(&job->cancelled, 1);
+		for (w = q->workers; w; w = w->next)
+			if (w->current == job && job->pool->ops->kill)
+				killed = job->pool->ops->kill(w, job);
+		pthread_mutex_unlock(&q->mu);
+		evpool__pool_wake(job->pool); /* an emitter may be waiting */
+		return killed ? 0 : -EBUSY;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return -EALREADY;
+}
+
+/* ---- inside a job ------------------------------------------------------- */
+
+void *
+evpool_ctx_arg(struct evpool_ctx *ctx)
+{
+	return ctx ? ctx->arg : NULL;
+}
+
+const void *
+evpool_ctx_input(struct evpool_ctx *ctx, size_t *len)
+{
+	if (len)
+		*len = ctx ? ctx->input_len : 0;
+	return ctx ? ctx->input : NULL;
+}
+
+int
+evpool_ctx_cancelled(struct evpool_ctx *ctx)
+{
+	if (!ctx || !ctx->job)
+		return 0;
+	return atomic_load_explicit(&ctx->job->cancelled,
+				    memory_order_relaxed) != 0;
+}
+
+int
+evpool_ctx_set_result(struct evpool_ctx *ctx, void *result)
+{
+	if (!ctx)
+		return evpool__err(-EINVAL, "evpool_ctx_set_result: NULL ctx");
+	if (ctx->process)
+		return evpool__err(EVPOOL_ENOTBYTES,
+				   "evpool_ctx_set_result: a pointer cannot leave a worker process; use evpool_ctx_set_result_bytes()");
+	ctx->result = result;
+	return 0;
+}
+
+int
+evpool_ctx_set_result_bytes(struct evpool_ctx *ctx, const void *data,
+			    size_t len)
+{
+	void *copy = NULL;
+
+	if (!ctx || (!data && len))
+		return evpool__err(-EINVAL,
+				   "evpool_ctx_set_result_bytes: NULL %s",
+				   ctx ? "data" : "ctx");
+	if (len) {
+		copy = malloc(len);
+		if (!copy)
+			return evpool__err(-ENOMEM,
+					   "evpool_ctx_set_result_bytes: out of memory (%zu bytes)",
+					   len);
+		memcpy(copy, data, len);
+	}
+	free(ctx->rbytes);
+	ctx->rbytes = copy;
+	ctx->rlen = len;
+	return 0;
+}
+
+struct emit_wait {
+	struct evpool_job *job;
+	unsigned window;
+};
+
+static bool
+emit_room(void *arg)
+{
+	struct emit_wait *ew = arg;
+
+	return atomic_load(&ew->job->emit_pending) < ew->window ||
+	       atomic_load(&ew->job->cancelled);
+}
+
+int
+evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
+{
+	struct evpool_job *job;
+	struct evpool__emit *e;
+
+	if (!ctx || (!data && len))
+		return evpool__err(-EINVAL, "evpool_ctx_emit: NULL %s",
+				   ctx ? "data" : "ctx");
+	if (ctx->emit)
+		return ctx->emit(ctx, data, len);
+	job = ctx->job;
+	if (atomic_load(&job->cancelled))
+		return -ECANCELED;
+	if (!job->emit || job->sink)
+		return 0;
+	if (atomic_load(&job->emit_pending) >= job->pool->cfg.emit_window) {
+		struct emit_wait ew = { job, job->pool->cfg.emit_window };
+		evpool__pool_wait(job->pool, emit_room, &ew, -1);
+		if (atomic_load(&job->cancelled))
+			return -ECANCELED;
+	}
+	e = malloc(sizeof(*e) + len);
+	if (!e)
+		return evpool__err(-ENOMEM, "evpool_ctx_emit: out of memory");
+	e->node.kind = EVPOOL__NODE_EMIT;
+	e->job = evpool_job_ref(job);
+	e->len = len;
+	if (len)
+		memcpy(e->data, data, len);
+	atomic_fetch_add(&job->emit_pending, 1);
+	evpool__mailbox_push(job->mb, &e->node);
+	return 0;
+}
+
+struct evpool *
+evpool_ctx_pool(struct evpool_ctx *ctx)
+{
+	return ctx ? ctx->pool : NULL;
+}

@@ -1,0 +1,278 @@
+/*
+ * notify.c — completion mailboxes: how finished jobs get back to a loop.
+ *
+ * DESIGN: one mailbox per (pool, event_base), plus one "detached" mailbox for
+ * jobs without a base, whose fd is evpool_fd().  Workers push finished jobs
+ * (and partial results) on a lock-free LIFO stack, never touching a lock; the
+ * push that finds the stack empty writes the eventfd (or pipe), so a burst of
+ * completions costs one wakeup.  The loop thread is the only consumer: it
+ * reads the fd first, then swaps the whole stack out and reverses it, which
+ * restores per-producer order (a worker's emissions before its completion).
+ * The batch is kept in mb->local so a nested drain (a callback that waits on
+ * a job) continues the same batch instead of reordering it.
+ *
+ * The mailbox's read event is added only while jobs are outstanding on it:
+ * the first hold adds it, the delivery that brings the count to zero deletes
+ * it, both decided under mb->mu so the two cannot cross.  This keeps
+ * event_base_dispatch() alive exactly while work is in flight.
+ */
+#include "evpool-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
+
+#include <event2/event.h>
+
+static int
+make_pipe(int fds[2])
+{
+#ifdef HAVE_PIPE2
+	if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -errno;
+#endif
+	if (pipe(fds) < 0)
+		return -errno;
+	for (int i = 0; i < 2; i++) {
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+	}
+	return 0;
+}
+
+static int
+make_notify_fds(enum evpool_notify how, int *rfd, int *wfd)
+{
+	int fds[2], r;
+
+	if (how != EVPOOL_NOTIFY_PIPE) {
+#if defined(HAVE_EVENTFD) && defined(HAVE_SYS_EVENTFD_H)
+		int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (fd >= 0) {
+			*rfd = *wfd = fd;
+			return 0;
+		}
+		if (how == EVPOOL_NOTIFY_EVENTFD)
+			return evpool__err(-errno, "eventfd: %s", strerror(errno));
+#else
+		if (how == EVPOOL_NOTIFY_EVENTFD)
+			return evpool__err(-ENOSYS,
+					   "eventfd is not available on this system");
+#endif
+	}
+	r = make_pipe(fds);
+	if (r < 0)
+		return evpool__err(r, "pipe: %s", strerror(-r));
+	*rfd = fds[0];
+	*wfd = fds[1];
+	return 0;
+}
+
+static void
+mailbox_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	evpool__mailbox_drain(arg);
+}
+
+int
+evpool__mailbox_new(struct evpool *pool, struct event_base *base,
+		    struct evpool__mailbox **mbp)
+{
+	struct evpool__mailbox *mb = calloc(1, sizeof(*mb));
+	int r;
+
+	if (!mb)
+		return evpool__err(-ENOMEM, "mailbox: out of memory");
+	mb->pool = pool;
+	mb->base = base;
+	r = make_notify_fds(pool->cfg.notify, &mb->rfd, &mb->wfd);
+	if (r < 0) {
+		free(mb);
+		return r;
+	}
+	if (base) {
+		mb->ev = event_new(base, mb->rfd, EV_READ | EV_PERSIST,
+				   mailbox_event_cb, mb);
+		if (!mb->ev) {
+			close(mb->rfd);
+			if (mb->wfd != mb->rfd)
+				close(mb->wfd);
+			free(mb);
+			return evpool__err(-ENOMEM, "event_new failed");
+		}
+	}
+	pthread_mutex_init(&mb->mu, NULL);
+	atomic_init(&mb->head, NULL);
+	*mbp = mb;
+	return 0;
+}
+
+void
+evpool__mailbox_free(struct evpool__mailbox *mb)
+{
+	if (mb->ev) {
+		event_del(mb->ev);
+		event_free(mb->ev);
+	}
+	close(mb->rfd);
+	if (mb->wfd != mb->rfd)
+		close(mb->wfd);
+	pthread_mutex_destroy(&mb->mu);
+	free(mb);
+}
+
+void
+evpool__mailbox_hold(struct evpool__mailbox *mb)
+{
+	if (atomic_fetch_add_explicit(&mb->outstanding, 1,
+				      memory_order_acq_rel) != 0 || !mb->ev)
+		return;
+	pthread_mutex_lock(&mb->mu);
+	if (!mb->ev_added && atomic_load(&mb->outstanding) > 0) {
+		event_add(mb->ev, NULL);
+		mb->ev_added = true;
+	}
+	pthread_mutex_unlock(&mb->mu);
+}
+
+void
+evpool__mailbox_unhold(struct evpool__mailbox *mb, long n)
+{
+	if (atomic_fetch_sub_explicit(&mb->outstanding, n,
+				      memory_order_acq_rel) != n || !mb->ev)
+		return;
+	pthread_mutex_lock(&mb->mu);
+	if (mb->ev_added && atomic_load(&mb->outstanding) == 0) {
+		event_del(mb->ev);
+		mb->ev_added = false;
+	}
+	pthread_mutex_unlock(&mb->mu);
+}
+
+static void
+notify_write(struct evpool__mailbox *mb)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	/* EAGAIN means the fd is already readable: the wakeup is pending. */
+	do
+		n = write(mb->wfd, &one, mb->wfd == mb->rfd ? sizeof(one) : 1);
+	while (n < 0 && errno == EINTR);
+}
+
+static void
+notify_read(struct evpool__mailbox *mb)
+{
+	char buf[256];
+	ssize_t n;
+
+	do
+		n = read(mb->rfd, buf, mb->wfd == mb->rfd ? 8 : sizeof(buf));
+	while ((n > 0 && mb->wfd != mb->rfd && n == (ssize_t)sizeof(buf)) ||
+	       (n < 0 && errno == EINTR));
+}
+
+void
+evpool__mailbox_push(struct evpool__mailbox *mb, struct evpool__node *node)
+{
+	struct evpool__node *old = atomic_load_explicit(&mb->head,
+							memory_order_relaxed);
+	do
+		node->next = old;
+	while (!atomic_compare_exchange_weak_explicit(
+		&mb->head, &old, node, memory_order_release,
+		memory_order_relaxed));
+	if (!old)
+		notify_write(mb);
+}
+
+bool
+evpool__mailbox_is_mine(struct evpool__mailbox *mb)
+{
+	return atomic_load_explicit(&mb->loop_known, memory_order_acquire) &&
+	       pthread_equal(mb->loop_thread, pthread_self());
+}
+
+/* Take the whole stack, reversed to FIFO, onto the end of mb->local. */
+static bool
+mailbox_take(struct evpool__mailbox *mb)
+{
+	struct evpool__node *n, *fifo = NULL, **tail;
+
+	n = atomic_exchange_explicit(&mb->head, NULL, memory_order_acquire);
+	if (!n)
+		return false;
+	while (n) {
+		struct evpool__node *next = n->next;
+		n->next = fifo;
+		fifo = n;
+		n = next;
+	}
+	for (tail = &mb->local; *tail; tail = &(*tail)->next)
+		;
+	*tail = fifo;
+	return true;
+}
+
+__thread struct evpool *evpool__tls_delivering;
+
+int
+evpool__mailbox_drain(struct evpool__mailbox *mb)
+{
+	struct evpool *pool = mb->pool;
+	struct evpool *prev_delivering = evpool__tls_delivering;
+	int jobs = 0, rounds = 0;
+
+	if (!atomic_load_explicit(&mb->loop_known, memory_order_relaxed) ||
+	    !pthread_equal(mb->loop_thread, pthread_self())) {
+		mb->loop_thread = pthread_self();
+		atomic_store_explicit(&mb->loop_known, true,
+				      memory_order_release);
+	}
+	notify_read(mb);
+	evpool__tls_delivering = pool;
+	/* A few rounds: completions that land while we deliver are taken
+	 * without going back to the loop for another wakeup. */
+	while ((mb->local || mailbox_take(mb)) && rounds++ < 4) {
+		struct evpool__node *n;
+
+		while ((n = mb->local) != NULL) {
+			mb->local = n->next;
+			if (n->kind == EVPOOL__NODE_EMIT) {
+				struct evpool__emit *e = (struct evpool__emit *)n;
+				struct evpool_job *job = e->job;
+
+				/* An emission that lost the race with a
+				 * timeout comes after the completion: drop
+				 * it, emissions never follow completion. */
+				if (job->emit && !job->delivered)
+					job->emit(job, e->data, e->len,
+						  job->done_arg);
+				free(e);
+				atomic_fetch_sub(&job->emit_pending, 1);
+				evpool__pool_wake(pool);
+				evpool_job_unref(job);
+			} else {
+				evpool__job_deliver((struct evpool_job *)n);
+				jobs++;
+				evpool__mailbox_unhold(mb, 1);
+			}
+		}
+	}
+	evpool__tls_delivering = prev_delivering;
+	if (pool->free_deferred && !prev_delivering) {
+		pool->free_deferred = false;
+		evpool_free(pool);
+	}
+	return jobs;
+}

@@ -1,0 +1,634 @@
+/*
+ * pool.c — the pool: creation, submission, lifecycle, waiting, statistics.
+ *
+ * DESIGN: a pool owns its queues (the default one and any named ones), its
+ * mailboxes (one per event_base it has served, plus the detached one behind
+ * evpool_fd()), its job free list and, in thread mode, a timeout thread.
+ * pool->active counts jobs submitted and not yet finished; join() waits for
+ * it to reach zero.  Every blocking call waits through evpool__pool_wait(),
+ * which on a loop thread of this pool delivers that loop's completions while
+ * it waits (so waiting on the loop cannot deadlock), and elsewhere sleeps on
+ * the pool's wait condvar.  Teardown order in evpool_free(): close, cancel the
+ * queues, flag running jobs, join the workers (every job is now finished and
+ * pushed), stop the timer, then deliver what is owed and free.
+ */
+#include "evpool-internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- waiting ------------------------------------------------------------ */
+
+void
+evpool__pool_wake(struct evpool *pool)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&pool->nwaiters, memory_order_relaxed) == 0)
+		return;
+	pthread_mutex_lock(&pool->wait_mu);
+	pthread_cond_broadcast(&pool->wait_cv);
+	pthread_mutex_unlock(&pool->wait_mu);
+}
+
+#define WAIT_MAX_LOOPS 16
+
+int
+evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
+		  int timeout_ms)
+{
+	struct evpool__mailbox *mine[WAIT_MAX_LOOPS], *mb;
+	struct pollfd pfd[WAIT_MAX_LOOPS];
+	uint64_t deadline = evpool__deadline_ns(timeout_ms);
+	unsigned n = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&pool->mu);
+	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
+		if (evpool__mailbox_is_mine(mb))
+			mine[n++] = mb;
+	pthread_mutex_unlock(&pool->mu);
+
+	if (n == 0) {
+		pthread_mutex_lock(&pool->wait_mu);
+		atomic_fetch_add(&pool->nwaiters, 1);
+		while (!done(arg)) {
+			if (evpool__cond_wait(&pool->wait_cv, &pool->wait_mu,
+					      deadline) == ETIMEDOUT &&
+			    !done(arg)) {
+				r = -ETIMEDOUT;
+				break;
+			}
+		}
+		atomic_fetch_sub(&pool->nwaiters, 1);
+		pthread_mutex_unlock(&pool->wait_mu);
+		return r;
+	}
+	/* On a loop thread: deliver its completions while we wait. */
+	for (;;) {
+		uint64_t now;
+		int ms;
+
+		for (unsigned i = 0; i < n; i++)
+			evpool__mailbox_drain(mine[i]);
+		if (done(arg))
+			return 0;
+		now = evpool__now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Short naps: a job of another base does not wake our fds. */
+		ms = deadline == UINT64_MAX ? 5
+		     : (int)((deadline - now + 999999) / 1000000);
+		if (ms > 5)
+			ms = 5;
+		for (unsigned i = 0; i < n; i++) {
+			pfd[i].fd = mine[i]->rfd;
+			pfd[i].events = POLLIN;
+		}
+		poll(pfd, n, ms);
+	}
+}
+
+/* ---- mailboxes ---------------------------------------------------------- */
+
+static int
+mailbox_for(struct evpool *pool, struct event_base *base,
+	    struct evpool__mailbox **mbp)
+{
+	struct evpool__mailbox *mb;
+	int r = 0;
+
+	if (!base) {
+		*mbp = pool->detached;
+		return 0;
+	}
+	mb = atomic_load_explicit(&pool->mb_cache, memory_order_acquire);
+	if (evpool__likely(mb && mb->base == base)) {
+		*mbp = mb;
+		return 0;
+	}
+	pthread_mutex_lock(&pool->mu);
+	for (mb = pool->mailboxes; mb; mb = mb->next)
+		if (mb->base == base)
+			break;
+	if (!mb) {
+		r = evpool__mailbox_new(pool, base, &mb);
+		if (r == 0) {
+			mb->next = pool->mailboxes;
+			pool->mailboxes = mb;
+		}
+	}
+	if (r == 0) {
+		atomic_store_explicit(&pool->mb_cache, mb, memory_order_release);
+		*mbp = mb;
+	}
+	pthread_mutex_unlock(&pool->mu);
+	return r;
+}
+
+/* ---- creation ----------------------------------------------------------- */
+
+static const struct evpool__mode_ops *
+mode_ops(enum evpool_mode mode)
+{
+	if (mode == EVPOOL_MODE_THREAD)
+		return &evpool__thread_ops;
+	return NULL;
+}
+
+int
+evpool_new(struct evpool **poolp, struct event_base *base,
+	   const struct evpool_config *cfg)
+{
+	struct evpool *pool;
+	struct evpool_queue *q;
+	int r;
+
+	if (!poolp)
+		return evpool__err(-EINVAL, "evpool_new: NULL pool pointer");
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return evpool__err(-ENOMEM, "evpool_new: out of memory");
+	if (cfg)
+		pool->cfg = *cfg;
+	else
+		evpool__config_defaults(&pool->cfg);
+	if (!pool->cfg.max_workers)
+		pool->cfg.max_workers = evpool__online_cpus();
+	if (pool->cfg.min_workers > pool->cfg.max_workers) {
+		r = evpool__err(-EINVAL,
+				"evpool_new: min_workers (%u) exceeds max_workers (%u)",
+				pool->cfg.min_workers, pool->cfg.max_workers);
+		free(pool);
+		return r;
+	}
+	pool->ops = mode_ops(pool->cfg.mode);
+	if (!pool->ops) {
+		free(pool);
+		return evpool__err(-EINVAL,
+				   "evpool_new: this build has no process mode");
+	}
+	pool->base = base;
+	pthread_mutex_init(&pool->mu, NULL);
+	pthread_mutex_init(&pool->wait_mu, NULL);
+	pthread_mutex_init(&pool->jobs_mu, NULL);
+	pthread_mutex_init(&pool->timer_mu, NULL);
+	evpool__cond_init(&pool->wait_cv);
+	evpool__cond_init(&pool->timer_cv);
+
+	r = evpool__mailbox_new(pool, NULL, &pool->detached);
+	if (r < 0)
+		goto fail;
+	pool->mailboxes = pool->detached;
+	if (base) {
+		struct evpool__mailbox *mb;
+		r = mailbox_for(pool, base, &mb);
+		if (r < 0)
+			goto fail;
+	}
+	r = evpool__queue_new(pool, "default", pool->cfg.min_workers,
+			      pool->cfg.max_workers, &q);
+	if (r < 0)
+		goto fail;
+	pool->dq = pool->queues = q;
+	if (pool->ops->pool_start) {
+		r = pool->ops->pool_start(pool);
+		if (r < 0)
+			goto fail;
+	}
+	pthread_mutex_lock(&q->mu);
+	for (unsigned i = 0; i < q->min_workers && r == 0; i++)
+		r = evpool__worker_spawn(q);
+	pthread_mutex_unlock(&q->mu);
+	if (r < 0) {
+		evpool_free(pool);
+		return evpool__err(-EAGAIN, "evpool_new: could not start min_workers");
+	}
+	*poolp = pool;
+	return 0;
+fail:
+	if (pool->dq)
+		evpool__queue_free(pool->dq);
+	while (pool->mailboxes) {
+		struct evpool__mailbox *mb = pool->mailboxes;
+		pool->mailboxes = mb->next;
+		evpool__mailbox_free(mb);
+	}
+	pthread_mutex_destroy(&pool->mu);
+	pthread_mutex_destroy(&pool->wait_mu);
+	pthread_mutex_destroy(&pool->jobs_mu);
+	pthread_mutex_destroy(&pool->timer_mu);
+	pthread_cond_destroy(&pool->wait_cv);
+	pthread_cond_destroy(&pool->timer_cv);
+	free(pool);
+	return r;
+}
+
+/* ---- submission --------------------------------------------------------- */
+
+#define SUBMIT_FLAGS (EVPOOL_SUBMIT_BLOCK)
+
+int
+evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
+	       evpool__sink_fn sink, struct evpool_job **jobp)
+{
+	struct evpool__mailbox *mb = NULL;
+	struct evpool_queue *q;
+	struct evpool_job *job;
+	evpool_fn fn;
+	int timeout, r;
+
+	if (evpool__unlikely(!pool || !spec))
+		return evpool__err(-EINVAL, "evpool_submit: NULL %s",
+				   pool ? "spec" : "pool");
+	if (evpool__unlikely(atomic_load_explicit(&pool->closed,
+						  memory_order_relaxed)))
+		return evpool__err(-ESHUTDOWN, "evpool_submit: the pool is closed");
+	q = spec->queue ? spec->queue : pool->dq;
+	fn = spec->fn ? spec->fn : q->default_fn;
+	if (evpool__unlikely(!fn))
+		return evpool__err(-EINVAL,
+				   "evpool_submit: no job function and no default function");
+	if (evpool__unlikely(q->pool != pool))
+		return evpool__err(-EINVAL,
+				   "evpool_submit: the queue belongs to another pool");
+	if (evpool__unlikely(!spec->input && spec->input_len))
+		return evpool__err(-EINVAL, "evpool_submit: NULL input of %zu bytes",
+				   spec->input_len);
+	if (evpool__unlikely(spec->flags & ~(unsigned)SUBMIT_FLAGS))
+		return evpool__err(-EINVAL, "evpool_submit: unknown flags 0x%x",
+				   spec->flags & ~(unsigned)SUBMIT_FLAGS);
+	if (evpool__unlikely(spec->timeout_ms < -1))
+		return evpool__err(-EINVAL, "evpool_submit: timeout_ms %d (use -1 for none)",
+				   spec->timeout_ms);
+	if (evpool__unlikely(spec->reserved[0] || spec->reserved[1] ||
+			     spec->reserved[2] || spec->reserved[3]))
+		return evpool__err(-EINVAL, "evpool_submit: reserved fields must be zero");
+	if (evpool__unlikely(pool->cfg.mode == EVPOOL_MODE_PROCESS && spec->arg))
+		return evpool__err(EVPOOL_ENOTBYTES,
+				   "evpool_submit: process-mode pools take byte input (spec.input), not a pointer");
+	timeout = spec->timeout_ms == 0 ? (int)pool->cfg.job_timeout_ms
+		  : spec->timeout_ms < 0 ? 0 : spec->timeout_ms;
+
+	r = mailbox_for(pool, spec->base ? spec->base : pool->base, &mb);
+	if (evpool__unlikely(r < 0))
+		return r;
+	job = evpool__job_alloc(pool);
+	if (evpool__unlikely(!job))
+		return evpool__err(-ENOMEM, "evpool_submit: out of memory");
+	if (spec->input_len) {
+		job->input = malloc(spec->input_len);
+		if (!job->input) {
+			evpool_job_unref(job);
+			return evpool__err(-ENOMEM,
+					   "evpool_submit: out of memory copying %zu input bytes",
+					   spec->input_len);
+		}
+		memcpy(job->input, spec->input, spec->input_len);
+		job->input_len = spec->input_len;
+	}
+	job->fn = fn;
+	job->arg = spec->arg;
+	job->done = spec->done;
+	job->emit = spec->emit;
+	job->done_arg = spec->done_arg;
+	job->mb = mb;
+	job->q = q;
+	job->sink = sink;
+	job->priority = spec->priority;
+	job->timeout_ms = timeout;
+
+	/* Count the job before a worker can see it: it may finish at once. */
+	evpool__mailbox_hold(mb);
+	atomic_fetch_add_explicit(&pool->active, 1, memory_order_relaxed);
+
+	pthread_mutex_lock(&q->mu);
+	if (q->max_queued) {
+		uint64_t deadline = UINT64_MAX;
+		bool first = true;
+
+		while (atomic_load_explicit(&q->nqueued, memory_order_relaxed) >=
+		       q->max_queued) {
+			if (!(spec->flags & EVPOOL_SUBMIT_BLOCK)) {
+				r = evpool__err(-EAGAIN,
+						"evpool_submit: queue '%s' is full (%zu jobs)",
+						q->name, q->max_queued);
+				goto fail_locked;
+			}
+			if (first) {
+				deadline = evpool__deadline_ns(spec->wait_ms);
+				first = false;
+			}
+			q->nroom_waiters++;
+			r = evpool__cond_wait(&q->room_cv, &q->mu, deadline);
+			q->nroom_waiters--;
+			if (atomic_load(&pool->closed)) {
+				r = evpool__err(-ESHUTDOWN,
+						"evpool_submit: the pool was closed while waiting");
+				goto fail_locked;
+			}
+			if (r == ETIMEDOUT &&
+			    atomic_load(&q->nqueued) >= q->max_queued) {
+				r = evpool__err(-ETIMEDOUT,
+						"evpool_submit: queue '%s' stayed full for %d ms",
+						q->name, spec->wait_ms);
+				goto fail_locked;
+			}
+		}
+	}
+	r = evpool__queue_push(q, job);
+	if (evpool__unlikely(r < 0))
+		goto fail_locked;
+	r = evpool__queue_kick(q);
+	if (evpool__unlikely(r < 0)) {
+		evpool__queue_unlink(q, job);
+		r = evpool__err(-EAGAIN, "evpool_submit: no worker could be started: %s",
+				evpool_strerror(r));
+		goto fail_locked;
+	}
+	pthread_mutex_unlock(&q->mu);
+	atomic_fetch_add_explicit(&pool->n_submitted, 1, memory_order_relaxed);
+	if (jobp)
+		*jobp = evpool_job_ref(job);
+	return 0;
+
+fail_locked:
+	pthread_mutex_unlock(&q->mu);
+	atomic_fetch_sub(&pool->active, 1);
+	evpool__mailbox_unhold(mb, 1);
+	evpool_job_unref(job);
+	evpool__pool_wake(pool);
+	return r;
+}
+
+int
+evpool_submit_job(struct evpool *pool, const struct evpool_job_spec *spec,
+		  struct evpool_job **jobp)
+{
+	return evpool__submit(pool, spec, NULL, jobp);
+}
+
+int
+evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
+	      void *done_arg)
+{
+	struct evpool_job_spec spec = {
+		.fn = fn,
+		.arg = arg,
+		.done = done,
+		.done_arg = done_arg,
+	};
+
+	if (pool && pool->cfg.mode == EVPOOL_MODE_PROCESS)
+		return evpool__err(EVPOOL_ENOTBYTES,
+				   "evpool_submit: process-mode pools take byte input; use evpool_submit_job()");
+	return evpool__submit(pool, &spec, NULL, NULL);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+#define CHECK_POOL(fn)                                                         \
+	do {                                                                   \
+		if (!pool)                                                     \
+			return evpool__err(-EINVAL, fn ": NULL pool");         \
+	} while (0)
+
+static void
+wake_room_waiters(struct evpool *pool)
+{
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q; q = q->next) {
+		pthread_mutex_lock(&q->mu);
+		pthread_cond_broadcast(&q->room_cv);
+		pthread_mutex_unlock(&q->mu);
+	}
+	pthread_mutex_unlock(&pool->mu);
+}
+
+int
+evpool_close(struct evpool *pool)
+{
+	CHECK_POOL("evpool_close");
+	atomic_store(&pool->closed, true);
+	wake_room_waiters(pool);
+	return 0;
+}
+
+static bool
+all_finished(void *arg)
+{
+	struct evpool *pool = arg;
+
+	return atomic_load_explicit(&pool->active, memory_order_acquire) == 0;
+}
+
+int
+evpool_join(struct evpool *pool, int timeout_ms)
+{
+	CHECK_POOL("evpool_join");
+	if (!atomic_load(&pool->closed))
+		return evpool__err(-EINVAL,
+				   "evpool_join: the pool is still open (call evpool_close() or evpool_terminate() first)");
+	if (all_finished(pool))
+		return 0;
+	if (timeout_ms == 0)
+		return -ETIMEDOUT;
+	return evpool__pool_wait(pool, all_finished, pool, timeout_ms);
+}
+
+int
+evpool_cancel_all(struct evpool *pool)
+{
+	int n = 0;
+
+	CHECK_POOL("evpool_cancel_all");
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q; q = q->next)
+		n += evpool__queue_cancel_all(q);
+	pthread_mutex_unlock(&pool->mu);
+	return n;
+}
+
+static void
+flag_running(struct evpool *pool)
+{
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q; q = q->next)
+		evpool__queue_flag_running(q);
+	pthread_mutex_unlock(&pool->mu);
+}
+
+int
+evpool_terminate(struct evpool *pool)
+{
+	CHECK_POOL("evpool_terminate");
+	evpool_close(pool);
+	evpool_cancel_all(pool);
+	flag_running(pool);
+	return evpool_join(pool, -1);
+}
+
+int
+evpool_shutdown(struct evpool *pool, int timeout_ms)
+{
+	int r;
+
+	CHECK_POOL("evpool_shutdown");
+	evpool_close(pool);
+	r = evpool_join(pool, timeout_ms);
+	if (r == -ETIMEDOUT) {
+		evpool_cancel_all(pool);
+		flag_running(pool);
+	}
+	return r;
+}
+
+void
+evpool__pool_release(struct evpool *pool)
+{
+	pthread_mutex_destroy(&pool->mu);
+	pthread_mutex_destroy(&pool->wait_mu);
+	pthread_mutex_destroy(&pool->jobs_mu);
+	pthread_mutex_destroy(&pool->timer_mu);
+	pthread_cond_destroy(&pool->wait_cv);
+	pthread_cond_destroy(&pool->timer_cv);
+	free(pool);
+}
+
+static bool
+mailbox_settled(void *arg)
+{
+	struct evpool__mailbox *mb = arg;
+
+	return atomic_load(&mb->outstanding) == 0;
+}
+
+void
+evpool_free(struct evpool *pool)
+{
+	struct evpool__mailbox *mb;
+	struct evpool_queue *q;
+	struct evpool_job *job;
+	bool last;
+
+	if (!pool || pool->dead)
+		return;
+	if (evpool__tls_delivering == pool) {
+		/* Inside one of our callbacks: finish the batch first. */
+		pool->free_deferred = true;
+		return;
+	}
+	pool->dead = true; /* no re-entry from callbacks below */
+	evpool_close(pool);
+	evpool_cancel_all(pool);
+	flag_running(pool);
+	for (q = pool->queues; q; q = q->next)
+		evpool__queue_stop_workers(q);
+	evpool__timer_stop(pool);
+	if (pool->ops->pool_stop)
+		pool->ops->pool_stop(pool);
+
+	/* Every job is finished and pushed: deliver what is owed. */
+	for (mb = pool->mailboxes; mb; mb = mb->next) {
+		if (!atomic_load(&mb->loop_known) || evpool__mailbox_is_mine(mb)) {
+			while (atomic_load(&mb->outstanding) > 0)
+				evpool__mailbox_drain(mb);
+		} else {
+			/* Its own loop thread delivers; wait for it. */
+			while (!mailbox_settled(mb)) {
+				struct pollfd none;
+				poll(&none, 0, 1);
+			}
+		}
+	}
+	while ((mb = pool->mailboxes) != NULL) {
+		pool->mailboxes = mb->next;
+		evpool__mailbox_free(mb);
+	}
+	while ((q = pool->queues) != NULL) {
+		pool->queues = q->next;
+		evpool__queue_free(q);
+	}
+	pthread_mutex_lock(&pool->jobs_mu);
+	while ((job = pool->free_jobs) != NULL) {
+		pool->free_jobs = job->qnext;
+		free(job);
+	}
+	pool->nfree_jobs = 0;
+	last = pool->live_jobs == 0;
+	pthread_mutex_unlock(&pool->jobs_mu);
+	if (last)
+		evpool__pool_release(pool);
+}
+
+/* ---- run-time settings and inspection ----------------------------------- */
+
+int
+evpool_set_max_workers(struct evpool *pool, unsigned max_workers)
+{
+	struct evpool_queue *q;
+
+	CHECK_POOL("evpool_set_max_workers");
+	if (max_workers < 1 || max_workers > EVPOOL__MAX_WORKERS)
+		return evpool__err(-EINVAL, "max_workers must be 1..%d, got %u",
+				   EVPOOL__MAX_WORKERS, max_workers);
+	q = pool->dq;
+	pthread_mutex_lock(&q->mu);
+	if (max_workers < q->min_workers)
+		q->min_workers = max_workers;
+	q->max_workers = max_workers;
+	pool->cfg.max_workers = max_workers;
+	/* Grow into queued work now; surplus workers leave when idle. */
+	while (atomic_load(&q->nqueued) > q->nworkers - q->nrunning &&
+	       q->nworkers < q->max_workers)
+		if (evpool__worker_spawn(q) < 0)
+			break;
+	pthread_cond_broadcast(&q->work_cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+int
+evpool_get_stats(struct evpool *pool, struct evpool_stats *st)
+{
+	CHECK_POOL("evpool_get_stats");
+	if (!st)
+		return evpool__err(-EINVAL, "evpool_get_stats: NULL stats");
+	memset(st, 0, sizeof(*st));
+	st->submitted = atomic_load_explicit(&pool->n_submitted, memory_order_relaxed);
+	st->completed = atomic_load_explicit(&pool->n_completed, memory_order_relaxed);
+	st->failed = atomic_load_explicit(&pool->n_failed, memory_order_relaxed);
+	st->cancelled = atomic_load_explicit(&pool->n_cancelled, memory_order_relaxed);
+	st->timed_out = atomic_load_explicit(&pool->n_timed_out, memory_order_relaxed);
+	st->crashed = atomic_load_explicit(&pool->n_crashed, memory_order_relaxed);
+	st->respawns = atomic_load_explicit(&pool->n_respawns, memory_order_relaxed);
+	st->peak_queued = atomic_load_explicit(&pool->peak_queued, memory_order_relaxed);
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q; q = q->next) {
+		pthread_mutex_lock(&q->mu);
+		st->queued += atomic_load_explicit(&q->nqueued, memory_order_relaxed);
+		st->running += q->nrunning;
+		st->workers += q->nworkers;
+		st->busy_workers += q->nrunning;
+		st->idle_workers += q->nworkers - q->nrunning;
+		pthread_mutex_unlock(&q->mu);
+	}
+	st->max_workers = pool->dq->max_workers;
+	pthread_mutex_unlock(&pool->mu);
+	return 0;
+}
+
+int
+evpool_fd(struct evpool *pool)
+{
+	CHECK_POOL("evpool_fd");
+	return pool->detached->rfd;
+}
+
+int
+evpool_drain(struct evpool *pool)
+{
+	CHECK_POOL("evpool_drain");
+	return evpool__mailbox_drain(pool->detached);
+}

@@ -1,0 +1,467 @@
+/*
+ * worker.c — worker threads, and the timeout thread of thread mode.
+ *
+ * DESIGN: a worker belongs to one queue.  It sleeps on the queue's work_cv
+ * and runs jobs through the pool's mode ops (thread mode: call the function
+ * here; process mode: a proxy for a child process).  Workers start on demand:
+ * a submit signals one sleeping worker only if no wakeup is already on its
+ * way to every sleeper (q->nwakeups < q->nsleeping, so no thundering herd),
+ * and starts a new worker only when the queue holds more jobs than there are
+ * workers not busy with a job.  Workers above min_workers exit after the idle
+ * timeout; an exiting worker parks itself on q->exited and is joined by the
+ * next spawner or by the pool's stop, so no thread is ever left unjoined.
+ * Workers block every signal: the host's signals go to the host's threads.
+ *
+ * Thread-mode timeouts: a single "<prefix>/timer" thread, started with the
+ * first job that has a timeout, keeps a min-heap of running jobs by deadline.
+ * At a deadline it sets the job's cancelled flag and tries to finish it with
+ * -ETIMEDOUT; if the worker finishes first, the job leaves the heap instead.
+ */
+#include "evpool-internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- time --------------------------------------------------------------- */
+
+uint64_t
+evpool__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+evpool__deadline_ns(int timeout_ms)
+{
+	if (timeout_ms < 0)
+		return UINT64_MAX;
+	return evpool__now_ns() + (uint64_t)timeout_ms * 1000000u;
+}
+
+int
+evpool__cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int r;
+
+	pthread_condattr_init(&a);
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	r = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return -r;
+}
+
+int
+evpool__cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline)
+{
+	struct timespec ts;
+
+	if (deadline == UINT64_MAX)
+		return pthread_cond_wait(cv, mu);
+	ts.tv_sec = (time_t)(deadline / 1000000000u);
+	ts.tv_nsec = (long)(deadline % 1000000000u);
+	return pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* ---- thread mode -------------------------------------------------------- */
+
+static int
+thread_worker_start(struct evpool__worker *w)
+{
+	struct evpool_config *cfg = &w->q->pool->cfg;
+
+	if (cfg->init)
+		cfg->init(cfg->init_arg);
+	return 0;
+}
+
+static void
+thread_worker_stop(struct evpool__worker *w)
+{
+	struct evpool_config *cfg = &w->q->pool->cfg;
+
+	if (cfg->fini)
+		cfg->fini(cfg->init_arg);
+}
+
+static void
+thread_run(struct evpool__worker *w, struct evpool_job *job)
+{
+	struct evpool *pool = w->q->pool;
+	struct evpool_ctx ctx = {
+		.job = job,
+		.pool = pool,
+		.arg = job->arg,
+		.input = job->input,
+		.input_len = job->input_len,
+	};
+	bool timed = job->timeout_ms > 0;
+	int status;
+
+	if (timed && evpool__timer_arm(pool, job) < 0) {
+		if (evpool__job_claim(job, EVPOOL__RUNNING))
+			evpool__job_complete(job, EVPOOL__FIN_ERROR,
+					     EVPOOL_ESPAWN);
+		return;
+	}
+	status = job->fn(&ctx);
+	if (timed)
+		evpool__timer_disarm(pool, job);
+	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
+		job->result = ctx.result;
+		job->rbytes = ctx.rbytes;
+		job->rlen = ctx.rlen;
+		evpool__job_complete(job, EVPOOL__FIN_RAN, status);
+	} else {
+		evpool__job_discard_ctx(&ctx); /* timed out: late result */
+	}
+}
+
+const struct evpool__mode_ops evpool__thread_ops = {
+	.worker_start = thread_worker_start,
+	.worker_stop = thread_worker_stop,
+	.run = thread_run,
+};
+
+/* ---- workers ------------------------------------------------------------ */
+
+static void
+set_thread_name(const char *prefix, const char *suffix)
+{
+#ifdef HAVE_PTHREAD_SETNAME_NP
+	char name[32];
+
+	snprintf(name, sizeof(name), "%s/%s", prefix, suffix);
+	name[15] = '\0'; /* the kernel's limit */
+	pthread_setname_np(pthread_self(), name);
+#else
+	(void)prefix;
+	(void)suffix;
+#endif
+}
+
+static void
+worker_unlink(struct evpool_queue *q, struct evpool__worker *w)
+{
+	struct evpool__worker **pp;
+
+	for (pp = &q->workers; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct evpool__worker *w = arg;
+	struct evpool_queue *q = w->q;
+	struct evpool *pool = q->pool;
+	const struct evpool__mode_ops *ops = pool->ops;
+	char num[12];
+	bool started;
+
+	snprintf(num, sizeof(num), "%u", w->id);
+	set_thread_name(pool->cfg.name, num);
+	started = !ops->worker_start || ops->worker_start(w) == 0;
+
+	pthread_mutex_lock(&q->mu);
+	while (started) {
+		struct evpool_job *job = evpool__queue_pop(q);
+
+		if (!job) {
+			uint64_t deadline = UINT64_MAX;
+			int r;
+
+			if (q->stopping || q->nworkers > q->max_workers)
+				break;
+			if (q->nworkers > q->min_workers)
+				deadline = evpool__deadline_ns(
+					(int)q->idle_timeout_ms);
+			q->nsleeping++;
+			r = evpool__cond_wait(&q->work_cv, &q->mu, deadline);
+			q->nsleeping--;
+			if (q->nwakeups)
+				q->nwakeups--;
+			if (r == ETIMEDOUT &&
+			    atomic_load_explicit(&q->nqueued,
+						 memory_order_relaxed) == 0 &&
+			    q->nworkers > q->min_workers)
+				break;
+			continue;
+		}
+		atomic_store_explicit(&job->state, EVPOOL__RUNNING,
+				      memory_order_release);
+		evpool_job_ref(job);
+		w->current = job;
+		q->nrunning++;
+		pthread_mutex_unlock(&q->mu);
+
+		ops->run(w, job);
+
+		pthread_mutex_lock(&q->mu);
+		w->current = NULL;
+		q->nrunning--;
+		w->jobs_done++;
+		evpool_job_unref(job);
+	}
+	/* Leave: stop counting as a worker first, so a submit can replace us
+	 * while the finalizer runs. */
+	worker_unlink(q, w);
+	q->nworkers--;
+	if (!q->stopping && atomic_load(&q->nqueued) > 0)
+		evpool__queue_kick(q);
+	pthread_mutex_unlock(&q->mu);
+
+	if (started && ops->worker_stop)
+		ops->worker_stop(w);
+
+	pthread_mutex_lock(&q->mu);
+	w->next = q->exited;
+	q->exited = w;
+	pthread_cond_broadcast(&q->room_cv); /* evpool__queue_stop_workers */
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+void
+evpool__queue_reap(struct evpool_queue *q)
+{
+	struct evpool__worker *w;
+
+	while ((w = q->exited) != NULL) {
+		q->exited = w->next;
+		pthread_join(w->tid, NULL);
+		free(w);
+	}
+}
+
+int
+evpool__worker_spawn(struct evpool_queue *q)
+{
+	struct evpool__worker *w;
+	sigset_t all, old;
+	int r;
+
+	evpool__queue_reap(q);
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return evpool__err(-ENOMEM, "worker: out of memory");
+	w->q = q;
+	w->id = atomic_fetch_add(&q->pool->next_worker_id, 1) + 1;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&w->tid, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		free(w);
+		return evpool__err(-r, "pthread_create: %s", strerror(r));
+	}
+	w->next = q->workers;
+	q->workers = w;
+	q->nworkers++;
+	return 0;
+}
+
+int
+evpool__queue_kick(struct evpool_queue *q)
+{
+	size_t queued = atomic_load_explicit(&q->nqueued, memory_order_relaxed);
+
+	if (q->nsleeping > q->nwakeups) {
+		q->nwakeups++;
+		pthread_cond_signal(&q->work_cv);
+		return 0;
+	}
+	if (queued > q->nworkers - q->nrunning && q->nworkers < q->max_workers) {
+		int r = evpool__worker_spawn(q);
+		if (r < 0 && q->nworkers == 0)
+			return r;
+	}
+	return 0;
+}
+
+void
+evpool__queue_stop_workers(struct evpool_queue *q)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stopping = true;
+	pthread_cond_broadcast(&q->work_cv);
+	while (q->nworkers > 0 || q->workers)
+		pthread_cond_wait(&q->room_cv, &q->mu);
+	evpool__queue_reap(q);
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* ---- thread-mode timeouts ----------------------------------------------- */
+
+static bool
+heap_less(struct evpool_job *a, struct evpool_job *b)
+{
+	return a->deadline_ns < b->deadline_ns;
+}
+
+static void
+heap_set(struct evpool *pool, size_t i, struct evpool_job *job)
+{
+	pool->theap[i] = job;
+	job->timer_idx = i + 1;
+}
+
+static void
+heap_up(struct evpool *pool, size_t i)
+{
+	struct evpool_job *job = pool->theap[i];
+
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (!heap_less(job, pool->theap[parent]))
+			break;
+		heap_set(pool, i, pool->theap[parent]);
+		i = parent;
+	}
+	heap_set(pool, i, job);
+}
+
+static void
+heap_down(struct evpool *pool, size_t i)
+{
+	struct evpool_job *job = pool->theap[i];
+	size_t n = pool->theap_len;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && heap_less(pool->theap[c + 1], pool->theap[c]))
+			c++;
+		if (!heap_less(pool->theap[c], job))
+			break;
+		heap_set(pool, i, pool->theap[c]);
+		i = c;
+	}
+	heap_set(pool, i, job);
+}
+
+static void
+heap_remove(struct evpool *pool, struct evpool_job *job)
+{
+	size_t i = job->timer_idx - 1;
+	struct evpool_job *last = pool->theap[--pool->theap_len];
+
+	job->timer_idx = 0;
+	if (last == job)
+		return;
+	heap_set(pool, i, last);
+	heap_down(pool, i);
+	heap_up(pool, last->timer_idx - 1);
+}
+
+static void *
+timer_main(void *arg)
+{
+	struct evpool *pool = arg;
+
+	set_thread_name(pool->cfg.name, "timer");
+	pthread_mutex_lock(&pool->timer_mu);
+	while (!pool->timer_stop) {
+		struct evpool_job *job;
+
+		if (pool->theap_len == 0) {
+			pthread_cond_wait(&pool->timer_cv, &pool->timer_mu);
+			continue;
+		}
+		job = pool->theap[0];
+		if (evpool__now_ns() < job->deadline_ns) {
+			evpool__cond_wait(&pool->timer_cv, &pool->timer_mu,
+					  job->deadline_ns);
+			continue;
+		}
+		heap_remove(pool, job);
+		pthread_mutex_unlock(&pool->timer_mu);
+		atomic_store(&job->cancelled, 1);
+		if (evpool__job_claim(job, EVPOOL__RUNNING))
+			evpool__job_complete(job, EVPOOL__FIN_TIMEOUT, 0);
+		evpool__pool_wake(pool); /* an emitter may be waiting */
+		evpool_job_unref(job);
+		pthread_mutex_lock(&pool->timer_mu);
+	}
+	pthread_mutex_unlock(&pool->timer_mu);
+	return NULL;
+}
+
+int
+evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&pool->timer_mu);
+	if (!pool->timer_started) {
+		sigset_t all, old;
+
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		r = pthread_create(&pool->timer_tid, NULL, timer_main, pool);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (r) {
+			pthread_mutex_unlock(&pool->timer_mu);
+			return evpool__err(-r, "timer thread: %s", strerror(r));
+		}
+		pool->timer_started = true;
+	}
+	if (pool->theap_len == pool->theap_cap) {
+		size_t cap = pool->theap_cap ? pool->theap_cap * 2 : 16;
+		struct evpool_job **h = realloc(pool->theap, cap * sizeof(*h));
+		if (!h) {
+			pthread_mutex_unlock(&pool->timer_mu);
+			return evpool__err(-ENOMEM, "timer: out of memory");
+		}
+		pool->theap = h;
+		pool->theap_cap = cap;
+	}
+	job->deadline_ns = evpool__now_ns() + (uint64_t)job->timeout_ms * 1000000u;
+	evpool_job_ref(job);
+	heap_set(pool, pool->theap_len++, job);
+	heap_up(pool, pool->theap_len - 1);
+	if (pool->theap[0] == job)
+		pthread_cond_signal(&pool->timer_cv);
+	pthread_mutex_unlock(&pool->timer_mu);
+	return r;
+}
+
+void
+evpool__timer_disarm(struct evpool *pool, struct evpool_job *job)
+{
+	bool held;
+
+	pthread_mutex_lock(&pool->timer_mu);
+	held = job->timer_idx != 0;
+	if (held)
+		heap_remove(pool, job);
+	pthread_mutex_unlock(&pool->timer_mu);
+	if (held)
+		evpool_job_unref(job);
+}
+
+void
+evpool__timer_stop(struct evpool *pool)
+{
+	pthread_mutex_lock(&pool->timer_mu);
+	pool->timer_stop = true;
+	pthread_cond_signal(&pool->timer_cv);
+	pthread_mutex_unlock(&pool->timer_mu);
+	if (pool->timer_started)
+		pthread_join(pool->timer_tid, NULL);
+	pool->timer_started = false;
+	free(pool->theap);
+	pool->theap = NULL;
+	pool->theap_len = pool->theap_cap = 0;
+}
