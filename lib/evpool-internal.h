@@ -320,6 +320,8 @@ struct evpool__mode_ops {
 };
 
 EVPOOL__INTERNAL extern const struct evpool__mode_ops evpool__thread_ops;
+/** Process mode (lib/proc.c); NULL in a build without it. */
+EVPOOL__INTERNAL extern const struct evpool__mode_ops *const evpool__process_ops;
 
 /* ---- timeouts (worker.c) ------------------------------------------------ */
 

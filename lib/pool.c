@@ -134,7 +134,7 @@ mode_ops(enum evpool_mode mode)
 {
 	if (mode == EVPOOL_MODE_THREAD)
 		return &evpool__thread_ops;
-	return NULL;
+	return evpool__process_ops;
 }
 
 int

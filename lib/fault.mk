@@ -1,0 +1,1 @@
+# Test-only fault injection (issue 7), compiled in by --enable-fault-injection.
