@@ -1,0 +1,1212 @@
+/*
+ * evpool-bench.c — libevpool's benchmark (issue 6).
+ *
+ * DESIGN
+ *  One program, one scenario per name on the command line (or all of them),
+ *  each printing `name=value` lines on stdout for scripts (bench/compare.sh,
+ *  t/bench-smoke.sh) and a sentence on stderr for people.  It uses only the
+ *  public API (include/evpool.h) and libevent, as a user program would.
+ *
+ *  burst and pingpong are defined exactly as the peer programs in
+ *  ../shared/peers/ define them, so that a ratio against libuv or GLib
+ *  compares like with like:
+ *   burst     after a warm-up of 1000 jobs, N empty jobs are submitted from
+ *             the loop thread at once (before the loop runs, as uv_bench.c
+ *             does before uv_run()); the clock stops when the loop has run
+ *             the last completion callback.  -> jobs/s
+ *   pingpong  one job in flight; each completion callback submits the next;
+ *             the round trip is taken from just before the submit to the
+ *             start of its completion callback.  p50 = sorted[m/2], p99 =
+ *             sorted[m*99/100], as the peers take them.
+ *  Jobs are submitted with evpool_submit() (uv_queue_work()'s counterpart)
+ *  in thread mode, and with evpool_submit_job() and a 1-byte input in
+ *  process mode, where a pointer cannot cross.  The benchmark allocates
+ *  nothing per job, so memory figures are the library's own.
+ *
+ *  Scenarios run in a fixed order, whatever the order on the command line:
+ *  multi comes last because it calls evthread_use_pthreads(), which gives
+ *  every event_base made afterwards locks; the single-thread scenarios run
+ *  on lock-free bases, as the peers' loops do.
+ *
+ *  A pool that cannot be made in process mode (not built yet, or no fork
+ *  server) prints `process=unavailable` and the process scenarios are
+ *  skipped; anything else that goes wrong (a failed submit in thread mode, a
+ *  lost or duplicated completion, a loop that stops while jobs are in flight)
+ *  is a library bug: it is reported and the exit status is 1.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include <errno.h>
+#include <dirent.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include <evpool.h>
+
+/* ------------------------------------------------------------------------ */
+/* Options */
+
+enum {
+	SC_BURST = 1u << 0,
+	SC_PINGPONG = 1u << 1,
+	SC_WINDOW = 1u << 2,
+	SC_MAP = 1u << 3,
+	SC_PROCESS = 1u << 4,
+	SC_MEMORY = 1u << 5,
+	SC_IDLE = 1u << 6,
+	SC_MULTI = 1u << 7,
+	SC_ALL = (1u << 8) - 1,
+};
+
+static const struct {
+	const char *name;
+	unsigned bit;
+	const char *help;
+} scenarios[] = {
+	{ "burst", SC_BURST, "N empty jobs at once -> burst_jobs_per_s (n 1000000)" },
+	{ "pingpong", SC_PINGPONG, "one job in flight -> pingpong_p50_us, _p99_us (n 20000)" },
+	{ "window", SC_WINDOW, "K=1,16,256 in flight -> window_K_jobs_per_s, _p99_us (n 200000)" },
+	{ "map", SC_MAP, "evpool_map of N items -> map_items_per_s (when the map API exists)" },
+	{ "process", SC_PROCESS, "burst + pingpong in process mode (n 100000, m 5000)" },
+	{ "memory", SC_MEMORY, "RSS per job queued behind blocked workers -> bytes_per_queued_job (n 1000000)" },
+	{ "idle", SC_IDLE, "warm pool left idle -n ms -> idle_cpu_s (n 2000)" },
+	{ "multi", SC_MULTI, "2 bases on 2 threads, one pool -> multi_jobs_per_s, single_base_jobs_per_s (n 1000000)" },
+};
+
+static struct {
+	enum evpool_mode mode;
+	unsigned workers;	/* 0: the library's default */
+	long n;			/* 0: each scenario's default */
+	long m;			/* 0: pingpong's default (or n) */
+	int smoke;
+	int quiet;
+	unsigned timeout_s;
+} opt;
+
+static int status;			/* exit status: 1 once a bug was seen */
+static const char *volatile current = "startup";
+static int process_unavailable;
+
+/* ------------------------------------------------------------------------ */
+/* Small helpers */
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void out(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* One machine-readable line: name=value. */
+static void out(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s=", name);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The human summary, on stderr. */
+static void say(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (opt.quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fflush(stderr);
+}
+
+static void bug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A broken promise of the library: say so, and fail the run. */
+static void bug(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "evpool-bench: %s: ", current);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	status = 1;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "evpool-bench: %s: ", current);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (!p)
+		die("out of memory (%zu bytes)", n);
+	return p;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Percentiles as the peers take them: sorted[m*p], p in 0..1. */
+static double pct(const double *sorted, long m, double p)
+{
+	long i = (long)(m * p);
+
+	if (i >= m)
+		i = m - 1;
+	return sorted[i];
+}
+
+static const char *mode_name(enum evpool_mode mode)
+{
+	return mode == EVPOOL_MODE_PROCESS ? "process" : "thread";
+}
+
+/* Key prefix: process-mode figures are process_burst_jobs_per_s etc. */
+static const char *prefix(enum evpool_mode mode)
+{
+	return mode == EVPOOL_MODE_PROCESS ? "process_" : "";
+}
+
+static void on_alarm(int sig)
+{
+	static const char msg[] = "evpool-bench: timed out in scenario ";
+	const char *s = current;
+
+	(void)sig;
+	if (write(2, msg, sizeof msg - 1) < 0 || write(2, s, strlen(s)) < 0 ||
+	    write(2, "\n", 1) < 0) {
+		/* nothing more to say */
+	}
+	_exit(3);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Pools, jobs, loops */
+
+static const unsigned char one_byte = 0x2a;
+
+/* The empty job of burst and pingpong (uv_bench.c's work()). */
+static int job_noop(struct evpool_ctx *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+/*
+ * Make a pool for @p base in @p mode with @p workers (0: the default).
+ * Process mode that cannot be had prints process=unavailable (once) and
+ * returns nonzero; in thread mode a failure is fatal.
+ */
+static int make_pool(struct evpool **poolp, struct event_base *base,
+		     enum evpool_mode mode, unsigned workers)
+{
+	struct evpool_config *cfg = evpool_config_new();
+	int rc;
+
+	if (!cfg)
+		die("evpool_config_new: out of memory");
+	rc = evpool_config_set_mode(cfg, mode);
+	if (rc == 0 && workers)
+		rc = evpool_config_set_workers(cfg, 0, workers);
+	if (rc == 0)
+		rc = evpool_new(poolp, base, cfg);
+	evpool_config_free(cfg);
+	if (rc == 0)
+		return 0;
+	if (mode == EVPOOL_MODE_PROCESS) {
+		if (!process_unavailable) {
+			out("process", "unavailable");
+			say("%s: process mode unavailable: %s (%s) %s\n", current,
+			    evpool_err_name(rc), evpool_strerror(rc), evpool_errmsg());
+		}
+		process_unavailable = 1;
+		return rc;
+	}
+	die("evpool_new: %s: %s", evpool_strerror(rc), evpool_errmsg());
+}
+
+/*
+ * Submit the empty job for @p base (NULL: the pool's base) with @p done.
+ * Thread mode on the pool's base uses evpool_submit(), the plain call;
+ * everything else evpool_submit_job() (process mode with a 1-byte input).
+ */
+static int submit(struct evpool *pool, struct event_base *base,
+		  enum evpool_mode mode, evpool_done_cb done, void *arg)
+{
+	struct evpool_job_spec spec;
+
+	if (mode == EVPOOL_MODE_THREAD && !base)
+		return evpool_submit(pool, job_noop, NULL, done, arg);
+	memset(&spec, 0, sizeof spec);
+	spec.fn = job_noop;
+	spec.done = done;
+	spec.done_arg = arg;
+	spec.base = base;
+	if (mode == EVPOOL_MODE_PROCESS) {
+		spec.input = &one_byte;
+		spec.input_len = 1;
+	}
+	return evpool_submit_job(pool, &spec, NULL);
+}
+
+/*
+ * A loop with a completion count: callbacks bump done and break the loop
+ * when it reaches target.
+ */
+struct counter {
+	struct event_base *base;
+	long done;
+	long target;
+	long failed;	/* completions whose status was not 0 */
+};
+
+static void count_done(struct evpool_job *job, void *arg)
+{
+	struct counter *c = arg;
+
+	if (evpool_job_status(job) != 0)
+		c->failed++;
+	if (++c->done == c->target)
+		event_base_loopbreak(c->base);
+}
+
+/*
+ * Run @p base until @p *done reaches @p target.  The library keeps the loop
+ * alive while jobs are in flight, so event_base_dispatch() returning 1 ("no
+ * events") with completions still owed is a bug: report it, do not spin.
+ */
+static int run_until(struct event_base *base, const long *done, long target)
+{
+	while (*done < target) {
+		int rc = event_base_dispatch(base);
+
+		if (rc < 0)
+			die("event_base_dispatch failed");
+		if (rc == 1 && *done < target) {
+			bug("event_base_dispatch() returned with %ld of %ld "
+			    "completions still owed: nothing keeps the loop alive",
+			    target - *done, target);
+			return -1;
+		}
+	}
+	if (*done > target) {
+		bug("%ld completions for %ld jobs", *done, target);
+		return -1;
+	}
+	return 0;
+}
+
+/* Submit @p n empty jobs counted by @p c, then run the loop until all ran. */
+static int run_jobs(struct evpool *pool, struct event_base *base,
+		    enum evpool_mode mode, struct counter *c, long n)
+{
+	long i;
+
+	c->base = base;
+	c->done = 0;
+	c->failed = 0;
+	c->target = n;
+	for (i = 0; i < n; i++) {
+		int rc = submit(pool, NULL, mode, count_done, c);
+
+		if (rc) {
+			bug("submit %ld of %ld: %s: %s", i, n, evpool_strerror(rc),
+			    evpool_errmsg());
+			/* collect what was submitted, then give up */
+			c->target = i;
+			if (i)
+				run_until(base, &c->done, i);
+			return -1;
+		}
+	}
+	if (run_until(base, &c->done, n))
+		return -1;
+	if (c->failed) {
+		bug("%ld of %ld empty jobs did not succeed", c->failed, n);
+		return -1;
+	}
+	return 0;
+}
+
+static unsigned pool_workers(struct evpool *pool)
+{
+	struct evpool_stats st;
+
+	if (evpool_get_stats(pool, &st))
+		return 0;
+	return st.max_workers;
+}
+
+static struct event_base *new_base(void)
+{
+	struct event_base *base = event_base_new();
+
+	if (!base)
+		die("event_base_new failed");
+	return base;
+}
+
+/* ------------------------------------------------------------------------ */
+/* burst */
+
+/* Returns jobs/s, or 0 if it could not be measured. */
+static double burst(struct evpool *pool, struct event_base *base,
+		    enum evpool_mode mode, long n)
+{
+	struct counter c;
+	double t0, t1;
+	long i;
+
+	if (run_jobs(pool, base, mode, &c, n < 1000 ? n : 1000))	/* warm up */
+		return 0;
+	c.base = base;
+	c.done = 0;
+	c.failed = 0;
+	c.target = n;
+	t0 = now();
+	for (i = 0; i < n; i++) {
+		int rc = submit(pool, NULL, mode, count_done, &c);
+
+		if (rc) {
+			bug("submit %ld of %ld: %s: %s", i, n, evpool_strerror(rc),
+			    evpool_errmsg());
+			c.target = i;
+			if (i)
+				run_until(base, &c.done, i);
+			return 0;
+		}
+	}
+	if (run_until(base, &c.done, n))
+		return 0;
+	t1 = now();
+	if (c.failed) {
+		bug("%ld of %ld empty jobs did not succeed", c.failed, n);
+		return 0;
+	}
+	return n / (t1 - t0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* pingpong and window: K jobs in flight, latency of each */
+
+struct window {
+	struct evpool *pool;
+	struct event_base *base;
+	enum evpool_mode mode;
+	long submitted, done, target;
+	long failed;
+	double *lat;		/* target round trips */
+	double *start;		/* per slot: when its job was submitted */
+	struct slot {
+		struct window *w;
+		long idx;
+	} *slots;
+	int error;
+};
+
+static void window_done(struct evpool_job *job, void *arg);
+
+static int window_submit_slot(struct window *w, struct slot *s)
+{
+	int rc;
+
+	w->start[s->idx] = now();
+	rc = submit(w->pool, NULL, w->mode, window_done, s);
+	if (rc) {
+		bug("submit: %s: %s", evpool_strerror(rc), evpool_errmsg());
+		w->error = 1;
+		return rc;
+	}
+	w->submitted++;
+	return 0;
+}
+
+static void window_done(struct evpool_job *job, void *arg)
+{
+	struct slot *s = arg;
+	struct window *w = s->w;
+	double t = now();
+
+	if (evpool_job_status(job) != 0)
+		w->failed++;
+	w->lat[w->done++] = t - w->start[s->idx];
+	if (w->done == w->target || w->error) {
+		event_base_loopbreak(w->base);
+		return;
+	}
+	if (w->submitted < w->target)
+		window_submit_slot(w, s);
+}
+
+/*
+ * Keep @p k jobs in flight until @p n have completed.  Fills *jobs_per_s,
+ * *p50 and *p99 (seconds).  Returns 0, or -1 if it could not be measured.
+ */
+static int window_run(struct evpool *pool, struct event_base *base,
+		      enum evpool_mode mode, long k, long n, double *jobs_per_s,
+		      double *p50, double *p99)
+{
+	struct window w;
+	double t0, t1;
+	long i;
+	int rc = -1;
+
+	if (k > n)
+		k = n;
+	memset(&w, 0, sizeof w);
+	w.pool = pool;
+	w.base = base;
+	w.mode = mode;
+	w.target = n;
+	w.lat = xmalloc(sizeof *w.lat * n);
+	w.start = xmalloc(sizeof *w.start * k);
+	w.slots = xmalloc(sizeof *w.slots * k);
+	for (i = 0; i < k; i++) {
+		w.slots[i].w = &w;
+		w.slots[i].idx = i;
+	}
+	t0 = now();
+	for (i = 0; i < k; i++)
+		if (window_submit_slot(&w, &w.slots[i]))
+			break;
+	if (!w.error) {
+		if (run_until(base, &w.done, n) == 0 && !w.error) {
+			t1 = now();
+			if (w.failed) {
+				bug("%ld of %ld empty jobs did not succeed", w.failed, n);
+			} else {
+				qsort(w.lat, n, sizeof *w.lat, cmp_double);
+				*jobs_per_s = n / (t1 - t0);
+				*p50 = pct(w.lat, n, 0.50);
+				*p99 = pct(w.lat, n, 0.99);
+				rc = 0;
+			}
+		}
+	} else if (w.submitted) {
+		run_until(base, &w.done, w.submitted);
+	}
+	free(w.lat);
+	free(w.start);
+	free(w.slots);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* burst + pingpong in one pool (thread mode: the "burst" and "pingpong"
+ * scenarios; process mode: the "process" scenario) */
+
+static void scenario_burst_pingpong(enum evpool_mode mode, int do_burst,
+				    int do_pingpong, long n, long m)
+{
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	const char *px = prefix(mode);
+	char key[64];
+
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	if (do_burst) {
+		double r;
+
+		current = mode == EVPOOL_MODE_PROCESS ? "process burst" : "burst";
+		r = burst(pool, base, mode, n);
+		if (r > 0) {
+			snprintf(key, sizeof key, "%sburst_jobs_per_s", px);
+			out(key, "%.0f", r);
+			say("%s: %ld empty jobs, %s mode, %u workers: %.3f M jobs/s "
+			    "(%.0f ns per job)\n", current, n, mode_name(mode),
+			    pool_workers(pool), r / 1e6, 1e9 / r);
+		}
+	}
+	if (do_pingpong) {
+		double r, p50, p99;
+
+		current = mode == EVPOOL_MODE_PROCESS ? "process pingpong" : "pingpong";
+		if (!do_burst) {	/* the peers' pingpong runs on a warm pool */
+			struct counter c;
+
+			run_jobs(pool, base, mode, &c, 1000);
+		}
+		if (window_run(pool, base, mode, 1, m, &r, &p50, &p99) == 0) {
+			snprintf(key, sizeof key, "%spingpong_p50_us", px);
+			out(key, "%.2f", p50 * 1e6);
+			snprintf(key, sizeof key, "%spingpong_p99_us", px);
+			out(key, "%.2f", p99 * 1e6);
+			say("%s: %ld round trips, %s mode: p50 %.2f us, p99 %.2f us "
+			    "(%.0f round trips/s)\n", current, m, mode_name(mode),
+			    p50 * 1e6, p99 * 1e6, r);
+		}
+	}
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* window */
+
+static void scenario_window(enum evpool_mode mode, long n)
+{
+	static const long ks[] = { 1, 16, 256 };
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	struct counter c;
+	size_t i;
+
+	current = "window";
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	if (run_jobs(pool, base, mode, &c, 1000) == 0) {
+		for (i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+			double r, p50, p99;
+			char key[64];
+
+			if (window_run(pool, base, mode, ks[i], n, &r, &p50, &p99))
+				break;
+			snprintf(key, sizeof key, "%swindow_%ld_jobs_per_s",
+				 prefix(mode), ks[i]);
+			out(key, "%.0f", r);
+			snprintf(key, sizeof key, "%swindow_%ld_p99_us",
+				 prefix(mode), ks[i]);
+			out(key, "%.2f", p99 * 1e6);
+			say("window K=%-3ld: %ld jobs, %s mode: %.3f M jobs/s, "
+			    "latency p50 %.2f us p99 %.2f us\n", ks[i], n,
+			    mode_name(mode), r / 1e6, p50 * 1e6, p99 * 1e6);
+		}
+	}
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* map
+ *
+ * The map API (issue 3) is being built.  When it lands, evpool.h should
+ * define EVPOOL_HAVE_MAP next to its declarations; then write map_items()
+ * below — map @p n items (chunksize auto) over @p pool, blocking until all
+ * results are in, return 0 or a negative error — and the harness times it.
+ */
+#ifdef EVPOOL_HAVE_MAP
+static int map_items(struct evpool *pool, struct event_base *base,
+		     enum evpool_mode mode, long n)
+{
+	/* TODO when evpool_map() exists: map job_noop over n items. */
+	(void)pool;
+	(void)base;
+	(void)mode;
+	(void)n;
+	return -ENOSYS;
+}
+#endif
+
+static void scenario_map(enum evpool_mode mode, long n)
+{
+	current = "map";
+#ifdef EVPOOL_HAVE_MAP
+	{
+		struct event_base *base = new_base();
+		struct evpool *pool;
+		char key[64];
+		double t0, t1;
+		int rc;
+
+		if (make_pool(&pool, base, mode, opt.workers)) {
+			event_base_free(base);
+			return;
+		}
+		t0 = now();
+		rc = map_items(pool, base, mode, n);
+		t1 = now();
+		if (rc == -ENOSYS) {
+			out("map", "unavailable");
+			say("map: skipped: map_items() in bench/evpool-bench.c is "
+			    "not written yet\n");
+		} else if (rc) {
+			bug("map of %ld items: %s: %s", n, evpool_strerror(rc),
+			    evpool_errmsg());
+		} else {
+			snprintf(key, sizeof key, "%smap_items_per_s", prefix(mode));
+			out(key, "%.0f", n / (t1 - t0));
+			say("map: %ld items, %s mode: %.3f M items/s\n", n,
+			    mode_name(mode), n / (t1 - t0) / 1e6);
+		}
+		evpool_free(pool);
+		event_base_free(base);
+	}
+#else
+	(void)mode;
+	(void)n;
+	out("map", "unavailable");
+	say("map: skipped: this libevpool has no map API yet (evpool.h does not "
+	    "define EVPOOL_HAVE_MAP)\n");
+#endif
+}
+
+/* ------------------------------------------------------------------------ */
+/* memory: RSS growth per job queued behind blocked workers */
+
+static atomic_int release_blockers;
+
+/*
+ * Holds its worker until released (thread mode) or cancelled (process mode,
+ * where the flag cannot reach it: the cancel kills the worker).
+ */
+static int job_block(struct evpool_ctx *ctx)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	while (!atomic_load(&release_blockers) && !evpool_ctx_cancelled(ctx))
+		nanosleep(&ms, NULL);
+	return 0;
+}
+
+static long rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long size, resident;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &size, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident < 0 ? -1 : resident * sysconf(_SC_PAGESIZE);
+}
+
+static void scenario_memory(enum evpool_mode mode, long n)
+{
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	struct evpool_job **blockers;
+	struct evpool_stats st;
+	struct counter c;
+	unsigned nb, i;
+	long rss0, rss1, k;
+	double t0;
+
+	current = "memory";
+	atomic_store(&release_blockers, 0);
+	if (make_pool(&pool, base, mode, opt.workers ? opt.workers : 1)) {
+		event_base_free(base);
+		return;
+	}
+	nb = pool_workers(pool);
+	if (nb == 0)
+		nb = 1;
+	blockers = xmalloc(sizeof *blockers * nb);
+	memset(&c, 0, sizeof c);
+	c.base = base;
+	c.target = LONG_MAX;
+	for (i = 0; i < nb; i++) {
+		struct evpool_job_spec spec;
+		int rc;
+
+		memset(&spec, 0, sizeof spec);
+		spec.fn = job_block;
+		spec.done = count_done;
+		spec.done_arg = &c;
+		if (mode == EVPOOL_MODE_PROCESS) {
+			spec.input = &one_byte;
+			spec.input_len = 1;
+		}
+		rc = evpool_submit_job(pool, &spec, &blockers[i]);
+		if (rc)
+			die("submit blocker: %s: %s", evpool_strerror(rc),
+			    evpool_errmsg());
+	}
+	/* wait until every worker holds a blocker */
+	t0 = now();
+	for (;;) {
+		struct timespec ms = { 0, 1000000 };
+
+		if (evpool_get_stats(pool, &st) == 0 && st.running >= nb)
+			break;
+		if (now() - t0 > 10)
+			die("%u blockers submitted, %llu running after 10 s", nb,
+			    (unsigned long long)st.running);
+		nanosleep(&ms, NULL);
+	}
+#ifdef __GLIBC__
+	malloc_trim(0);		/* start from memory the heap does not hold */
+#endif
+	rss0 = rss_bytes();
+	for (k = 0; k < n; k++) {
+		int rc = submit(pool, NULL, mode, count_done, &c);
+
+		if (rc)
+			die("queueing job %ld of %ld: %s: %s", k, n,
+			    evpool_strerror(rc), evpool_errmsg());
+	}
+	rss1 = rss_bytes();
+	if (evpool_get_stats(pool, &st) == 0 && st.queued != (uint64_t)n)
+		say("memory: note: %llu jobs queued, expected %ld\n",
+		    (unsigned long long)st.queued, n);
+	if (rss0 < 0 || rss1 < 0) {
+		bug("cannot read /proc/self/statm");
+	} else {
+		double per = (double)(rss1 - rss0) / n;
+
+		out("bytes_per_queued_job", "%.1f", per);
+		say("memory: %ld jobs queued behind %u blocked worker(s), %s mode: "
+		    "RSS +%.1f MiB = %.1f bytes per queued job\n", n, nb,
+		    mode_name(mode), (rss1 - rss0) / 1048576.0, per);
+	}
+	/* let go: cancel the queue, release the blockers, collect everything */
+	evpool_cancel_all(pool);
+	atomic_store(&release_blockers, 1);
+	if (mode == EVPOOL_MODE_PROCESS)
+		for (i = 0; i < nb; i++)
+			evpool_job_cancel(blockers[i]);
+	for (i = 0; i < nb; i++)
+		evpool_job_unref(blockers[i]);
+	free(blockers);
+	c.target = n + nb;
+	if (c.done < c.target)
+		run_until(base, &c.done, c.target);
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* idle: CPU burnt by a warm pool with nothing to do */
+
+/* CPU seconds of this process's descendants (process-mode workers and the
+ * fork server), from /proc; 0 where /proc cannot tell. */
+static double descendants_cpu_s(void)
+{
+	struct proc {
+		long pid, ppid;
+		unsigned long long ticks;
+	} *ps = NULL;
+	size_t nps = 0, cap = 0, i;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	double total = 0;
+	long self = getpid();
+	int changed;
+	char *mark;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char path[64], buf[1024], *p;
+		unsigned long long ut, st;
+		long ppid;
+		FILE *f;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		p = fgets(buf, sizeof buf, f);
+		fclose(f);
+		if (!p || !(p = strrchr(buf, ')')))
+			continue;
+		/* after "comm)": state ppid pgrp session tty tpgid flags minflt
+		 * cminflt majflt cmajflt utime stime */
+		if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			   &ppid, &ut, &st) != 3)
+			continue;
+		if (nps == cap) {
+			cap = cap ? 2 * cap : 256;
+			ps = realloc(ps, sizeof *ps * cap);
+			if (!ps) {
+				closedir(d);
+				return 0;
+			}
+		}
+		ps[nps].pid = atol(e->d_name);
+		ps[nps].ppid = ppid;
+		ps[nps].ticks = ut + st;
+		nps++;
+	}
+	closedir(d);
+	mark = calloc(nps ? nps : 1, 1);
+	if (!mark) {
+		free(ps);
+		return 0;
+	}
+	do {	/* mark descendants of self until nothing changes */
+		changed = 0;
+		for (i = 0; i < nps; i++) {
+			size_t j;
+
+			if (mark[i])
+				continue;
+			if (ps[i].ppid == self) {
+				mark[i] = 1;
+				changed = 1;
+				continue;
+			}
+			for (j = 0; j < nps; j++)
+				if (mark[j] && ps[j].pid == ps[i].ppid) {
+					mark[i] = 1;
+					changed = 1;
+					break;
+				}
+		}
+	} while (changed);
+	for (i = 0; i < nps; i++)
+		if (mark[i])
+			total += (double)ps[i].ticks / sysconf(_SC_CLK_TCK);
+	free(mark);
+	free(ps);
+	return total;
+}
+
+static double self_cpu_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static void scenario_idle(enum evpool_mode mode, long ms)
+{
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	struct counter c;
+	struct timespec ts;
+	double c0, k0, w0, c1, k1, w1, r, p50, p99;
+
+	current = "idle";
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	/* warm every worker, then end on a round trip (the spinning path) */
+	if (run_jobs(pool, base, mode, &c, 2000) ||
+	    window_run(pool, base, mode, 1, 100, &r, &p50, &p99))
+		goto out;
+	c0 = self_cpu_s();
+	k0 = descendants_cpu_s();
+	w0 = now();
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+	c1 = self_cpu_s();
+	k1 = descendants_cpu_s();
+	w1 = now();
+	out("idle_cpu_s", "%.4f", (c1 - c0) + (k1 - k0));
+	out("idle_cpu_pct", "%.3f", 100 * ((c1 - c0) + (k1 - k0)) / (w1 - w0));
+	say("idle: warm pool of %u %s workers left idle %.2f s: %.4f CPU s "
+	    "(%.3f %% of a core; this process %.4f s, child processes %.2f s)\n",
+	    pool_workers(pool), mode_name(mode), w1 - w0,
+	    (c1 - c0) + (k1 - k0), 100 * ((c1 - c0) + (k1 - k0)) / (w1 - w0),
+	    c1 - c0, k1 - k0);
+out:
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+/* ------------------------------------------------------------------------ */
+/* multi: several event_bases, each on its own thread, submitting to one pool */
+
+struct mthread {
+	pthread_t tid;
+	struct evpool *pool;
+	enum evpool_mode mode;
+	pthread_barrier_t *go;
+	struct event_base *base;
+	struct counter c;
+	long n;
+	double t_start, t_end;
+	int error;
+};
+
+static void *mthread_main(void *arg)
+{
+	struct mthread *t = arg;
+	long i;
+
+	/* warm up on this base first, outside the clock */
+	t->c.base = t->base;
+	t->c.target = 1000;
+	for (i = 0; i < 1000; i++)
+		if (submit(t->pool, t->base, t->mode, count_done, &t->c))
+			t->error = 1;
+	if (!t->error && run_until(t->base, &t->c.done, 1000))
+		t->error = 1;
+	pthread_barrier_wait(t->go);
+	t->c.done = 0;
+	t->c.target = t->error ? 0 : t->n;
+	t->t_start = now();
+	for (i = 0; i < t->n && !t->error; i++) {
+		int rc = submit(t->pool, t->base, t->mode, count_done, &t->c);
+
+		if (rc) {
+			bug("submit %ld: %s: %s", i, evpool_strerror(rc),
+			    evpool_errmsg());
+			t->error = 1;
+			t->c.target = i;
+		}
+	}
+	if (t->c.target && run_until(t->base, &t->c.done, t->c.target))
+		t->error = 1;
+	t->t_end = now();
+	return NULL;
+}
+
+/* Total jobs/s of @p nthreads bases submitting @p n jobs between them. */
+static double multi_run(enum evpool_mode mode, int nthreads, long n)
+{
+	struct mthread t[8];
+	pthread_barrier_t go;
+	struct evpool *pool;
+	double t0 = 0, t1 = 0, r = 0;
+	int i, err = 0;
+
+	if (make_pool(&pool, NULL, mode, opt.workers))
+		return 0;
+	pthread_barrier_init(&go, NULL, nthreads);
+	for (i = 0; i < nthreads; i++) {
+		memset(&t[i], 0, sizeof t[i]);
+		t[i].pool = pool;
+		t[i].mode = mode;
+		t[i].go = &go;
+		t[i].base = new_base();
+		t[i].n = n / nthreads + (i < n % nthreads);
+		if (pthread_create(&t[i].tid, NULL, mthread_main, &t[i]))
+			die("pthread_create failed");
+	}
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(t[i].tid, NULL);
+		if (t[i].error || t[i].c.failed)
+			err = 1;
+		if (i == 0 || t[i].t_start < t0)
+			t0 = t[i].t_start;
+		if (i == 0 || t[i].t_end > t1)
+			t1 = t[i].t_end;
+	}
+	pthread_barrier_destroy(&go);
+	evpool_free(pool);
+	for (i = 0; i < nthreads; i++)
+		event_base_free(t[i].base);
+	if (!err && t1 > t0)
+		r = n / (t1 - t0);
+	return r;
+}
+
+static void scenario_multi(enum evpool_mode mode, long n)
+{
+	static int threads_on;
+	double one, two;
+
+	current = "multi";
+	if (!threads_on) {
+		if (evthread_use_pthreads())
+			die("evthread_use_pthreads failed");
+		threads_on = 1;
+	}
+	one = multi_run(mode, 1, n);
+	if (process_unavailable && mode == EVPOOL_MODE_PROCESS)
+		return;
+	two = multi_run(mode, 2, n);
+	if (one > 0) {
+		char key[64];
+
+		snprintf(key, sizeof key, "%ssingle_base_jobs_per_s", prefix(mode));
+		out(key, "%.0f", one);
+	}
+	if (two > 0) {
+		char key[64];
+
+		snprintf(key, sizeof key, "%smulti_jobs_per_s", prefix(mode));
+		out(key, "%.0f", two);
+	}
+	if (one > 0 && two > 0) {
+		char key[64];
+
+		snprintf(key, sizeof key, "%smulti_speedup", prefix(mode));
+		out(key, "%.3f", two / one);
+		say("multi: %ld jobs, %s mode, one pool: 1 base %.3f M jobs/s, "
+		    "2 bases on 2 threads %.3f M jobs/s (x%.2f)\n", n,
+		    mode_name(mode), one / 1e6, two / 1e6, two / one);
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	size_t i;
+
+	fprintf(f,
+		"usage: evpool-bench [options] [scenario...]\n"
+		"Benchmarks libevpool; prints name=value lines on stdout and a\n"
+		"summary on stderr.  Scenarios (default: all), also as --name:\n");
+	for (i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++)
+		fprintf(f, "  %-9s %s\n", scenarios[i].name, scenarios[i].help);
+	fprintf(f,
+		"options:\n"
+		"  --mode thread|process  pool mode for every scenario (default thread)\n"
+		"  --workers N            max workers (default: the library's, online CPUs)\n"
+		"  -n N                   count of every scenario (jobs; round trips for\n"
+		"                         pingpong; ms for idle)\n"
+		"  -m M                   round trips of pingpong and process pingpong\n"
+		"                         (default 20000 / 5000, or -n when only -n given)\n"
+		"  --smoke                every scenario, tiny (for make check)\n"
+		"  --timeout S            give up after S seconds (exit 3)\n"
+		"  -q                     no summary on stderr\n");
+}
+
+static long parse_long(const char *what, const char *s, long min)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min) {
+		fprintf(stderr, "evpool-bench: %s: bad value '%s'\n", what, s);
+		exit(2);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned which = 0;
+	long n, m;
+	int i;
+
+	opt.mode = EVPOOL_MODE_THREAD;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		size_t k;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--smoke")) {
+			opt.smoke = 1;
+		} else if (!strcmp(a, "-q")) {
+			opt.quiet = 1;
+		} else if (!strcmp(a, "all") || !strcmp(a, "--all")) {
+			which |= SC_ALL;
+		} else if (!strcmp(a, "--mode") && i + 1 < argc) {
+			a = argv[++i];
+			if (!strcmp(a, "thread"))
+				opt.mode = EVPOOL_MODE_THREAD;
+			else if (!strcmp(a, "process"))
+				opt.mode = EVPOOL_MODE_PROCESS;
+			else {
+				fprintf(stderr, "evpool-bench: --mode thread|process\n");
+				return 2;
+			}
+		} else if (!strcmp(a, "--workers") && i + 1 < argc) {
+			opt.workers = (unsigned)parse_long("--workers", argv[++i], 0);
+		} else if (!strcmp(a, "-n") && i + 1 < argc) {
+			opt.n = parse_long("-n", argv[++i], 1);
+		} else if (!strcmp(a, "-m") && i + 1 < argc) {
+			opt.m = parse_long("-m", argv[++i], 1);
+		} else if (!strcmp(a, "--timeout") && i + 1 < argc) {
+			opt.timeout_s = (unsigned)parse_long("--timeout", argv[++i], 0);
+		} else {
+			while (*a == '-')
+				a++;
+			for (k = 0; k < sizeof scenarios / sizeof scenarios[0]; k++)
+				if (!strcmp(a, scenarios[k].name))
+					break;
+			if (k == sizeof scenarios / sizeof scenarios[0]) {
+				fprintf(stderr, "evpool-bench: unknown argument '%s'\n",
+					argv[i]);
+				usage(stderr);
+				return 2;
+			}
+			which |= scenarios[k].bit;
+		}
+	}
+	if (!which)
+		which = SC_ALL;
+	if (opt.smoke && !opt.timeout_s)
+		opt.timeout_s = 60;
+	if (opt.timeout_s) {
+		signal(SIGALRM, on_alarm);
+		alarm(opt.timeout_s);
+	}
+	say("evpool-bench: libevpool %s, libevent %s, %s mode, %ld CPUs online\n",
+	    evpool_version(), event_get_version(), mode_name(opt.mode),
+	    sysconf(_SC_NPROCESSORS_ONLN));
+
+#define COUNT(dflt, tiny) (opt.n ? opt.n : opt.smoke ? (tiny) : (dflt))
+	m = opt.m ? opt.m : opt.n ? opt.n : opt.smoke ? 300 : 20000;
+	if (which & (SC_BURST | SC_PINGPONG))
+		scenario_burst_pingpong(opt.mode, !!(which & SC_BURST),
+					!!(which & SC_PINGPONG),
+					COUNT(1000000, 2000), m);
+	if (which & SC_WINDOW)
+		scenario_window(opt.mode, COUNT(200000, 1000));
+	if (which & SC_MAP)
+		scenario_map(opt.mode, COUNT(1000000, 2000));
+	if (which & SC_PROCESS) {
+		n = COUNT(100000, 200);
+		current = "process";
+		if (!process_unavailable)
+			scenario_burst_pingpong(EVPOOL_MODE_PROCESS, 1, 1, n,
+						opt.m ? opt.m : opt.n ? opt.n :
+						opt.smoke ? 50 : 5000);
+	}
+	if (which & SC_MEMORY)
+		scenario_memory(opt.mode, COUNT(1000000, 20000));
+	if (which & SC_IDLE)
+		scenario_idle(opt.mode, COUNT(2000, 200));
+	if (which & SC_MULTI)
+		scenario_multi(opt.mode, COUNT(1000000, 2000));
+#undef COUNT
+	if (status)
+		fprintf(stderr, "evpool-bench: FAILED (see above)\n");
+	return status;
+}
