@@ -376,7 +376,7 @@ EVPOOL_API int evpool_submit(struct evpool *pool, evpool_fn fn, void *arg,
  *              which the handle must not be used).  If NULL, the handle is
  *              valid only inside its callbacks.
  * @return as evpool_submit(); also -ETIMEDOUT (EVPOOL_SUBMIT_BLOCK timed
- *         out) and EVPOOL_ENOTBYTES (pointer input or no input to a process
+ *         out) and EVPOOL_ENOTBYTES (a pointer arg given to a process-mode
  *         pool).  On error *jobp is untouched and no callback will run.
  */
 EVPOOL_API int evpool_submit_job(struct evpool *pool,

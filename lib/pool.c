@@ -259,6 +259,10 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__unlikely(spec->flags & ~(unsigned)SUBMIT_FLAGS))
 		return evpool__err(-EINVAL, "evpool_submit: unknown flags 0x%x",
 				   spec->flags & ~(unsigned)SUBMIT_FLAGS);
+	if (evpool__unlikely((spec->flags & EVPOOL_SUBMIT_BLOCK) &&
+			     spec->wait_ms < -1))
+		return evpool__err(-EINVAL, "evpool_submit: wait_ms %d (use -1 to wait for ever)",
+				   spec->wait_ms);
 	if (evpool__unlikely(spec->timeout_ms < -1))
 		return evpool__err(-EINVAL, "evpool_submit: timeout_ms %d (use -1 for none)",
 				   spec->timeout_ms);
