@@ -3,7 +3,18 @@
 # share the small TAP library in t/tap.[ch].
 EVPOOL_CORE_TESTS = \
 	t/basic \
-	t/errors
+	t/errors \
+	t/config \
+	t/notify \
+	t/multi \
+	t/timer \
+	t/future \
+	t/priority \
+	t/queue-bound \
+	t/cancel \
+	t/lifecycle \
+	t/stats \
+	t/emit
 
 check_PROGRAMS += $(EVPOOL_CORE_TESTS)
 TESTS += $(EVPOOL_CORE_TESTS)
@@ -18,3 +29,47 @@ t_basic_LDADD = $(EVPOOL_TEST_LDADD)
 t_errors_SOURCES = t/errors.c $(EVPOOL_TAP_SOURCES)
 t_errors_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_errors_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_config_SOURCES = t/config.c $(EVPOOL_TAP_SOURCES)
+t_config_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_config_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_notify_SOURCES = t/notify.c $(EVPOOL_TAP_SOURCES)
+t_notify_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_notify_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_multi_SOURCES = t/multi.c $(EVPOOL_TAP_SOURCES)
+t_multi_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_multi_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_timer_SOURCES = t/timer.c $(EVPOOL_TAP_SOURCES)
+t_timer_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_timer_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_future_SOURCES = t/future.c $(EVPOOL_TAP_SOURCES)
+t_future_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_future_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_priority_SOURCES = t/priority.c $(EVPOOL_TAP_SOURCES)
+t_priority_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_priority_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_queue_bound_SOURCES = t/queue-bound.c $(EVPOOL_TAP_SOURCES)
+t_queue_bound_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_queue_bound_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_cancel_SOURCES = t/cancel.c $(EVPOOL_TAP_SOURCES)
+t_cancel_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_cancel_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_lifecycle_SOURCES = t/lifecycle.c $(EVPOOL_TAP_SOURCES)
+t_lifecycle_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_lifecycle_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_stats_SOURCES = t/stats.c $(EVPOOL_TAP_SOURCES)
+t_stats_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_stats_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_emit_SOURCES = t/emit.c $(EVPOOL_TAP_SOURCES)
+t_emit_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_emit_LDADD = $(EVPOOL_TEST_LDADD)
