@@ -256,6 +256,7 @@ struct evpool_queue {
 	unsigned nwakeups;		/* signals sent, not yet consumed */
 	unsigned nrunning;
 	unsigned nroom_waiters;
+	unsigned nleaving;		/* left the list, still in worker_stop */
 	unsigned idle_timeout_ms;
 	evpool_fn default_fn;
 	bool stopping;			/* workers exit when they see it */

@@ -217,6 +217,7 @@ worker_main(void *arg)
 	 * while the finalizer runs. */
 	worker_unlink(q, w);
 	q->nworkers--;
+	q->nleaving++; /* evpool__queue_stop_workers() waits for us */
 	if (!q->stopping && atomic_load(&q->nqueued) > 0)
 		evpool__queue_kick(q);
 	pthread_mutex_unlock(&q->mu);
@@ -227,6 +228,7 @@ worker_main(void *arg)
 	pthread_mutex_lock(&q->mu);
 	w->next = q->exited;
 	q->exited = w;
+	q->nleaving--;
 	pthread_cond_broadcast(&q->room_cv); /* evpool__queue_stop_workers */
 	pthread_mutex_unlock(&q->mu);
 	return NULL;
@@ -295,7 +297,7 @@ evpool__queue_stop_workers(struct evpool_queue *q)
 	pthread_mutex_lock(&q->mu);
 	q->stopping = true;
 	pthread_cond_broadcast(&q->work_cv);
-	while (q->nworkers > 0 || q->workers)
+	while (q->nworkers > 0 || q->workers || q->nleaving > 0)
 		pthread_cond_wait(&q->room_cv, &q->mu);
 	evpool__queue_reap(q);
 	pthread_mutex_unlock(&q->mu);
