@@ -77,6 +77,20 @@ static int job_stream(struct evpool_ctx *ctx)
 	return 0;
 }
 
+/* Waits for its timeout, then tries to emit. */
+static int job_emit_late(struct evpool_ctx *ctx)
+{
+	struct stream *s = evpool_ctx_arg(ctx);
+	double deadline = tap_now_ms() + 10000;
+
+	atomic_store(&s->started, 1);
+	while (!evpool_ctx_cancelled(ctx) && tap_now_ms() < deadline)
+		tap_sleep_ms(1);
+	atomic_store(&s->last_rc, evpool_ctx_emit(ctx, "late", 5));
+	atomic_store(&s->returned, 1);
+	return 0;
+}
+
 static void cb_emit(struct evpool_job *job, const void *data, size_t len, void *arg)
 {
 	struct stream *s = arg;
@@ -148,7 +162,7 @@ int main(void)
 	struct stream s, s2;
 	int iters, first_batch;
 
-	plan(37);
+	plan(41);
 	tap_watchdog(60, "emit");
 	main_tid = pthread_self();
 	if (!(base = event_base_new()))
@@ -252,6 +266,29 @@ int main(void)
 	   "before its one completion");
 	is_int(0, s.out_of_order, "in order");
 	evpool_job_unref(job);
+
+	/* ---- emitting after the timeout ------------------------------------- */
+	{
+		struct evpool_job_spec spec;
+
+		memset(&s, 0, sizeof(s));
+		memset(&spec, 0, sizeof(spec));
+		spec.fn = job_emit_late;
+		spec.arg = &s;
+		spec.done = cb_done;
+		spec.emit = cb_emit;
+		spec.done_arg = &s;
+		spec.timeout_ms = 100;
+		is_int(0, evpool_submit_job(wpool, &spec, NULL),
+		       "a job that emits after its 100 ms timeout is submitted");
+		tap_watchdog(30, "emit: after timeout");
+		event_base_dispatch(base);
+		ok(tap_wait_until(atomic_load(&s.returned), 10000), "it ran into its timeout");
+		is_int(-ECANCELED, atomic_load(&s.last_rc),
+		       "evpool_ctx_emit() after the timeout is -ECANCELED");
+		ok(s.completions == 1 && s.status == -ETIMEDOUT && s.delivered == 0,
+		   "the job completed once with -ETIMEDOUT and nothing was emitted");
+	}
 
 	tap_watchdog(20, "emit: evpool_free");
 	evpool_free(wpool);

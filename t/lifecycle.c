@@ -25,6 +25,7 @@ struct rec {
 	atomic_int ran, started, saw_cancel;
 	atomic_int calls;
 	atomic_int off_thread;		/* callbacks not on expect_tid */
+	atomic_int on_main;		/* callbacks on the main thread */
 	pthread_t expect_tid;
 	int status;
 	atomic_int stage;		/* 1 after the job's own callback */
@@ -87,6 +88,8 @@ static void cb_rec(struct evpool_job *job, void *arg)
 
 	if (!pthread_equal(pthread_self(), r->expect_tid))
 		atomic_fetch_add(&r->off_thread, 1);
+	if (pthread_equal(pthread_self(), main_tid))
+		atomic_fetch_add(&r->on_main, 1);
 	r->status = evpool_job_status(job);
 	atomic_store(&r->stage, 1);
 	atomic_fetch_add(&r->calls, 1);
@@ -134,15 +137,19 @@ static int gated_plus_queued(struct evpool *p, int n)
 /* Exactly once each, on the expected thread, for recs[from..to]. */
 static int all_once(int from, int to)
 {
-	int i, bad = 0;
+	int i, never = 0, more = 0, elsewhere = 0, on_main = 0;
 
-	for (i = from; i <= to; i++)
-		if (atomic_load(&recs[i].calls) != 1 || atomic_load(&recs[i].off_thread))
-			bad++;
-	if (bad)
-		diag("%d of %d callbacks did not run exactly once on their thread", bad,
-		     to - from + 1);
-	return bad == 0;
+	for (i = from; i <= to; i++) {
+		never += atomic_load(&recs[i].calls) == 0;
+		more += atomic_load(&recs[i].calls) > 1;
+		elsewhere += atomic_load(&recs[i].off_thread) != 0;
+		on_main += atomic_load(&recs[i].on_main) != 0;
+	}
+	if (never + more + elsewhere)
+		diag("of %d callbacks %d never ran, %d ran more than once, %d ran on "
+		     "another thread (%d on the main thread)", to - from + 1, never,
+		     more, elsewhere, on_main);
+	return never + more + elsewhere == 0;
 }
 
 static int all_status(int from, int to, int status)
@@ -203,6 +210,63 @@ static void cb_free_pool(struct evpool_job *job, void *arg)
 	}
 }
 
+/* ---- blocking calls on the loop thread ---------------------------------- */
+/* Job C waits (on its worker) until job D's completion has been delivered,
+ * which only the loop thread can do.  A blocking call made on the loop
+ * thread that waits for C must deliver D meanwhile, or it deadlocks. */
+struct trap {
+	struct evpool *pool;
+	int use_terminate;
+	atomic_int d_delivered;
+	atomic_int c_started, c_saw_d;
+	int submit_rc, call_rc;
+	double call_ms;
+};
+
+static void cb_d(struct evpool_job *job, void *arg)
+{
+	struct trap *t = arg;
+
+	(void)job;
+	if (pthread_equal(pthread_self(), main_tid))
+		atomic_store(&t->d_delivered, 1);
+}
+
+static int job_c(struct evpool_ctx *ctx)
+{
+	struct trap *t = evpool_ctx_arg(ctx);
+	double deadline = tap_now_ms() + 8000;
+
+	atomic_store(&t->c_started, 1);
+	while (!atomic_load(&t->d_delivered) && tap_now_ms() < deadline)
+		tap_sleep_ms(1);
+	atomic_store(&t->c_saw_d, atomic_load(&t->d_delivered));
+	return 0;
+}
+
+static void cb_spring(struct evpool_job *job, void *arg)
+{
+	struct trap *t = arg;
+	double t0;
+
+	(void)job;
+	t->submit_rc = evpool_submit(t->pool, job_quick, &recs[30], cb_d, t);
+	if (t->submit_rc == 0)
+		t->submit_rc = evpool_submit(t->pool, job_c, t, NULL, NULL);
+	if (t->submit_rc != 0)
+		return;
+	/* C must be running, or terminate would just cancel it. */
+	tap_wait_until(atomic_load(&t->c_started), 5000);
+	t0 = tap_now_ms();
+	if (t->use_terminate) {
+		t->call_rc = evpool_terminate(t->pool);
+	} else {
+		evpool_close(t->pool);
+		t->call_rc = evpool_join(t->pool, 15000);
+	}
+	t->call_ms = tap_now_ms() - t0;
+}
+
 /* ---- a job that submits a job ------------------------------------------- */
 static atomic_int nested_rc = 1;
 
@@ -248,7 +312,7 @@ int main(void)
 	int i, rc, all;
 	double t0, el;
 
-	plan(67);
+	plan(75);
 	tap_watchdog(60, "lifecycle");
 	main_tid = pthread_self();
 	if (evthread_use_pthreads() != 0)
@@ -453,13 +517,15 @@ int main(void)
 	rc = submit(pool, job_fail, &recs[4], NULL);
 	rc |= submit(pool, job_fail, &recs[5], NULL);
 	rc |= submit(pool, job_quick, &recs[6], &job);
-	is_int(0, rc, "2 failing jobs and 1 to cancel are submitted");
+	rc |= evpool_submit(pool, job_quick, &recs[7], NULL, NULL);
+	is_int(0, rc, "2 failing jobs, 1 to cancel and 1 without a callback are submitted");
 	is_int(0, evpool_job_cancel(job), "the last one is cancelled while queued");
 	evpool_job_unref(job);
 	atomic_store(&gate, 1);
 	dispatch("lifecycle: pool callbacks");
 	ok(all_once(0, 6), "all 7 jobs called back exactly once");
-	is_int(4, atomic_load(&pdone_n), "the pool's done callback ran for the 4 successes");
+	is_int(5, atomic_load(&pdone_n),
+	       "the pool's done callback ran for the 5 successes (one without its own callback)");
 	is_int(3, atomic_load(&pfailed_n),
 	       "its failed callback ran for the 2 failures and the cancelled one");
 	is_int(0, atomic_load(&pcb_bad),
@@ -469,6 +535,26 @@ int main(void)
 		all += atomic_load(&recs[i].pool_cb_early);
 	is_int(0, all, "each after the job's own callback");
 	evpool_free(pool);
+
+	/* ---- join and terminate on the loop thread do not deadlock ---------- */
+	for (i = 0; i < 2; i++) {
+		struct trap t;
+		const char *call = i ? "evpool_terminate()" : "evpool_join()";
+
+		memset(&t, 0, sizeof(t));
+		t.pool = new_pool(2);
+		t.use_terminate = i;
+		recs_reset(main_tid);
+		is_int(0, evpool_submit(t.pool, job_quick, &recs[0], cb_spring, &t),
+		       "a job whose callback calls %s is submitted", call);
+		dispatch("lifecycle: blocking call on the loop thread");
+		is_int(0, t.submit_rc, "the callback submitted a job that needs the loop");
+		is_int(0, t.call_rc, "%s in the callback returned 0", call);
+		ok(atomic_load(&t.c_saw_d) && t.call_ms < 7000,
+		   "%s delivered the loop's completion while it waited (%.0f ms)", call,
+		   t.call_ms);
+		evpool_free(t.pool);
+	}
 
 	/* ---- a job that submits a job ---------------------------------------- */
 	pool = new_pool(2);
