@@ -496,6 +496,108 @@ EVPOOL_API int evpool_ctx_emit(struct evpool_ctx *ctx, const void *data,
 EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
 
 /* ------------------------------------------------------------------------ */
+/** @name Process mode
+ *
+ * evpool_config_set_mode(cfg, EVPOOL_MODE_PROCESS) makes a pool whose jobs
+ * run in worker processes.  The job function, the callbacks and every call
+ * on the loop side stay the same; only the data crosses differently.
+ *
+ * WHEN TO PICK IT.  When a job may crash, leak, hang or corrupt memory
+ * (third-party parsers, codecs, native plugins), or must be stoppable: a
+ * worker that dies fails only the job it was running, and a timeout or a
+ * cancel kills the worker instead of waiting for the job.  It costs a copy of
+ * the input and the result and a context switch into another process; keep
+ * thread mode for short, trusted jobs and for jobs that need a pointer.
+ *
+ * WHAT WORKERS SEE.  evpool_new() forks a small single-threaded "fork
+ * server"; every worker is later forked from it, so workers see the program
+ * AS IT WAS WHEN THE POOL WAS CREATED: its globals, heap and loaded code at
+ * that moment, not later changes.  Make process pools early (before starting
+ * threads that may hold locks, before building state the jobs must not
+ * see).  In particular:
+ *  - a job function must be code that existed then: functions of a library
+ *    dlopen()ed after evpool_new() are not in the workers (such a job fails
+ *    with -EFAULT without running);
+ *  - input and results are bytes, copied (spec.input, at most 1 GiB;
+ *    evpool_ctx_set_result_bytes(); evpool_ctx_emit()): spec.arg must be
+ *    NULL (EVPOOL_ENOTBYTES at submit), evpool_ctx_arg() and
+ *    evpool_ctx_pool() are NULL, evpool_ctx_set_result() fails with
+ *    EVPOOL_ENOTBYTES; the input is 16-byte aligned;
+ *  - workers keep stdin, stdout and stderr but no other descriptor of the
+ *    host (the fork server closes them: a socket or pipe the host closes is
+ *    really closed).  Output buffered by stdio is flushed by evpool_new()
+ *    before the fork, so workers do not write it again;
+ *  - the initializer and finalizer (evpool_config_set_initializer()) run in
+ *    each worker process (after its resource limits are applied), not in the
+ *    host;
+ *  - workers ignore SIGINT, SIGQUIT and SIGHUP (the terminal's signals are
+ *    the host's to handle) and have every other signal at its default
+ *    action, with none blocked.  The library installs no signal handler in
+ *    the host, reaps only the fork server, and never waits for or signals a
+ *    process it did not start;
+ *  - evpool_ctx_cancelled() is always 0 in a worker: a cancelled or timed-out
+ *    job is killed, not asked.
+ * Workers start on demand up to max_workers (min_workers at evpool_new()),
+ * leave after the idle timeout, and are replaced after a crash, a timeout, a
+ * cancel, a corrupt frame or max_jobs_per_worker jobs (stats: respawns).  The
+ * fork server and its workers exit when the host process exits or dies
+ * (even by SIGKILL): nothing is left behind.  Worker processes are named
+ * "<prefix>/p<n>" and the fork server "<prefix>/fs" (see ps, top).
+ *
+ * WHAT EACH ERROR MEANS (a job's status, see evpool_job_status()).
+ *  - EVPOOL_ECRASHED: the worker process died while running the job
+ *    (signal, exit(), _exit(), the OOM killer, SIGKILL from outside, a
+ *    resource limit).  evpool_job_exit_status() gives its wait(2) status.
+ *    Only this job fails; queued and other running jobs go on.
+ *  - -ETIMEDOUT: the job ran past its timeout; its worker was killed (the
+ *    job completes within a few ms of the deadline).
+ *  - -ECANCELED: evpool_job_cancel() or evpool_terminate() stopped it; a
+ *    running job's worker was killed before its completion callback runs.
+ *  - EVPOOL_EPROTO: the worker sent a corrupt or truncated frame (a job that
+ *    wrote on descriptors it does not own); the worker was killed.
+ *  - EVPOOL_ESPAWN: no worker process could be started for the job (the fork
+ *    server is gone, fork() failed, or the initializer crashed).
+ *  - -EFAULT: the job's function is not in the workers (see above);
+ *    -EMSGSIZE: the input is over 1 GiB.
+ *  - EVPOOL_ENOTBYTES is returned by the submit itself (pointer input).
+ *
+ * HOST fork().  A pool belongs to the process that made it.  In the child of
+ * a fork() (by the host, while a pool exists) an inherited pool is dead: its
+ * threads and its fork server belong to the parent.  The child must not call
+ * any function on it, not even evpool_free() (exec() or exit() reclaim it);
+ * it may create and use pools of its own.  fork() itself is safe at any time
+ * (no library lock is held across it), and a child that outlives its parent
+ * does not keep the parent's workers alive.
+ */
+
+/**
+ * Replace a worker process after it has run @p n jobs (Python's
+ * maxtasksperchild, PHP-FPM's pm.max_requests): a cure for slow leaks.  The
+ * worker runs its finalizer and exits; a new one (initializer first) takes
+ * its place.  0 (the default) means never.  Process mode only; thread-mode
+ * pools ignore it.  @return 0, or -EINVAL for a NULL cfg.
+ */
+EVPOOL_API int evpool_config_set_max_jobs_per_worker(struct evpool_config *cfg,
+						     unsigned n);
+
+/**
+ * Apply a resource limit (setrlimit(2)) in every worker process, soft and
+ * hard alike (RLIMIT_CPU: hard one second above, so that the worker dies of
+ * SIGXCPU, not SIGKILL), before its initializer runs.  @p resource is an RLIMIT_*
+ * constant of <sys/resource.h>: RLIMIT_AS (address space: a job that
+ * allocates more gets NULL from malloc), RLIMIT_CPU (CPU seconds over the
+ * worker's whole life, not per job: the worker dies of SIGXCPU, the job with
+ * EVPOOL_ECRASHED; combine with max_jobs_per_worker, or prefer the job
+ * timeout), RLIMIT_NOFILE, RLIMIT_CORE (0: crashing workers leave no core
+ * file), RLIMIT_DATA, RLIMIT_FSIZE...  @p limit UINT64_MAX means
+ * RLIM_INFINITY; a limit above the host's hard limit is clamped to it.
+ * Setting a resource again replaces its limit.  Process mode only.
+ * @return 0, or -EINVAL (NULL cfg, unknown resource).
+ */
+EVPOOL_API int evpool_config_set_worker_rlimit(struct evpool_config *cfg,
+					       int resource, uint64_t limit);
+
+/* ------------------------------------------------------------------------ */
 /** @name Loops other than libevent */
 
 /**

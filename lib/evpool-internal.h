@@ -61,6 +61,7 @@ struct event;
 
 #define EVPOOL__MAX_WORKERS 4096
 #define EVPOOL__NAME_MAX 10	/* prefix; "/" and a number follow, 15 in all */
+#define EVPOOL__RLIMITS 16	/* process mode: RLIMIT_x below this */
 
 #if defined(__GNUC__)
 #define evpool__likely(x) __builtin_expect(!!(x), 1)
@@ -97,6 +98,8 @@ struct evpool_config {
 	unsigned emit_window;
 	/* process mode */
 	unsigned max_jobs_per_worker;	/* 0: unlimited */
+	uint32_t rlimits_set;		/* 1u << RLIMIT_x: set in workers */
+	uint64_t rlimits[EVPOOL__RLIMITS]; /* UINT64_MAX: RLIM_INFINITY */
 };
 
 EVPOOL__INTERNAL void evpool__config_defaults(struct evpool_config *cfg);

@@ -1,0 +1,598 @@
+/*
+ * forkserver.c — the fork server of a process-mode pool, and the host's side
+ * of it.
+ *
+ * DESIGN: evpool_new() forks one small single-threaded process per pool, the
+ * fork server, while the program is as the user made it.  From then on it is
+ * the only process that forks workers, so spawning later (scale-up, a
+ * replacement after a crash) is safe however many threads the host runs by
+ * then, and the workers are ITS children: the host never reaps them, never
+ * needs SIGCHLD, and never signals a pid that may have been recycled.
+ *
+ * In the fork server (and, after fork, in each worker) only async-signal-safe
+ * system calls run until the worker's own code starts: it was forked from a
+ * multi-threaded host, whose locks (stdio, a logger, the host's own) may be
+ * held by threads that do not exist here.  Its state is one mmap'd table.
+ *
+ * Protocol.  The control socket (SOCK_SEQPACKET, one message per request) has
+ * two requests, served one at a time in order (fs->mu in the host):
+ *   SPAWN id -> {0, pid} + two descriptors (SCM_RIGHTS): the worker's frame
+ *               socket and the proxy's end of the worker's reap channel;
+ *               or {-errno, 0} and none.
+ *   EXIT     -> the server kills what is left and exits.
+ * A reap channel (SOCK_SEQPACKET, one per worker) carries 'K' from the proxy
+ * (SIGKILL the worker, if it is still an unreaped child) and, once the
+ * worker is reaped, its wait status back.  When the proxy closes its end the
+ * server kills the worker (if needed) and forgets it.  EOF on the control
+ * socket — the host process died, or dropped the pool — makes the server
+ * SIGKILL every worker, reap them all and exit: no orphans.
+ *
+ * Descriptors: the fork server keeps stdin, stdout, stderr and its control
+ * socket, and closes everything else the host had open (a listening socket
+ * or a pipe the host closes later must not stay open in a process that
+ * lives as long as the pool).  A worker keeps stdin, stdout, stderr and its
+ * frame socket.
+ *
+ * Host fork(): an atfork child handler closes, in the child, the host's end
+ * of every fork server's control socket, so a child that outlives its
+ * parent (a pre-forked server) does not keep the fork server and its workers
+ * alive.  Pools inherited by a forked child are dead there (their threads do
+ * not exist in it) and must not be used; the child may make pools of its
+ * own.  See the "Process mode" section of evpool.h.
+ */
+#include "proc-internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#ifdef HAVE_SYS_PRCTL_H
+#include <sys/prctl.h>
+#endif
+#include <sys/signalfd.h>
+
+enum { FS_SPAWN = 1, FS_EXIT = 2 };
+
+struct fs_req {
+	uint32_t op;
+	uint32_t id;
+};
+
+struct fs_rep {
+	int32_t err;		/* 0 or -errno */
+	int32_t pid;
+};
+
+/* Children one fork server can hold (reaped entries leave the table). */
+#define FS_MAX_CHILDREN 65536
+
+/* ---- descriptors --------------------------------------------------------- */
+
+static void
+close_range_fallback(unsigned lo, unsigned hi)
+{
+	/* /proc/self/fd needs opendir() (malloc): only reached on kernels
+	 * older than 5.9, without close_range(2). */
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d) {
+		long max = sysconf(_SC_OPEN_MAX);
+		if (max < 0 || max > 65536)
+			max = 65536;
+		for (long fd = lo; fd <= (long)hi && fd < max; fd++)
+			close((int)fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		long fd = strtol(de->d_name, NULL, 10);
+		if (de->d_name[0] >= '0' && de->d_name[0] <= '9' &&
+		    fd >= (long)lo && fd <= (long)hi && fd != dirfd(d))
+			close((int)fd);
+	}
+	closedir(d);
+}
+
+static void
+close_range_compat(unsigned lo, unsigned hi)
+{
+	if (lo > hi)
+		return;
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
+		return;
+#endif
+	close_range_fallback(lo, hi);
+}
+
+void
+evpool__close_fds_except(int keep)
+{
+	if (keep > 3)
+		close_range_compat(3, (unsigned)keep - 1);
+	close_range_compat(keep < 3 ? 3 : (unsigned)keep + 1, ~0u);
+}
+
+/* ---- the fork server itself ---------------------------------------------- */
+
+struct fs_child {
+	pid_t pid;
+	int reap;	/* our end of the reap channel; -1: proxy closed it */
+	bool reaped;
+};
+
+struct fs_state {
+	int ctl;
+	int sigfd;
+	pid_t self;
+	const struct evpool *pool;
+	struct fs_child *kids;
+	struct pollfd *pfd;
+	size_t nkids;
+};
+
+static void
+fs_set_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	/* Whatever the host had: default actions, except the terminal's
+	 * signals, which are the host's to handle (its workers end with it). */
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		sa.sa_handler = (sig == SIGINT || sig == SIGQUIT || sig == SIGHUP)
+					? SIG_IGN : SIG_DFL;
+		sigaction(sig, &sa, NULL); /* EINVAL for reserved ones: fine */
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
+static void
+fs_drop(struct fs_state *st, size_t i)
+{
+	if (st->kids[i].reap >= 0)
+		close(st->kids[i].reap);
+	st->kids[i] = st->kids[--st->nkids];
+}
+
+static ssize_t
+fs_find(struct fs_state *st, pid_t pid)
+{
+	for (size_t i = 0; i < st->nkids; i++)
+		if (st->kids[i].pid == pid)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Reap every child that has exited; report each status to its proxy. */
+static void
+fs_reap(struct fs_state *st)
+{
+	struct signalfd_siginfo si;
+	pid_t pid;
+	int status;
+
+	while (read(st->sigfd, &si, sizeof(si)) > 0)
+		;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		ssize_t i = fs_find(st, pid);
+		int32_t s = status;
+
+		if (i < 0)
+			continue;
+		if (st->kids[i].reap < 0) {
+			fs_drop(st, (size_t)i);
+			continue;
+		}
+		st->kids[i].reaped = true;
+		send(st->kids[i].reap, &s, sizeof(s), MSG_NOSIGNAL | MSG_DONTWAIT);
+	}
+}
+
+static __attribute__((noreturn)) void
+fs_exit(struct fs_state *st)
+{
+	for (size_t i = 0; i < st->nkids; i++)
+		if (!st->kids[i].reaped)
+			kill(st->kids[i].pid, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+		;
+	_exit(0);
+}
+
+static void
+fs_spawn(struct fs_state *st, unsigned id)
+{
+	struct fs_rep rep = { 0, 0 };
+	int d[2] = { -1, -1 }, r[2] = { -1, -1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} cm;
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	pid_t pid;
+
+	if (st->nkids == FS_MAX_CHILDREN) {
+		rep.err = -EAGAIN;
+		goto reply;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d) < 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r) < 0) {
+		rep.err = -errno;
+		goto reply;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rep.err = -errno;
+		goto reply;
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+#ifdef HAVE_SYS_PRCTL_H
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+		if (getppid() != st->self)
+			_exit(127); /* the fork server died already */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		evpool__close_fds_except(d[1]);
+		evpool__proc_child_main(d[1], st->pool, id);
+	}
+	st->kids[st->nkids].pid = pid;
+	st->kids[st->nkids].reap = r[0];
+	st->kids[st->nkids].reaped = false;
+	st->nkids++;
+	r[0] = -1;
+	rep.pid = pid;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	memset(cm.buf, 0, sizeof(cm.buf));
+	cm.h.cmsg_level = SOL_SOCKET;
+	cm.h.cmsg_type = SCM_RIGHTS;
+	cm.h.cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), (int[2]){ d[0], r[1] }, 2 * sizeof(int));
+reply:
+	if (sendmsg(st->ctl, &mh, MSG_NOSIGNAL) < 0)
+		fs_exit(st); /* the host is gone */
+	for (int i = 0; i < 2; i++) {
+		if (d[i] >= 0)
+			close(d[i]);
+		if (r[i] >= 0)
+			close(r[i]);
+	}
+}
+
+static __attribute__((noreturn)) void
+fs_main(int ctl, const struct evpool *pool)
+{
+	struct fs_state st = { .ctl = ctl, .pool = pool };
+	sigset_t set;
+
+	st.self = getpid();
+	fs_set_signals();
+	evpool__close_fds_except(ctl);
+#ifdef HAVE_SYS_PRCTL_H
+	{
+		char name[16];
+		snprintf(name, sizeof(name), "%s/fs", pool->cfg.name);
+		prctl(PR_SET_NAME, name);
+	}
+#endif
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	st.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	st.kids = mmap(NULL, FS_MAX_CHILDREN * sizeof(*st.kids),
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	st.pfd = mmap(NULL, (FS_MAX_CHILDREN + 2) * sizeof(*st.pfd),
+		      PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (st.sigfd < 0 || st.kids == MAP_FAILED || st.pfd == MAP_FAILED)
+		_exit(1); /* the host sees EOF: spawns fail with EVPOOL_ESPAWN */
+
+	for (;;) {
+		size_t n = 2;
+
+		st.pfd[0].fd = st.ctl;
+		st.pfd[0].events = POLLIN;
+		st.pfd[1].fd = st.sigfd;
+		st.pfd[1].events = POLLIN;
+		for (size_t i = 0; i < st.nkids; i++) {
+			st.pfd[n].fd = st.kids[i].reap;
+			st.pfd[n].events = POLLIN;
+			n++;
+		}
+		if (poll(st.pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			fs_exit(&st);
+		}
+		if (st.pfd[1].revents)
+			fs_reap(&st);
+		/* Reap channels: entries may move (fs_drop), so walk by pid. */
+		for (size_t k = 2; k < n; k++) {
+			ssize_t i;
+			char op;
+			ssize_t got;
+
+			if (!st.pfd[k].revents)
+				continue;
+			for (i = 0; i < (ssize_t)st.nkids; i++)
+				if (st.kids[i].reap == st.pfd[k].fd)
+					break;
+			if (i == (ssize_t)st.nkids)
+				continue;
+			got = recv(st.kids[i].reap, &op, 1, MSG_DONTWAIT);
+			if (got == 1) {
+				if (op == 'K' && !st.kids[i].reaped)
+					kill(st.kids[i].pid, SIGKILL);
+				continue;
+			}
+			if (got < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			/* The proxy let go of this worker. */
+			if (st.kids[i].reaped) {
+				fs_drop(&st, (size_t)i);
+			} else {
+				kill(st.kids[i].pid, SIGKILL);
+				close(st.kids[i].reap);
+				st.kids[i].reap = -1; /* dropped when reaped */
+			}
+		}
+		if (st.pfd[0].revents) {
+			struct fs_req req;
+			ssize_t got = recv(st.ctl, &req, sizeof(req), 0);
+
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got != (ssize_t)sizeof(req) || req.op != FS_SPAWN)
+				fs_exit(&st); /* EOF (host gone), EXIT, junk */
+			fs_spawn(&st, req.id);
+		}
+	}
+}
+
+/* ---- atfork: the host's fork() ------------------------------------------- */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct evpool__fs *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_prepare(void)
+{
+	pthread_mutex_lock(&reg_mu);
+}
+
+static void
+atfork_parent(void)
+{
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+atfork_child(void)
+{
+	/* The inherited pools are dead here: let go of their fork servers so
+	 * that they still see EOF when the parent dies. */
+	for (struct evpool__fs *fs = reg_head; fs; fs = fs->next) {
+		if (fs->ctl >= 0)
+			close(fs->ctl);
+		fs->ctl = -1;
+		fs->registered = false;
+	}
+	reg_head = NULL;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+reg_init(void)
+{
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+static void
+reg_add(struct evpool__fs *fs)
+{
+	pthread_once(&reg_once, reg_init);
+	pthread_mutex_lock(&reg_mu);
+	fs->next = reg_head;
+	reg_head = fs;
+	fs->registered = true;
+	pthread_mutex_unlock(&reg_mu);
+}
+
+static void
+reg_remove(struct evpool__fs *fs)
+{
+	pthread_mutex_lock(&reg_mu);
+	if (fs->registered) {
+		for (struct evpool__fs **pp = &reg_head; *pp; pp = &(*pp)->next)
+			if (*pp == fs) {
+				*pp = fs->next;
+				break;
+			}
+		fs->registered = false;
+	}
+	pthread_mutex_unlock(&reg_mu);
+}
+
+/* ---- the host's side ----------------------------------------------------- */
+
+int
+evpool__fs_start(struct evpool__fs *fs, const struct evpool *pool)
+{
+	int sv[2];
+	pid_t pid;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->ctl = -1;
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_once(&reg_once, reg_init);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		int e = errno;
+		pthread_mutex_destroy(&fs->mu);
+		return evpool__err(EVPOOL_ESPAWN, "fork server: socketpair: %s",
+				   strerror(e));
+	}
+	/* Output the host buffered before now must not be written again by
+	 * every worker that flushes its copy of the buffers. */
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(sv[0]);
+		close(sv[1]);
+		pthread_mutex_destroy(&fs->mu);
+		return evpool__err(EVPOOL_ESPAWN, "fork server: fork: %s",
+				   strerror(e));
+	}
+	if (pid == 0)
+		fs_main(sv[1], pool);
+	close(sv[1]);
+	fs->pid = pid;
+	fs->ctl = sv[0];
+	reg_add(fs);
+	return 0;
+}
+
+void
+evpool__fs_stop(struct evpool__fs *fs)
+{
+	struct fs_req req = { FS_EXIT, 0 };
+
+	reg_remove(fs);
+	pthread_mutex_lock(&fs->mu);
+	if (fs->ctl >= 0) {
+		send(fs->ctl, &req, sizeof(req), MSG_NOSIGNAL);
+		close(fs->ctl);
+		fs->ctl = -1;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (fs->pid > 0) {
+		/* Our only child.  ECHILD if the host reaps everything itself
+		 * or ignores SIGCHLD: then there is nothing left to do. */
+		while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		fs->pid = 0;
+	}
+	pthread_mutex_destroy(&fs->mu);
+}
+
+int
+evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
+{
+	struct fs_req req = { FS_SPAWN, id };
+	struct fs_rep rep;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} cm;
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr mh = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cm.buf,
+		.msg_controllen = sizeof(cm.buf),
+	};
+	struct cmsghdr *ch;
+	int fds[2] = { -1, -1 };
+	ssize_t got;
+	int e = 0;
+
+	c->pid = 0;
+	c->sock = c->reap = -1;
+	pthread_mutex_lock(&fs->mu);
+	if (fs->ctl < 0) {
+		pthread_mutex_unlock(&fs->mu);
+		return evpool__err(EVPOOL_ESPAWN, "process pool: no fork server");
+	}
+	if (send(fs->ctl, &req, sizeof(req), MSG_NOSIGNAL) < 0) {
+		e = errno;
+		got = -1;
+	} else {
+		do
+			got = recvmsg(fs->ctl, &mh, MSG_CMSG_CLOEXEC);
+		while (got < 0 && errno == EINTR);
+		e = errno;
+	}
+	pthread_mutex_unlock(&fs->mu);
+	if (got != (ssize_t)sizeof(rep))
+		return evpool__err(EVPOOL_ESPAWN, "fork server is gone (%s)",
+				   got < 0 ? strerror(e) : "EOF");
+	for (ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch))
+		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS &&
+		    ch->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+			memcpy(fds, CMSG_DATA(ch), sizeof(fds));
+	if (rep.err < 0 || fds[0] < 0 || fds[1] < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return evpool__err(EVPOOL_ESPAWN, "fork server could not fork: %s",
+				   strerror(rep.err < 0 ? -rep.err : EPROTO));
+	}
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	c->pid = rep.pid;
+	c->sock = fds[0];
+	c->reap = fds[1];
+	return 0;
+}
+
+void
+evpool__child_kill(struct evpool__child *c)
+{
+	char k = 'K';
+
+	if (c->reap >= 0)
+		send(c->reap, &k, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int
+evpool__child_status(struct evpool__child *c, int timeout_ms, int *status)
+{
+	struct pollfd p = { c->reap, POLLIN, 0 };
+	int32_t s;
+	ssize_t got;
+	int r;
+
+	if (c->reap < 0)
+		return -EPIPE;
+	do
+		r = poll(&p, 1, timeout_ms);
+	while (r < 0 && errno == EINTR);
+	if (r == 0)
+		return -ETIMEDOUT;
+	got = recv(c->reap, &s, sizeof(s), MSG_DONTWAIT);
+	if (got != (ssize_t)sizeof(s))
+		return -EPIPE;
+	*status = s;
+	return 0;
+}
+
+void
+evpool__child_close(struct evpool__child *c)
+{
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->reap >= 0)
+		close(c->reap);
+	c->sock = c->reap = -1;
+	c->pid = 0;
+}
