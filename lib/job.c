@@ -283,6 +283,10 @@ evpool_job_cancel(struct evpool_job *job)
 
 	if (!job)
 		return evpool__err(-EINVAL, "evpool_job_cancel: NULL job");
+	/* A finished job may outlive its pool and queue: answer without
+	 * touching them (DONE is final). */
+	if (job_is_done(job))
+		return -EALREADY;
 	q = job->q;
 	pthread_mutex_lock(&q->mu);
 	st = atomic_load(&job->state);
