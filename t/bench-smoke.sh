@@ -7,7 +7,7 @@
 bench="$top_builddir/bench/evpool-bench"
 
 # Figures that must be > 0.
-positive="burst_jobs_per_s pingpong_p50_us pingpong_p99_us
+positive="burst_jobs_per_s burst_submit_ns_per_job pingpong_p50_us pingpong_p99_us
 window_1_jobs_per_s window_1_p99_us window_16_jobs_per_s window_16_p99_us
 window_256_jobs_per_s window_256_p99_us
 single_base_jobs_per_s multi_jobs_per_s multi_speedup
