@@ -1,1 +1,25 @@
-# The HTTPS example server (issue 5): rules come with it.
+# The example HTTPS server (issue 5).  Built only when configure found
+# libevent_openssl and OpenSSL (HAVE_TLS); its test skips itself otherwise.
+if HAVE_TLS
+noinst_PROGRAMS += examples/https-server
+examples_https_server_SOURCES = \
+	examples/https-server.c \
+	examples/https-jobs.c \
+	examples/https-tls.c \
+	examples/https-server.h
+# The default --root is the www/ directory of this source tree.
+examples_https_server_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DHTTPS_WWW_ROOT='"$(abs_top_srcdir)/examples/www"'
+examples_https_server_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS) \
+	$(LIBEVENT_CFLAGS) $(TLS_CFLAGS)
+examples_https_server_LDADD = $(EVPOOL_TEST_LDADD) $(TLS_LIBS)
+endif
+
+TESTS += t/https-server.sh
+dist_check_SCRIPTS += t/https-server.sh
+EXTRA_DIST += \
+	examples/www/index.html \
+	examples/www/hello.txt \
+	examples/www/style.css \
+	examples/www/data.json \
+	bench/https-wrk.sh

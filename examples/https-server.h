@@ -1,0 +1,130 @@
+/*
+ * https-server.h — private declarations shared by the files of the example
+ * HTTPS server (https-server.c: options, HTTP and shutdown; https-jobs.c: the
+ * blocking work; https-tls.c: certificates and the TLS context).
+ *
+ * WIRE FORMAT OF THE JOBS
+ * Every job takes its input as bytes and gives its result as bytes, never a
+ * pointer, so the same code runs in a thread-mode pool, in a process-mode pool
+ * (where input and result cross a process boundary) and inline on the loop
+ * (--inline).  Sender and receiver are the same binary on the same machine,
+ * so fixed-layout structs with native byte order are enough; variable parts
+ * (paths, salt, password, host name) follow the struct, with their lengths in
+ * it.  Every result starts with a struct job_res: the job's own outcome as 0
+ * or a negative errno value, then the payload (the data, or on failure an
+ * optional human-readable message).  The evpool job status itself is kept
+ * for what the pool says (cancelled, timed out, worker crashed).
+ */
+#ifndef HTTPS_SERVER_H
+#define HTTPS_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+struct evpool_ctx;
+
+/* A growable byte buffer for job results.  The first sizeof(struct job_res)
+ * bytes are reserved for the header that job_finish_bytes() fills in. */
+struct outbuf {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;		/* an append failed: the result is incomplete */
+};
+
+struct job_res {
+	int32_t err;		/* 0, or a negative errno value */
+	uint32_t pad;
+};
+
+/* GET /files/<path>: read one chunk of a file under the root.  The first
+ * request of a file has dev == ino == 0; later chunks pass the identity the
+ * first one returned, and fail with -ESTALE if the path now names another
+ * file. */
+struct file_in {
+	uint64_t offset;
+	uint64_t dev, ino;
+	uint32_t chunk;		/* bytes wanted; 0: only stat the file */
+	uint16_t root_len;	/* followed by the root directory (no NUL) */
+	uint16_t path_len;	/* then the path relative to it (no NUL) */
+};
+
+struct file_out {
+	uint64_t size, dev, ino;
+	int64_t mtime;
+	uint32_t nread;		/* followed by nread bytes of data */
+	uint32_t is_index;	/* a directory: its index.html was served */
+};
+
+/* POST /hash: PBKDF2-HMAC-SHA256; the result payload is the 32-byte key. */
+struct hash_in {
+	uint32_t iterations;
+	uint32_t salt_len;	/* followed by the salt, then the password */
+};
+#define HASH_DK_LEN 32
+
+/* GET /sleep: the input is a struct sleep_in, the result a JSON object. */
+struct sleep_in {
+	uint32_t ms;
+};
+
+/* GET /resolve: the input is the host name (no NUL), the result a JSON
+ * object with its addresses. */
+
+/* A unit of blocking work.  @ctx is NULL when it runs inline on the loop. */
+typedef int (*work_fn)(struct evpool_ctx *ctx, const unsigned char *in,
+		       size_t len, struct outbuf *out);
+
+int work_file(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
+	      struct outbuf *out);
+int work_hash(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
+	      struct outbuf *out);
+int work_resolve(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
+		 struct outbuf *out);
+int work_sleep(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
+	       struct outbuf *out);
+
+/* The same four as evpool job functions (they run work_* and store the
+ * result with evpool_ctx_set_result_bytes()). */
+int job_file(struct evpool_ctx *ctx);
+int job_hash(struct evpool_ctx *ctx);
+int job_resolve(struct evpool_ctx *ctx);
+int job_sleep(struct evpool_ctx *ctx);
+
+/* Run @fn on @in inline; on return @out holds header + payload. */
+void work_run_inline(work_fn fn, const void *in, size_t len,
+		     struct outbuf *out);
+
+void outbuf_init(struct outbuf *ob);
+void outbuf_free(struct outbuf *ob);
+void outbuf_add(struct outbuf *ob, const void *data, size_t len);
+void outbuf_printf(struct outbuf *ob, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Reserve @len bytes at the end and return them (NULL when out of memory). */
+unsigned char *outbuf_reserve(struct outbuf *ob, size_t len);
+
+/* Limits the loop checks before it submits (the jobs check them again). */
+#define SLEEP_MAX_MS 10000u
+#define HASH_MIN_ITER 1u
+#define HASH_MAX_ITER 1000000u
+#define HASH_DEFAULT_ITER 100000u
+#define HASH_MAX_SALT 256u
+#define HOST_MAX_LEN 253u
+#define FILE_CHUNK (64u * 1024u)
+
+/* https-tls.c */
+struct tls_identity {
+	X509 *cert;		/* NULL when loaded from files into the ctx */
+	EVP_PKEY *key;
+	char fingerprint[32 * 3];	/* "AB:CD:..." of the leaf certificate */
+};
+
+/* Make the server context: TLS 1.2 and 1.3 only, AEAD ciphers with forward
+ * secrecy.  With @cert_file and @key_file NULL, a self-signed certificate
+ * is generated in memory.  On failure prints why and returns NULL. */
+SSL_CTX *tls_context_new(const char *cert_file, const char *key_file,
+			 struct tls_identity *id);
+void tls_identity_clear(struct tls_identity *id);
+
+#endif
