@@ -306,6 +306,10 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	/* Count the job before a worker can see it: it may finish at once. */
 	evpool__mailbox_hold(mb);
 	atomic_fetch_add_explicit(&pool->active, 1, memory_order_relaxed);
+	/* The caller's reference too: once queued, the job may run, be
+	 * delivered and be recycled before we get back here. */
+	if (jobp)
+		evpool_job_ref(job);
 
 	pthread_mutex_lock(&q->mu);
 	if (q->max_queued) {
@@ -354,11 +358,13 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	pthread_mutex_unlock(&q->mu);
 	atomic_fetch_add_explicit(&pool->n_submitted, 1, memory_order_relaxed);
 	if (jobp)
-		*jobp = evpool_job_ref(job);
+		*jobp = job;
 	return 0;
 
 fail_locked:
 	pthread_mutex_unlock(&q->mu);
+	if (jobp)
+		evpool_job_unref(job);
 	atomic_fetch_sub(&pool->active, 1);
 	evpool__mailbox_unhold(mb, 1);
 	evpool_job_unref(job);
