@@ -51,6 +51,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -803,7 +804,10 @@ static void scenario_memory(enum evpool_mode mode, long n)
 	} else {
 		double per = (double)(rss1 - rss0) / n;
 
-		out("bytes_per_queued_job", "%.1f", per);
+		char key[64];
+
+		snprintf(key, sizeof key, "%sbytes_per_queued_job", prefix(mode));
+		out(key, "%.1f", per);
 		say("memory: %ld jobs queued behind %u blocked worker(s), %s mode: "
 		    "RSS +%.1f MiB = %.1f bytes per queued job\n", n, nb,
 		    mode_name(mode), (rss1 - rss0) / 1048576.0, per);
@@ -827,27 +831,35 @@ static void scenario_memory(enum evpool_mode mode, long n)
 /* ------------------------------------------------------------------------ */
 /* idle: CPU burnt by a warm pool with nothing to do */
 
-/* CPU seconds of this process's descendants (process-mode workers and the
- * fork server), from /proc; 0 where /proc cannot tell. */
-static double descendants_cpu_s(void)
-{
-	struct proc {
+/*
+ * The CPU time of this process's descendants (process-mode workers and
+ * their fork server), from /proc: a snapshot of (pid, ticks), where ticks
+ * counts a process's own time and that of the children it reaped.
+ */
+struct cpu_snap {
+	struct proc_ticks {
 		long pid, ppid;
 		unsigned long long ticks;
-	} *ps = NULL;
-	size_t nps = 0, cap = 0, i;
+	} *p;
+	size_t n;
+};
+
+static void snap_descendants(struct cpu_snap *s)
+{
+	size_t cap = 0, i;
 	DIR *d = opendir("/proc");
 	struct dirent *e;
-	double total = 0;
 	long self = getpid();
-	int changed;
 	char *mark;
+	int changed;
 
+	s->p = NULL;
+	s->n = 0;
 	if (!d)
-		return 0;
+		return;
 	while ((e = readdir(d)) != NULL) {
 		char path[64], buf[1024], *p;
-		unsigned long long ut, st;
+		unsigned long long ut, st, cut, cst;
 		long ppid;
 		FILE *f;
 
@@ -862,63 +874,93 @@ static double descendants_cpu_s(void)
 		if (!p || !(p = strrchr(buf, ')')))
 			continue;
 		/* after "comm)": state ppid pgrp session tty tpgid flags minflt
-		 * cminflt majflt cmajflt utime stime */
-		if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			   &ppid, &ut, &st) != 3)
+		 * cminflt majflt cmajflt utime stime cutime cstime */
+		if (sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+			   "%llu %llu %llu %llu", &ppid, &ut, &st, &cut, &cst) != 5)
 			continue;
-		if (nps == cap) {
+		if (s->n == cap) {
+			struct proc_ticks *np;
+
 			cap = cap ? 2 * cap : 256;
-			ps = realloc(ps, sizeof *ps * cap);
-			if (!ps) {
-				closedir(d);
-				return 0;
-			}
+			np = realloc(s->p, sizeof *np * cap);
+			if (!np)
+				break;
+			s->p = np;
 		}
-		ps[nps].pid = atol(e->d_name);
-		ps[nps].ppid = ppid;
-		ps[nps].ticks = ut + st;
-		nps++;
+		s->p[s->n].pid = atol(e->d_name);
+		s->p[s->n].ppid = ppid;
+		s->p[s->n].ticks = ut + st + cut + cst;
+		s->n++;
 	}
 	closedir(d);
-	mark = calloc(nps ? nps : 1, 1);
+	mark = calloc(s->n ? s->n : 1, 1);
 	if (!mark) {
-		free(ps);
-		return 0;
+		s->n = 0;
+		return;
 	}
-	do {	/* mark descendants of self until nothing changes */
+	do {	/* mark the descendants of self until nothing changes */
 		changed = 0;
-		for (i = 0; i < nps; i++) {
+		for (i = 0; i < s->n; i++) {
 			size_t j;
 
 			if (mark[i])
 				continue;
-			if (ps[i].ppid == self) {
-				mark[i] = 1;
-				changed = 1;
+			if (s->p[i].ppid == self) {
+				mark[i] = changed = 1;
 				continue;
 			}
-			for (j = 0; j < nps; j++)
-				if (mark[j] && ps[j].pid == ps[i].ppid) {
-					mark[i] = 1;
-					changed = 1;
+			for (j = 0; j < s->n; j++)
+				if (mark[j] && s->p[j].pid == s->p[i].ppid) {
+					mark[i] = changed = 1;
 					break;
 				}
 		}
 	} while (changed);
-	for (i = 0; i < nps; i++)
-		if (mark[i])
-			total += (double)ps[i].ticks / sysconf(_SC_CLK_TCK);
+	for (i = 0; i < s->n; )	/* keep only the descendants */
+		if (!mark[i]) {
+			s->p[i] = s->p[--s->n];
+			mark[i] = mark[s->n];
+		} else {
+			i++;
+		}
 	free(mark);
-	free(ps);
-	return total;
 }
 
+/* CPU seconds the descendants used between two snapshots.  A process that
+ * exited in between loses its last ticks unless one of ours reaped it. */
+static double descendants_delta_s(const struct cpu_snap *a,
+				  const struct cpu_snap *b)
+{
+	unsigned long long t = 0;
+	size_t i, j;
+
+	for (i = 0; i < b->n; i++) {
+		unsigned long long before = 0;
+
+		for (j = 0; j < a->n; j++)
+			if (a->p[j].pid == b->p[i].pid) {
+				before = a->p[j].ticks;
+				break;
+			}
+		if (b->p[i].ticks > before)
+			t += b->p[i].ticks - before;
+	}
+	return (double)t / sysconf(_SC_CLK_TCK);
+}
+
+/* This process's CPU time, all threads, plus the children it reaped. */
 static double self_cpu_s(void)
 {
 	struct timespec t;
+	struct rusage ru;
+	double s;
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-	return t.tv_sec + t.tv_nsec * 1e-9;
+	s = t.tv_sec + t.tv_nsec * 1e-9;
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0)
+		s += ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+		     ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+	return s;
 }
 
 static void scenario_idle(enum evpool_mode mode, long ms)
@@ -927,7 +969,9 @@ static void scenario_idle(enum evpool_mode mode, long ms)
 	struct evpool *pool;
 	struct counter c;
 	struct timespec ts;
-	double c0, k0, w0, c1, k1, w1, r, p50, p99;
+	char key[64];
+	double c0, w0, c1, k, w1, r, p50, p99;
+	struct cpu_snap s0, s1;
 
 	current = "idle";
 	if (make_pool(&pool, base, mode, opt.workers)) {
@@ -938,23 +982,27 @@ static void scenario_idle(enum evpool_mode mode, long ms)
 	if (run_jobs(pool, base, mode, &c, 2000) ||
 	    window_run(pool, base, mode, 1, 100, &r, &p50, &p99))
 		goto out;
+	snap_descendants(&s0);
 	c0 = self_cpu_s();
-	k0 = descendants_cpu_s();
 	w0 = now();
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
 	c1 = self_cpu_s();
-	k1 = descendants_cpu_s();
 	w1 = now();
-	out("idle_cpu_s", "%.4f", (c1 - c0) + (k1 - k0));
-	out("idle_cpu_pct", "%.3f", 100 * ((c1 - c0) + (k1 - k0)) / (w1 - w0));
+	snap_descendants(&s1);
+	k = descendants_delta_s(&s0, &s1);
+	free(s0.p);
+	free(s1.p);
+	snprintf(key, sizeof key, "%sidle_cpu_s", prefix(mode));
+	out(key, "%.4f", (c1 - c0) + k);
+	snprintf(key, sizeof key, "%sidle_cpu_pct", prefix(mode));
+	out(key, "%.3f", 100 * ((c1 - c0) + k) / (w1 - w0));
 	say("idle: warm pool of %u %s workers left idle %.2f s: %.4f CPU s "
 	    "(%.3f %% of a core; this process %.4f s, child processes %.2f s)\n",
-	    pool_workers(pool), mode_name(mode), w1 - w0,
-	    (c1 - c0) + (k1 - k0), 100 * ((c1 - c0) + (k1 - k0)) / (w1 - w0),
-	    c1 - c0, k1 - k0);
+	    pool_workers(pool), mode_name(mode), w1 - w0, (c1 - c0) + k,
+	    100 * ((c1 - c0) + k) / (w1 - w0), c1 - c0, k);
 out:
 	evpool_free(pool);
 	event_base_free(base);
