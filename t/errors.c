@@ -128,7 +128,7 @@ int main(void)
 	int all, distinct, rc, refused, accepted;
 	void *r;
 
-	plan(2 * NCODES + 136);
+	plan(2 * NCODES + 140);
 	tap_watchdog(60, "errors");
 	ncpu = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -459,6 +459,26 @@ int main(void)
 	       "evpool_ctx_set_result_bytes(NULL data, 0) is accepted");
 	is_int(-EINVAL, in_emit_null, "evpool_ctx_emit(NULL data, 5) is -EINVAL");
 	ok(in_input_nolen, "evpool_ctx_input() accepts a NULL len");
+
+	/* ---- huge timeouts ------------------------------------------------------ */
+	{
+		struct evpool *p3 = NULL;
+		struct evpool_job *hj = NULL;
+
+		memset(&spec, 0, sizeof(spec));
+		spec.fn = job_count;
+		if (evpool_new(&p3, NULL, NULL) != 0 || evpool_submit_job(p3, &spec, &hj) != 0)
+			bail("cannot make a pool and a job");
+		tap_watchdog(20, "errors: huge timeouts");
+		is_int(0, evpool_job_wait(hj, INT_MAX), "evpool_job_wait(INT_MAX) waits for the job");
+		is_int(0, evpool_job_get(hj, INT_MAX, NULL), "evpool_job_get(INT_MAX) too");
+		evpool_close(p3);
+		is_int(0, evpool_join(p3, INT_MAX), "evpool_join(INT_MAX) of a finished pool is 0");
+		is_int(0, evpool_shutdown(p3, INT_MAX), "evpool_shutdown(INT_MAX) of it is 0");
+		evpool_job_unref(hj);
+		evpool_drain(p3);
+		evpool_free(p3);
+	}
 
 	/* ---- job handle functions with NULL ---------------------------------- */
 	ok(evpool_job_ref(NULL) == NULL, "evpool_job_ref(NULL) is NULL");
