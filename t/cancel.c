@@ -88,6 +88,35 @@ static int job_stubborn(struct evpool_ctx *ctx)
 	return 0;
 }
 
+/* ---- cancel and timeout racing with the worker -------------------------- */
+#define NRACE 3000
+struct racer {
+	atomic_int ran, calls;
+	int status;
+	int cancel_rc;		/* 1: not cancelled */
+	int timeout_ms;
+};
+static struct racer racers[NRACE];
+
+static int job_race(struct evpool_ctx *ctx)
+{
+	struct racer *r = evpool_ctx_arg(ctx);
+	int i = (int)(r - racers);
+
+	atomic_fetch_add(&r->ran, 1);
+	if (i % 4)
+		tap_sleep_ms(0.5 * (i % 4));
+	return 0;
+}
+
+static void cb_race(struct evpool_job *job, void *arg)
+{
+	struct racer *r = arg;
+
+	r->status = evpool_job_status(job);
+	atomic_fetch_add(&r->calls, 1);
+}
+
 static void cb_rec(struct evpool_job *job, void *arg)
 {
 	struct rec *r = arg;
@@ -150,7 +179,7 @@ int main(void)
 	struct rec r, many[5];
 	int i, rc, fails, all;
 
-	plan(45);
+	plan(51);
 	tap_watchdog(60, "cancel");
 	main_tid = pthread_self();
 	if (!(base = event_base_new()))
@@ -269,6 +298,73 @@ int main(void)
 	dispatch("cancel: in time");
 	ok(rc == 0 && atomic_load(&r.calls) == 1 && r.status == 0 && r.result == &late_obj,
 	   "a job that ends before its timeout keeps status 0 and its result");
+
+	/* ---- races: cancels and 1 ms timeouts against running jobs ------------- */
+	{
+		struct evpool_job **h = calloc(NRACE, sizeof(*h));
+		struct evpool_job_spec spec;
+		struct evpool_stats st;
+		int once = 0, bad_status = 0, bad_cancel = 0, ran_twice = 0;
+		int n_queued = 0, n_busy = 0, n_already = 0, n_timedout = 0;
+
+		if (h == NULL)
+			bail("out of memory");
+		fails = 0;
+		for (i = 0; i < NRACE; i++) {
+			memset(&spec, 0, sizeof(spec));
+			spec.fn = job_race;
+			spec.arg = &racers[i];
+			spec.done = cb_race;
+			spec.done_arg = &racers[i];
+			racers[i].timeout_ms = (i % 3 == 1) ? 1 : -1;
+			spec.timeout_ms = racers[i].timeout_ms;
+			racers[i].cancel_rc = 1;
+			fails += evpool_submit_job(tpool, &spec, &h[i]) != 0;
+			/* Cancel jobs as workers pick them up, run them, finish. */
+			if (i >= 2 && i % 4 == 0)
+				racers[i - 1].cancel_rc = evpool_job_cancel(h[i - 1]);
+			if (i >= 2 && i % 4 == 2)
+				racers[i - 2].cancel_rc = evpool_job_cancel(h[i - 2]);
+			if (i % 10 == 9)	/* keep the queue short */
+				tap_wait_until(stats(tpool).queued <= 2, 2000);
+		}
+		is_int(0, fails, "%d jobs are submitted while earlier ones are cancelled, some with 1 ms timeouts",
+		       NRACE);
+		tap_watchdog(60, "cancel: races");
+		event_base_dispatch(base);
+		for (i = 0; i < NRACE; i++) {
+			struct racer *r = &racers[i];
+			int c = r->cancel_rc;
+
+			n_queued += c == 0;
+			n_busy += c == -EBUSY;
+			n_already += c == -EALREADY;
+			n_timedout += r->status == -ETIMEDOUT;
+			once += atomic_load(&r->calls) == 1;
+			ran_twice += atomic_load(&r->ran) > 1;
+			if (c != 1 && c != 0 && c != -EBUSY && c != -EALREADY)
+				bad_cancel++;
+			if (c == 0 && (r->status != -ECANCELED || atomic_load(&r->ran) != 0))
+				bad_status++;	/* cancelled while queued: never runs */
+			else if (c != 0 && r->timeout_ms < 0 && r->status != 0)
+				bad_status++;	/* no timeout, not cancelled in time */
+			else if (c != 0 && r->timeout_ms > 0 && r->status != 0 &&
+				 r->status != -ETIMEDOUT)
+				bad_status++;
+			evpool_job_unref(h[i]);
+		}
+		free(h);
+		diag("cancels: %d queued, %d running, %d finished; %d timed out", n_queued,
+		     n_busy, n_already, n_timedout);
+		is_int(NRACE, once, "every one of them called back exactly once");
+		is_int(0, ran_twice, "none ran twice");
+		is_int(0, bad_cancel, "every cancel answered 0, -EBUSY or -EALREADY");
+		is_int(0, bad_status,
+		       "every status fits what happened (-ECANCELED without running, -ETIMEDOUT, or 0)");
+		tap_wait_until((st = stats(tpool), st.running == 0), 10000);
+		ok(st.submitted == st.completed + st.failed + st.cancelled + st.timed_out + st.crashed,
+		   "the counters balance (submitted %llu)", (unsigned long long)st.submitted);
+	}
 
 	tap_watchdog(20, "cancel: evpool_free");
 	evpool_free(tpool);
