@@ -99,6 +99,8 @@ static struct {
 	int smoke;
 	int quiet;
 	unsigned timeout_s;
+	long ks[8];		/* window sizes */
+	size_t nks;
 } opt;
 
 static int status;			/* exit status: 1 once a bug was seen */
@@ -603,7 +605,6 @@ static void scenario_burst_pingpong(enum evpool_mode mode, int do_burst,
 
 static void scenario_window(enum evpool_mode mode, long n)
 {
-	static const long ks[] = { 1, 16, 256 };
 	struct event_base *base = new_base();
 	struct evpool *pool;
 	struct counter c;
@@ -615,20 +616,20 @@ static void scenario_window(enum evpool_mode mode, long n)
 		return;
 	}
 	if (run_jobs(pool, base, mode, &c, 1000) == 0) {
-		for (i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+		for (i = 0; i < opt.nks; i++) {
 			double r, p50, p99;
 			char key[64];
 
-			if (window_run(pool, base, mode, ks[i], n, &r, &p50, &p99))
+			if (window_run(pool, base, mode, opt.ks[i], n, &r, &p50, &p99))
 				break;
 			snprintf(key, sizeof key, "%swindow_%ld_jobs_per_s",
-				 prefix(mode), ks[i]);
+				 prefix(mode), opt.ks[i]);
 			out(key, "%.0f", r);
 			snprintf(key, sizeof key, "%swindow_%ld_p99_us",
-				 prefix(mode), ks[i]);
+				 prefix(mode), opt.ks[i]);
 			out(key, "%.2f", p99 * 1e6);
 			say("window K=%-3ld: %ld jobs, %s mode: %.3f M jobs/s, "
-			    "latency p50 %.2f us p99 %.2f us\n", ks[i], n,
+			    "latency p50 %.2f us p99 %.2f us\n", opt.ks[i], n,
 			    mode_name(mode), r / 1e6, p50 * 1e6, p99 * 1e6);
 		}
 	}
@@ -637,68 +638,114 @@ static void scenario_window(enum evpool_mode mode, long n)
 }
 
 /* ------------------------------------------------------------------------ */
-/* map
+/* map: N items through the map API (issue 3), chunksize auto
  *
- * The map API (issue 3) is being built.  When it lands, evpool.h should
- * define EVPOOL_HAVE_MAP next to its declarations; then write map_items()
- * below — map @p n items (chunksize auto) over @p pool, blocking until all
- * results are in, return 0 or a negative error — and the harness times it.
+ *  map            evpool_map(): Python's pool.map, blocking, every result
+ *                 kept in input order -> map_items_per_s
+ *  map_discard    evpool_map_submit() with EVPOOL_MAP_DISCARD and a callback
+ *                 on the loop (fastthreadpool's map without results)
+ *                 -> map_discard_items_per_s
+ * Built only where evpool.h has the map API (it defines EVPOOL_ITEM_BYTES
+ * with it); elsewhere the scenario prints map=unavailable.
  */
-#ifdef EVPOOL_HAVE_MAP
-static int map_items(struct evpool *pool, struct event_base *base,
-		     enum evpool_mode mode, long n)
+#if defined(EVPOOL_HAVE_MAP) || defined(EVPOOL_ITEM_BYTES)
+
+static void map_done(struct evpool_map *map, void *arg)
 {
-	/* TODO when evpool_map() exists: map job_noop over n items. */
-	(void)pool;
-	(void)base;
-	(void)mode;
-	(void)n;
-	return -ENOSYS;
+	struct counter *c = arg;
+
+	if (evpool_map_status(map) != 0)
+		c->failed++;
+	c->done = 1;
+	event_base_loopbreak(c->base);
 }
-#endif
 
 static void scenario_map(enum evpool_mode mode, long n)
 {
-	current = "map";
-#ifdef EVPOOL_HAVE_MAP
-	{
-		struct event_base *base = new_base();
-		struct evpool *pool;
-		char key[64];
-		double t0, t1;
-		int rc;
+	struct event_base *base = new_base();
+	struct evpool_item *items;
+	struct evpool_map *map = NULL;
+	struct evpool_map_spec spec;
+	struct evpool *pool;
+	struct counter c;
+	char key[64];
+	double t0, t1;
+	long i;
+	int rc;
 
-		if (make_pool(&pool, base, mode, opt.workers)) {
-			event_base_free(base);
-			return;
-		}
-		t0 = now();
-		rc = map_items(pool, base, mode, n);
+	current = "map";
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	items = xmalloc(sizeof *items * n);
+	for (i = 0; i < n; i++)
+		items[i] = mode == EVPOOL_MODE_PROCESS
+			   ? EVPOOL_ITEM_BYTES(&one_byte, 1)
+			   : EVPOOL_ITEM_PTR((void *)&one_byte);
+	if (run_jobs(pool, base, mode, &c, 1000))	/* warm up */
+		goto out;
+
+	t0 = now();
+	rc = evpool_map(pool, job_noop, items, n, 0, &map);
+	t1 = now();
+	if (rc) {
+		bug("evpool_map of %ld items: %s: %s", n, evpool_strerror(rc),
+		    evpool_errmsg());
+	} else if (evpool_map_size(map) != (size_t)n) {
+		bug("evpool_map of %ld items holds %zu results", n,
+		    evpool_map_size(map));
+	} else {
+		snprintf(key, sizeof key, "%smap_items_per_s", prefix(mode));
+		out(key, "%.0f", n / (t1 - t0));
+		say("map: %ld items, %s mode, chunksize %zu: %.3f M items/s "
+		    "(evpool_map, results kept)\n", n, mode_name(mode),
+		    evpool_map_chunksize(map), n / (t1 - t0) / 1e6);
+	}
+	evpool_map_unref(map);
+
+	memset(&spec, 0, sizeof spec);
+	memset(&c, 0, sizeof c);
+	c.base = base;
+	spec.fn = job_noop;
+	spec.items = items;
+	spec.n = n;
+	spec.callback = map_done;
+	spec.arg = &c;
+	spec.flags = EVPOOL_MAP_DISCARD;
+	t0 = now();
+	rc = evpool_map_submit(pool, &spec, NULL);
+	if (rc) {
+		bug("evpool_map_submit of %ld items: %s: %s", n,
+		    evpool_strerror(rc), evpool_errmsg());
+	} else if (run_until(base, &c.done, 1) == 0) {
 		t1 = now();
-		if (rc == -ENOSYS) {
-			out("map", "unavailable");
-			say("map: skipped: map_items() in bench/evpool-bench.c is "
-			    "not written yet\n");
-		} else if (rc) {
-			bug("map of %ld items: %s: %s", n, evpool_strerror(rc),
-			    evpool_errmsg());
+		if (c.failed) {
+			bug("the discarding map of %ld items failed", n);
 		} else {
-			snprintf(key, sizeof key, "%smap_items_per_s", prefix(mode));
+			snprintf(key, sizeof key, "%smap_discard_items_per_s",
+				 prefix(mode));
 			out(key, "%.0f", n / (t1 - t0));
-			say("map: %ld items, %s mode: %.3f M items/s\n", n,
+			say("map: %ld items, %s mode: %.3f M items/s "
+			    "(evpool_map_submit, EVPOOL_MAP_DISCARD)\n", n,
 			    mode_name(mode), n / (t1 - t0) / 1e6);
 		}
-		evpool_free(pool);
-		event_base_free(base);
 	}
+out:
+	free(items);
+	evpool_free(pool);
+	event_base_free(base);
+}
 #else
+static void scenario_map(enum evpool_mode mode, long n)
+{
+	current = "map";
 	(void)mode;
 	(void)n;
 	out("map", "unavailable");
-	say("map: skipped: this libevpool has no map API yet (evpool.h does not "
-	    "define EVPOOL_HAVE_MAP)\n");
-#endif
+	say("map: skipped: this libevpool has no map API (evpool_map())\n");
 }
+#endif
 
 /* ------------------------------------------------------------------------ */
 /* memory: RSS growth per job queued behind blocked workers */
@@ -1154,6 +1201,7 @@ static void usage(FILE *f)
 		"                         pingpong; ms for idle)\n"
 		"  -m M                   round trips of pingpong and process pingpong\n"
 		"                         (default 20000 / 5000, or -n when only -n given)\n"
+		"  -k K[,K...]            window sizes (default 1,16,256)\n"
 		"  --smoke                every scenario, tiny (for make check)\n"
 		"  --timeout S            give up after S seconds (exit 3)\n"
 		"  -q                     no summary on stderr\n");
@@ -1209,6 +1257,13 @@ int main(int argc, char **argv)
 			opt.n = parse_long("-n", argv[++i], 1);
 		} else if (!strcmp(a, "-m") && i + 1 < argc) {
 			opt.m = parse_long("-m", argv[++i], 1);
+		} else if (!strcmp(a, "-k") && i + 1 < argc) {
+			char *list = argv[++i], *tok, *save = NULL;
+
+			opt.nks = 0;
+			for (tok = strtok_r(list, ",", &save); tok && opt.nks < 8;
+			     tok = strtok_r(NULL, ",", &save))
+				opt.ks[opt.nks++] = parse_long("-k", tok, 1);
 		} else if (!strcmp(a, "--timeout") && i + 1 < argc) {
 			opt.timeout_s = (unsigned)parse_long("--timeout", argv[++i], 0);
 		} else {
@@ -1228,6 +1283,12 @@ int main(int argc, char **argv)
 	}
 	if (!which)
 		which = SC_ALL;
+	if (!opt.nks) {
+		opt.ks[0] = 1;
+		opt.ks[1] = 16;
+		opt.ks[2] = 256;
+		opt.nks = 3;
+	}
 	if (opt.smoke && !opt.timeout_s)
 		opt.timeout_s = 60;
 	if (opt.timeout_s) {

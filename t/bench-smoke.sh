@@ -16,7 +16,7 @@ bytes_per_queued_job"
 nonneg="idle_cpu_s idle_cpu_pct"
 # Present only when process mode / the map API exist.
 process="process_burst_jobs_per_s process_pingpong_p50_us process_pingpong_p99_us"
-map="map_items_per_s"
+map="map_items_per_s map_discard_items_per_s"
 
 # shellcheck disable=SC2086
 count() { set -- $1; echo $#; }
