@@ -267,6 +267,7 @@ int main(void)
 	ok(evpool_job_result(job) == NULL && evpool_job_result_bytes(job, NULL) == NULL,
 	   "its late result was discarded");
 	is_int(-ETIMEDOUT, evpool_job_status(job), "and its status stays -ETIMEDOUT");
+	tap_wait_until(stats(pool).timed_out >= 1, 5000);
 	is_int(1, (long long)stats(pool).timed_out, "stats count 1 timed out");
 	evpool_job_unref(job);
 	job = NULL;
@@ -361,7 +362,10 @@ int main(void)
 		is_int(0, bad_cancel, "every cancel answered 0, -EBUSY or -EALREADY");
 		is_int(0, bad_status,
 		       "every status fits what happened (-ECANCELED without running, -ETIMEDOUT, or 0)");
-		tap_wait_until((st = stats(tpool), st.running == 0), 10000);
+		tap_wait_until((st = stats(tpool), st.running == 0 &&
+				st.submitted == st.completed + st.failed + st.cancelled +
+							st.timed_out + st.crashed),
+			       10000);
 		ok(st.submitted == st.completed + st.failed + st.cancelled + st.timed_out + st.crashed,
 		   "the counters balance (submitted %llu)", (unsigned long long)st.submitted);
 	}

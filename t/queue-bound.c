@@ -190,6 +190,8 @@ int main(void)
 	tap_watchdog(20, "queue-bound: dispatch 2");
 	event_base_dispatch(base);
 	is_int(0, atomic_load(&calls_refused), "still no refused submit called back");
+	/* The worker leaves `running` just after handing over its completion. */
+	tap_wait_until((evpool_get_stats(pool, &st), st.running == 0 && st.queued == 0), 10000);
 	memset(&st, 0, sizeof(st));
 	evpool_get_stats(pool, &st);
 	is_int(2 * (1 + MAXQ) + 2, (long long)st.submitted,
