@@ -107,12 +107,25 @@ EVPOOL__INTERNAL unsigned evpool__online_cpus(void);
 
 /* ---- completion nodes and mailboxes (notify.c) -------------------------- */
 
-enum evpool__node_kind { EVPOOL__NODE_JOB = 1, EVPOOL__NODE_EMIT = 2 };
+enum evpool__node_kind {
+	EVPOOL__NODE_JOB = 1,
+	EVPOOL__NODE_EMIT = 2,
+	EVPOOL__NODE_CALL = 3,	/* struct evpool__call */
+};
 
 /** A link in a mailbox's completion stack: a finished job or an emission. */
 struct evpool__node {
 	struct evpool__node *next;
 	int kind;
+};
+
+/** A function to run on the loop thread (the completion of an aggregate of
+ *  the Python-style API, lib/map.c).  Its pusher holds the mailbox once
+ *  (evpool__mailbox_hold()); the delivery runs fn (which may free the node)
+ *  and releases that hold, as it does for a job. */
+struct evpool__call {
+	struct evpool__node node;
+	void (*fn)(struct evpool__call *call);
 };
 
 struct evpool__emit {
@@ -173,7 +186,12 @@ enum evpool__finish {
 };
 
 /** Internal sink: when set, called on the finishing thread instead of
- *  pushing to a mailbox (blocking APIs built on top of the core). */
+ *  pushing to a mailbox (blocking APIs built on top of the core).  A sink job
+ *  holds the detached mailbox, not its base's (no event_add/event_del from a
+ *  worker), and gets no emit or done callback.  The sink takes over the
+ *  delivery: it must release the hold (evpool__mailbox_unhold(job->mb, 1))
+ *  and the library's reference (evpool_job_unref()).  It runs with no
+ *  library lock held and must not submit. */
 typedef void (*evpool__sink_fn)(struct evpool_job *job);
 
 struct evpool_job {
@@ -266,6 +284,7 @@ struct evpool_queue {
 	struct evpool__worker *workers;	/* alive ones */
 	struct evpool__worker *exited;	/* to be joined */
 	struct evpool_queue *next;	/* pool->queues */
+	struct evpool_results *results;	/* put()/get() (lib/queues.c), or NULL */
 };
 
 EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
@@ -273,6 +292,8 @@ EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
 				       unsigned max_workers,
 				       struct evpool_queue **qp);
 EVPOOL__INTERNAL void evpool__queue_free(struct evpool_queue *q);
+/** Free what lib/queues.c hangs on a queue (called by evpool__queue_free). */
+EVPOOL__INTERNAL void evpool__queue_results_free(struct evpool_queue *q);
 /** Link a job (q->mu held).  @return 0 or -ENOMEM. */
 EVPOOL__INTERNAL int evpool__queue_push(struct evpool_queue *q,
 					struct evpool_job *job);
@@ -394,6 +415,10 @@ EVPOOL__INTERNAL int evpool__pool_wait(struct evpool *pool,
 				       int timeout_ms);
 /** Release the pool's memory if it is dead and no job remains. */
 EVPOOL__INTERNAL void evpool__pool_release(struct evpool *pool);
+/** The mailbox of @p base (NULL: the pool's base; detached if none). */
+EVPOOL__INTERNAL int evpool__pool_mailbox(struct evpool *pool,
+					  struct event_base *base,
+					  struct evpool__mailbox **mbp);
 /** Submit with an internal sink (NULL: normal delivery). */
 EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
 				    const struct evpool_job_spec *spec,

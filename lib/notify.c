@@ -262,6 +262,12 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 				atomic_fetch_sub(&job->emit_pending, 1);
 				evpool__pool_wake(pool);
 				evpool_job_unref(job);
+			} else if (n->kind == EVPOOL__NODE_CALL) {
+				struct evpool__call *c = (struct evpool__call *)n;
+
+				c->fn(c); /* may free c */
+				jobs++;
+				evpool__mailbox_unhold(mb, 1);
 			} else {
 				evpool__job_deliver((struct evpool_job *)n);
 				jobs++;

@@ -127,6 +127,13 @@ mailbox_for(struct evpool *pool, struct event_base *base,
 	return r;
 }
 
+int
+evpool__pool_mailbox(struct evpool *pool, struct event_base *base,
+		     struct evpool__mailbox **mbp)
+{
+	return mailbox_for(pool, base ? base : pool->base, mbp);
+}
+
 /* ---- creation ----------------------------------------------------------- */
 
 static const struct evpool__mode_ops *
@@ -275,9 +282,13 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	timeout = spec->timeout_ms == 0 ? (int)pool->cfg.job_timeout_ms
 		  : spec->timeout_ms < 0 ? 0 : spec->timeout_ms;
 
-	r = mailbox_for(pool, spec->base ? spec->base : pool->base, &mb);
-	if (evpool__unlikely(r < 0))
-		return r;
+	if (sink) {
+		mb = pool->detached;	/* the sink delivers: hold no loop */
+	} else {
+		r = mailbox_for(pool, spec->base ? spec->base : pool->base, &mb);
+		if (evpool__unlikely(r < 0))
+			return r;
+	}
 	job = evpool__job_alloc(pool);
 	if (evpool__unlikely(!job))
 		return evpool__err(-ENOMEM, "evpool_submit: out of memory");
@@ -529,7 +540,12 @@ evpool_free(struct evpool *pool)
 		pool->free_deferred = true;
 		return;
 	}
-	pool->dead = true; /* no re-entry from callbacks below */
+	/* No re-entry from callbacks below; and hold the memory ourselves, so
+	 * that the last job delivered below cannot release it under us. */
+	pthread_mutex_lock(&pool->jobs_mu);
+	pool->dead = true;
+	pool->live_jobs++;
+	pthread_mutex_unlock(&pool->jobs_mu);
 	evpool_close(pool);
 	evpool_cancel_all(pool);
 	flag_running(pool);
@@ -566,7 +582,7 @@ evpool_free(struct evpool *pool)
 		free(job);
 	}
 	pool->nfree_jobs = 0;
-	last = pool->live_jobs == 0;
+	last = --pool->live_jobs == 0;
 	pthread_mutex_unlock(&pool->jobs_mu);
 	if (last)
 		evpool__pool_release(pool);

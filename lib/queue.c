@@ -48,6 +48,7 @@ evpool__queue_new(struct evpool *pool, const char *name, unsigned min_workers,
 void
 evpool__queue_free(struct evpool_queue *q)
 {
+	evpool__queue_results_free(q);
 	pthread_mutex_destroy(&q->mu);
 	pthread_cond_destroy(&q->work_cv);
 	pthread_cond_destroy(&q->room_cv);

@@ -175,7 +175,13 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&q->mu);
 	while (started) {
-		struct evpool_job *job = evpool__queue_pop(q);
+		struct evpool_job *job;
+
+		/* Above the limit (kill_workers, a lowered max_workers): leave
+		 * after the current job, not only once the queue is empty. */
+		if (evpool__unlikely(q->nworkers > q->max_workers))
+			break;
+		job = evpool__queue_pop(q);
 
 		if (!job) {
 			uint64_t deadline = UINT64_MAX;
