@@ -293,6 +293,18 @@ static void cb_noop(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+/* Keeps the loop thread busy in a callback for 300 ms. */
+static atomic_int busy_started;
+
+static void cb_busy(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	atomic_store(&busy_started, 1);
+	tap_sleep_ms(300);
+}
+
 static void *loop_main(void *arg)
 {
 	struct loopthr *l = arg;
@@ -312,7 +324,7 @@ int main(void)
 	int i, rc, all;
 	double t0, el;
 
-	plan(75);
+	plan(77);
 	tap_watchdog(60, "lifecycle");
 	main_tid = pthread_self();
 	if (evthread_use_pthreads() != 0)
@@ -500,6 +512,29 @@ int main(void)
 	evpool_free(pool);
 	ok(all_once(0, 19),
 	   "evpool_free() returned after that loop delivered all 20 exactly once, on its thread");
+
+	/* Again, while that loop is busy in a callback of its own: the pool
+	 * has never delivered there yet, but the loop runs all the same. */
+	{
+		struct event *busy = event_new(lt.base, -1, 0, cb_busy, NULL);
+
+		pool = NULL;
+		is_int(0, evpool_new(&pool, lt.base, NULL),
+		       "another pool on that base is made");
+		recs_reset(lt.tid);
+		atomic_store(&busy_started, 0);
+		event_active(busy, 0, 0);
+		tap_wait_until(atomic_load(&busy_started), 5000);
+		rc = 0;
+		for (i = 0; i < 5; i++)
+			rc |= submit(pool, job_quick, &recs[i], NULL);
+		tap_watchdog(30, "lifecycle: free with a busy foreign loop");
+		evpool_free(pool);
+		ok(rc == 0 && all_once(0, 4),
+		   "evpool_free() of 5 jobs while that loop is busy waits for it: each "
+		   "called back once, on the loop's thread");
+		event_free(busy);
+	}
 	event_del(lt.keepalive);
 	event_base_loopbreak(lt.base);
 	pthread_join(lt.tid, NULL);
