@@ -222,6 +222,7 @@ struct evpool_job {
 	bool delivered;			/* loop thread only: done cb has run */
 	size_t timer_idx;		/* position in the timeout heap + 1 */
 	uint64_t deadline_ns;
+	struct evpool__worker *worker;	/* running on it (set under q->mu) */
 };
 
 /** The job's view of itself while it runs (thread mode: on the worker's
@@ -339,6 +340,10 @@ struct evpool__mode_ops {
 	/** Called (q->mu held) to stop a running job for cancel/terminate.
 	 *  @return true if the job will complete with -ECANCELED. */
 	bool (*kill)(struct evpool__worker *w, struct evpool_job *job);
+	/** Called (q->mu held) by terminate/shutdown/free for each busy
+	 *  worker instead of kill(w, w->current), when a worker may hold
+	 *  more than one job (process mode).  May be NULL. */
+	void (*kill_all)(struct evpool__worker *w);
 	/** Pool-wide setup/teardown (fork server...).  May be NULL. */
 	int (*pool_start)(struct evpool *pool);
 	void (*pool_stop)(struct evpool *pool);

@@ -303,9 +303,10 @@ evpool_job_cancel(struct evpool_job *job)
 		bool killed = false;
 
 		atomic_store(&job->cancelled, 1);
-		for (w = q->workers; w; w = w->next)
-			if (w->current == job && job->pool->ops->kill)
-				killed = job->pool->ops->kill(w, job);
+		w = job->worker; /* the worker running it (process mode: it
+				  * may hold several jobs at once) */
+		if (w && job->pool->ops->kill)
+			killed = job->pool->ops->kill(w, job);
 		pthread_mutex_unlock(&q->mu);
 		evpool__pool_wake(job->pool); /* an emitter may be waiting */
 		return killed ? 0 : -EBUSY;

@@ -209,7 +209,9 @@ evpool__queue_flag_running(struct evpool_queue *q)
 		if (!job)
 			continue;
 		atomic_store(&job->cancelled, 1);
-		if (q->pool->ops->kill)
+		if (q->pool->ops->kill_all)
+			q->pool->ops->kill_all(w);
+		else if (q->pool->ops->kill)
 			q->pool->ops->kill(w, job);
 	}
 	pthread_mutex_unlock(&q->mu);

@@ -208,6 +208,7 @@ worker_main(void *arg)
 				      memory_order_release);
 		evpool_job_ref(job);
 		w->current = job;
+		job->worker = w;
 		q->nrunning++;
 		pthread_mutex_unlock(&q->mu);
 
