@@ -16,9 +16,10 @@
  *
  * Protocol.  The control socket (SOCK_SEQPACKET, one message per request) has
  * two requests, served one at a time in order (fs->mu in the host):
- *   SPAWN id -> {0, pid} + two descriptors (SCM_RIGHTS): the worker's frame
- *               socket and the proxy's end of the worker's reap channel;
- *               or {-errno, 0} and none.
+ *   SPAWN id -> {0, pid} + five descriptors (SCM_RIGHTS): the worker's
+ *               socket, the proxy's end of the worker's reap channel, the
+ *               memfd of their shared block, and the two eventfds (see
+ *               proc-internal.h); or {-errno, 0} and none.
  *   EXIT     -> the server kills what is left and exits.
  * A reap channel (SOCK_SEQPACKET, one per worker) carries 'K' from the proxy
  * (SIGKILL the worker, if it is still an unreaped child) and, once the
@@ -30,8 +31,8 @@
  * Descriptors: the fork server keeps stdin, stdout, stderr and its control
  * socket, and closes everything else the host had open (a listening socket
  * or a pipe the host closes later must not stay open in a process that
- * lives as long as the pool).  A worker keeps stdin, stdout, stderr and its
- * frame socket.
+ * lives as long as the pool).  A worker keeps stdin, stdout, stderr, its
+ * socket and its two eventfds (and the mapping of its shared block).
  *
  * Host fork(): an atfork child handler closes, in the child, the host's end
  * of every fork server's control socket, so a child that outlives its
@@ -60,6 +61,9 @@
 #include <sys/prctl.h>
 #endif
 #include <sys/signalfd.h>
+#ifdef HAVE_SYS_EVENTFD_H
+#include <sys/eventfd.h>
+#endif
 
 enum { FS_SPAWN = 1, FS_EXIT = 2 };
 
@@ -75,6 +79,8 @@ struct fs_rep {
 
 /* Children one fork server can hold (reaped entries leave the table). */
 #define FS_MAX_CHILDREN 65536
+/* Descriptors a SPAWN reply carries: socket, reap, memfd, efd up, down. */
+#define FS_NFDS 5
 
 /* ---- descriptors --------------------------------------------------------- */
 
@@ -116,11 +122,26 @@ close_range_compat(unsigned lo, unsigned hi)
 }
 
 void
-evpool__close_fds_except(int keep)
+evpool__close_fds_except(const int *keep, int n)
 {
-	if (keep > 3)
-		close_range_compat(3, (unsigned)keep - 1);
-	close_range_compat(keep < 3 ? 3 : (unsigned)keep + 1, ~0u);
+	int sorted[8];
+	unsigned lo = 3;
+
+	/* A handful of descriptors: insertion sort. */
+	for (int i = 0; i < n && i < 8; i++) {
+		int j = i;
+		for (; j > 0 && sorted[j - 1] > keep[i]; j--)
+			sorted[j] = sorted[j - 1];
+		sorted[j] = keep[i];
+	}
+	for (int i = 0; i < n && i < 8; i++) {
+		if (sorted[i] < (int)lo)
+			continue;
+		if ((unsigned)sorted[i] > lo)
+			close_range_compat(lo, (unsigned)sorted[i] - 1);
+		lo = (unsigned)sorted[i] + 1;
+	}
+	close_range_compat(lo, ~0u);
 }
 
 /* ---- the fork server itself ---------------------------------------------- */
@@ -216,14 +237,37 @@ fs_exit(struct fs_state *st)
 	_exit(0);
 }
 
+/* The shared block of a new worker: a memfd of its size. */
+static int
+fs_memfd(void)
+{
+	int fd = -1;
+
+#ifdef SYS_memfd_create
+	fd = (int)syscall(SYS_memfd_create, "evpool", 1u /* MFD_CLOEXEC */);
+#endif
+	if (fd < 0) {
+		char path[] = "/dev/shm/evpool-XXXXXX";
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+	}
+	if (fd >= 0 && ftruncate(fd, (off_t)sizeof(struct evpool__shm)) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
 static void
 fs_spawn(struct fs_state *st, unsigned id)
 {
 	struct fs_rep rep = { 0, 0 };
 	int d[2] = { -1, -1 }, r[2] = { -1, -1 };
+	int mfd = -1, efd_up = -1, efd_down = -1;
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(FS_NFDS * sizeof(int))];
 	} cm;
 	struct iovec iov = { &rep, sizeof(rep) };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -234,7 +278,10 @@ fs_spawn(struct fs_state *st, unsigned id)
 		goto reply;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, d) < 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r) < 0) {
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r) < 0 ||
+	    (mfd = fs_memfd()) < 0 ||
+	    (efd_up = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+	    (efd_down = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		rep.err = -errno;
 		goto reply;
 	}
@@ -244,7 +291,10 @@ fs_spawn(struct fs_state *st, unsigned id)
 		goto reply;
 	}
 	if (pid == 0) {
+		struct evpool__child_fds c = { d[1], efd_up, efd_down, NULL };
+		int keep[3] = { d[1], efd_up, efd_down };
 		sigset_t none;
+		void *shm;
 
 #ifdef HAVE_SYS_PRCTL_H
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -253,8 +303,13 @@ fs_spawn(struct fs_state *st, unsigned id)
 			_exit(127); /* the fork server died already */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		evpool__close_fds_except(d[1]);
-		evpool__proc_child_main(d[1], st->pool, id);
+		shm = mmap(NULL, sizeof(struct evpool__shm),
+			   PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+		if (shm == MAP_FAILED)
+			_exit(126);
+		c.shm = shm;
+		evpool__close_fds_except(keep, 3);
+		evpool__proc_child_main(&c, st->pool, id);
 	}
 	st->kids[st->nkids].pid = pid;
 	st->kids[st->nkids].reap = r[0];
@@ -267,8 +322,9 @@ fs_spawn(struct fs_state *st, unsigned id)
 	memset(cm.buf, 0, sizeof(cm.buf));
 	cm.h.cmsg_level = SOL_SOCKET;
 	cm.h.cmsg_type = SCM_RIGHTS;
-	cm.h.cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(&cm.h), (int[2]){ d[0], r[1] }, 2 * sizeof(int));
+	cm.h.cmsg_len = CMSG_LEN(FS_NFDS * sizeof(int));
+	memcpy(CMSG_DATA(&cm.h), (int[FS_NFDS]){ d[0], r[1], mfd, efd_up, efd_down },
+	       FS_NFDS * sizeof(int));
 reply:
 	if (sendmsg(st->ctl, &mh, MSG_NOSIGNAL) < 0)
 		fs_exit(st); /* the host is gone */
@@ -278,6 +334,12 @@ reply:
 		if (r[i] >= 0)
 			close(r[i]);
 	}
+	if (mfd >= 0)
+		close(mfd);
+	if (efd_up >= 0)
+		close(efd_up);
+	if (efd_down >= 0)
+		close(efd_down);
 }
 
 static __attribute__((noreturn)) void
@@ -288,7 +350,7 @@ fs_main(int ctl, const struct evpool *pool)
 
 	st.self = getpid();
 	fs_set_signals();
-	evpool__close_fds_except(ctl);
+	evpool__close_fds_except(&ctl, 1);
 #ifdef HAVE_SYS_PRCTL_H
 	{
 		char name[16];
@@ -502,7 +564,7 @@ evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
 	struct fs_rep rep;
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(FS_NFDS * sizeof(int))];
 	} cm;
 	struct iovec iov = { &rep, sizeof(rep) };
 	struct msghdr mh = {
@@ -512,12 +574,15 @@ evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
 		.msg_controllen = sizeof(cm.buf),
 	};
 	struct cmsghdr *ch;
-	int fds[2] = { -1, -1 };
+	int fds[FS_NFDS];
 	ssize_t got;
+	void *shm;
 	int e = 0;
 
-	c->pid = 0;
-	c->sock = c->reap = -1;
+	memset(c, 0, sizeof(*c));
+	c->sock = c->reap = c->efd_up = c->efd_down = -1;
+	for (int i = 0; i < FS_NFDS; i++)
+		fds[i] = -1;
 	pthread_mutex_lock(&fs->mu);
 	if (fs->ctl < 0) {
 		pthread_mutex_unlock(&fs->mu);
@@ -538,20 +603,28 @@ evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
 				   got < 0 ? strerror(e) : "EOF");
 	for (ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch))
 		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS &&
-		    ch->cmsg_len == CMSG_LEN(2 * sizeof(int)))
+		    ch->cmsg_len == CMSG_LEN(FS_NFDS * sizeof(int)))
 			memcpy(fds, CMSG_DATA(ch), sizeof(fds));
-	if (rep.err < 0 || fds[0] < 0 || fds[1] < 0) {
-		if (fds[0] >= 0)
-			close(fds[0]);
-		if (fds[1] >= 0)
-			close(fds[1]);
-		return evpool__err(EVPOOL_ESPAWN, "fork server could not fork: %s",
-				   strerror(rep.err < 0 ? -rep.err : EPROTO));
-	}
-	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	shm = MAP_FAILED;
+	if (rep.err == 0 && fds[2] >= 0)
+		shm = mmap(NULL, sizeof(struct evpool__shm),
+			   PROT_READ | PROT_WRITE, MAP_SHARED, fds[2], 0);
+	if (fds[2] >= 0)
+		close(fds[2]);
 	c->pid = rep.pid;
 	c->sock = fds[0];
 	c->reap = fds[1];
+	c->efd_up = fds[3];
+	c->efd_down = fds[4];
+	if (rep.err < 0 || shm == MAP_FAILED || c->sock < 0 || c->reap < 0 ||
+	    c->efd_up < 0 || c->efd_down < 0) {
+		int err = rep.err < 0 ? -rep.err : shm == MAP_FAILED ? errno : EPROTO;
+		evpool__child_close(c); /* the fork server kills it, if any */
+		return evpool__err(EVPOOL_ESPAWN, "fork server could not fork: %s",
+				   strerror(err));
+	}
+	c->shm = shm;
+	fcntl(c->sock, F_SETFL, fcntl(c->sock, F_GETFL) | O_NONBLOCK);
 	return 0;
 }
 
@@ -589,10 +662,15 @@ evpool__child_status(struct evpool__child *c, int timeout_ms, int *status)
 void
 evpool__child_close(struct evpool__child *c)
 {
-	if (c->sock >= 0)
-		close(c->sock);
-	if (c->reap >= 0)
-		close(c->reap);
-	c->sock = c->reap = -1;
+	int *fds[4] = { &c->sock, &c->reap, &c->efd_up, &c->efd_down };
+
+	for (int i = 0; i < 4; i++) {
+		if (*fds[i] >= 0)
+			close(*fds[i]);
+		*fds[i] = -1;
+	}
+	if (c->shm)
+		munmap(c->shm, sizeof(*c->shm));
+	c->shm = NULL;
 	c->pid = 0;
 }

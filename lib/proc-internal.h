@@ -16,14 +16,31 @@
  *                        ╚══════ worker process (child of the fork server)
  *
  *  The core's worker threads stay: in process mode each one is a proxy for
- *  one worker process.  It ships a job as a JOB frame (function address,
- *  timeout, input bytes) over a stream socket and waits, in poll(), for the
- *  socket, for its cancel fd and for the job's deadline.  The worker process
- *  answers with EMIT frames (partial results, pushed on the job's mailbox as
- *  evpool_ctx_emit() does in thread mode) and one RESULT frame.  EOF on the
- *  socket means the worker died: the proxy fetches its wait status from the
- *  fork server, completes only that job with EVPOOL_ECRASHED, and starts a
- *  replacement.  The rest of the library never knows the difference.
+ *  one worker process.  It ships jobs as JOB frames (function address, input
+ *  bytes) and the worker process answers with EMIT frames (partial results,
+ *  pushed on the job's mailbox as evpool_ctx_emit() does in thread mode) and
+ *  one RESULT frame per job.  EOF on the worker's socket means it died: the
+ *  proxy fetches its wait status from the fork server, completes only the
+ *  job it was running with EVPOOL_ECRASHED, and starts a replacement.  The
+ *  rest of the library never knows the difference.
+ *
+ *  Transport (per worker, made by the fork server at spawn): a shared memory
+ *  block (memfd) with two frame rings — "down" (JOB, STOP) and "up" (READY,
+ *  EMIT, RESULT) — and one slot word per job in flight; an eventfd each way
+ *  to wake a side that sleeps; and a stream socket that carries only the
+ *  payloads too large for a ring (and EOF when a side dies).  Each side
+ *  announces that it sleeps in the shared block and the other writes its
+ *  eventfd only then, so a busy pipeline makes no system call per job.  A
+ *  proxy keeps up to `depth` jobs in flight, chosen from the measured job
+ *  time so that only short jobs are prefetched (a long job waits in the
+ *  queue, where any idle worker can take it).  A job's slot goes PENDING ->
+ *  STARTED by the worker's compare-and-swap just before the function runs,
+ *  or PENDING -> CANCELLED by the proxy's: so a cancel of a job the worker
+ *  has not started yet costs no kill, and a crash is charged to the one job
+ *  that had started.  The worker's results are in shared memory as soon as
+ *  they are published, so they survive its crash.  The proxy trusts nothing
+ *  in the block: indices and frames are checked, a violation is
+ *  EVPOOL_EPROTO.
  *
  *  The fork server is forked once, by evpool_new(), while the host is still
  *  as the user made it; it closes every descriptor but stdin, stdout, stderr
@@ -64,24 +81,32 @@
 /* ---- wire format (wire.c) ------------------------------------------------ */
 
 /*
- * A frame is a 32-byte header and `len` payload bytes, padded with zeros to a
- * multiple of 16 so that every payload a reader keeps in its buffer starts
- * 16-byte aligned (a job may cast its input to a struct).  Both ends are the
+ * A frame is a 48-byte header and `len` payload bytes, padded with zeros to a
+ * multiple of 16 so that every payload a reader keeps in its buffer or ring
+ * starts 16-byte aligned (a job may cast its input to a struct).  A BIG
+ * frame's payload is not in the ring but follows on the socket, unpadded.  Both ends are the
  * same program on the same machine: fields are in native byte order.
  */
 #define EVPOOL__WIRE_MAGIC 0x31505645u		/* "EVP1" */
-#define EVPOOL__WIRE_HDR 32u
+#define EVPOOL__WIRE_HDR 48u
 #define EVPOOL__WIRE_ALIGN 16u
 /** Largest input, result or partial result: 1 GiB. */
 #define EVPOOL__WIRE_MAX_PAYLOAD ((uint64_t)1 << 30)
 
 enum evpool__wire_type {
-	EVPOOL__W_JOB = 1,	/* proxy -> worker: aux timeout ms, fn, input */
+	EVPOOL__W_JOB = 1,	/* proxy -> worker: aux timeout ms, fn, seq,
+				 * input */
 	EVPOOL__W_STOP = 2,	/* proxy -> worker: run fini and exit */
 	EVPOOL__W_READY = 3,	/* worker -> proxy: aux pid, initializer done */
-	EVPOOL__W_EMIT = 4,	/* worker -> proxy: a partial result */
-	EVPOOL__W_RESULT = 5,	/* worker -> proxy: aux status, result bytes */
+	EVPOOL__W_EMIT = 4,	/* worker -> proxy: seq, a partial result */
+	EVPOOL__W_RESULT = 5,	/* worker -> proxy: seq, aux status, bytes */
 };
+
+/* In a ring only: skip to the ring's start (the frame would not fit). */
+#define EVPOOL__W_PAD 6
+
+/** flags: the payload follows on the socket, not in the ring. */
+#define EVPOOL__WF_BIG 1u
 
 /** Frame types a worker may send, and those a proxy may send. */
 #define EVPOOL__W_FROM_WORKER                                                  \
@@ -92,18 +117,22 @@ enum evpool__wire_type {
 struct evpool__wire_hdr {
 	uint32_t magic;
 	uint16_t type;
-	uint16_t flags;		/* 0: reserved */
+	uint16_t flags;		/* EVPOOL__WF_BIG or 0 */
 	int32_t aux;		/* per type, see enum evpool__wire_type */
 	uint32_t check;		/* a hash of the other fields */
 	uint64_t len;		/* payload bytes after the header */
 	uint64_t fn;		/* JOB: the job function's address; else 0 */
+	uint64_t seq;		/* JOB, EMIT, RESULT: the job's number */
+	uint64_t reserved;	/* 0 */
 };
 
 /** A decoded frame. */
 struct evpool__frame {
 	unsigned type;
+	unsigned flags;
 	int32_t aux;
 	uint64_t fn;
+	uint64_t seq;
 	const void *payload;	/* len bytes (NULL if len is 0) */
 	size_t len;
 	size_t size;		/* header + padded payload: bytes it occupies */
@@ -120,8 +149,9 @@ evpool__wire_size(size_t len)
 
 /** Fill @p h for a frame (computes the check word). */
 EVPOOL__INTERNAL void evpool__wire_hdr(struct evpool__wire_hdr *h,
-				       unsigned type, int32_t aux,
-				       uint64_t len, uint64_t fn);
+				       unsigned type, unsigned flags,
+				       int32_t aux, uint64_t len, uint64_t fn,
+				       uint64_t seq);
 
 /**
  * Decode the frame at the start of @p buf (@p len bytes available), trusting
@@ -133,41 +163,76 @@ EVPOOL__INTERNAL void evpool__wire_hdr(struct evpool__wire_hdr *h,
  *         EVPOOL_EPROTO  not a valid frame (bad magic, check word, type,
  *            flags, length over EVPOOL__WIRE_MAX_PAYLOAD, a field that must
  *            be zero for the type); f->type is 0.
+ *  A BIG frame (flags EVPOOL__WF_BIG) is whole with its header alone:
+ *  f->size is EVPOOL__WIRE_HDR and f->payload NULL (the caller reads
+ *  f->len bytes from the socket).
  */
 EVPOOL__INTERNAL int evpool__wire_decode(const void *buf, size_t len,
 					 struct evpool__frame *f);
 
-/**
- * A frame reader over a byte stream.  Frames that fit its buffer are decoded
- * in place; a larger one gets a malloc'd buffer of its exact payload size,
- * which the reader fills directly (no copy of a 64 MiB input) and hands to
- * the caller (f->owned).
- */
-struct evpool__rd {
-	unsigned char *buf;
-	size_t cap, head, tail;
-	unsigned char *big;		/* payload of a large frame, filling */
-	size_t big_have, big_pad;
-	struct evpool__frame big_f;
+/* ---- shared memory rings (wire.c) ---------------------------------------- */
+
+#define EVPOOL__SLOTS 256		/* jobs in flight per worker, at most */
+#define EVPOOL__RING (64 * 1024)	/* bytes of each ring */
+/** Frames up to this size go in a ring; larger payloads take the socket. */
+#define EVPOOL__RING_FRAME_MAX (EVPOOL__RING / 4)
+
+/** A job's slot word: (seq << 2) | state. */
+enum { EVPOOL__SLOT_PENDING = 1, EVPOOL__SLOT_STARTED = 2,
+       EVPOOL__SLOT_CANCELLED = 3 };
+
+/** Which side sleeps (index of evpool__shm.sleeping). */
+enum { EVPOOL__SIDE_PROXY = 0, EVPOOL__SIDE_WORKER = 1 };
+
+struct evpool__ring_idx {
+	_Alignas(64) _Atomic uint64_t tail;	/* bytes ever produced */
+	_Alignas(64) _Atomic uint64_t head;	/* bytes ever consumed */
 };
 
-EVPOOL__INTERNAL int evpool__rd_init(struct evpool__rd *rd, size_t cap);
-EVPOOL__INTERNAL void evpool__rd_free(struct evpool__rd *rd);
-/** Drop everything buffered (a new worker process). */
-EVPOOL__INTERNAL void evpool__rd_reset(struct evpool__rd *rd);
-/** Where the next read(2) should go, and how much room there is (> 0). */
-EVPOOL__INTERNAL void *evpool__rd_space(struct evpool__rd *rd, size_t *room);
-/** @p n bytes were read into the space. */
-EVPOOL__INTERNAL void evpool__rd_commit(struct evpool__rd *rd, size_t n);
+/** The block a proxy and its worker process share. */
+struct evpool__shm {
+	_Atomic uint64_t slot[EVPOOL__SLOTS];
+	struct evpool__ring_idx down, up;
+	_Alignas(64) _Atomic uint32_t sleeping[2][16];	/* [side][0] */
+	_Alignas(64) unsigned char down_data[EVPOOL__RING];
+	_Alignas(64) unsigned char up_data[EVPOOL__RING];
+};
+
+/** One side's view of one ring. */
+struct evpool__ring {
+	struct evpool__ring_idx *idx;
+	unsigned char *data;
+	uint64_t mine;		/* producer: tail; consumer: head (ours) */
+	uint64_t seen;		/* the other index, last validated value */
+};
+
+EVPOOL__INTERNAL void evpool__ring_init(struct evpool__ring *r,
+					struct evpool__ring_idx *idx,
+					unsigned char *data, bool producer);
 /**
- * The next frame of a type in @p allowed (a mask of 1u << type).
- * @return 1 (f filled; an in-place payload is valid until the next call
- *         on @p rd), 0 (need more bytes), EVPOOL_EPROTO or -ENOMEM.
+ * Producer: append a frame (its payload in the ring, or only its header if
+ * @p flags has EVPOOL__WF_BIG).  Published at once (release).
+ * @return 0, -EAGAIN (no room now), or EVPOOL_EPROTO (the consumer's index
+ *         is impossible: the peer is corrupt).
  */
-EVPOOL__INTERNAL int evpool__rd_next(struct evpool__rd *rd, unsigned allowed,
-				     struct evpool__frame *f);
-/** True if bytes are buffered that do not make a whole frame yet. */
-EVPOOL__INTERNAL bool evpool__rd_pending(const struct evpool__rd *rd);
+EVPOOL__INTERNAL int evpool__ring_put(struct evpool__ring *r, unsigned type,
+				      unsigned flags, int32_t aux,
+				      uint64_t fn, uint64_t seq,
+				      const void *data, size_t len);
+/** Producer: bytes free (for a frame of @p len: would it fit?). */
+EVPOOL__INTERNAL bool evpool__ring_fits(struct evpool__ring *r, size_t len);
+/**
+ * Consumer: the next frame of a type in @p allowed, left in place (its
+ * payload points into the ring) until evpool__ring_done().
+ * @return 1, 0 (empty), or EVPOOL_EPROTO.
+ */
+EVPOOL__INTERNAL int evpool__ring_get(struct evpool__ring *r, unsigned allowed,
+				      struct evpool__frame *f);
+/** Consumer: release the frame evpool__ring_get() returned. */
+EVPOOL__INTERNAL void evpool__ring_done(struct evpool__ring *r,
+					const struct evpool__frame *f);
+/** Consumer: anything published and not yet taken? */
+EVPOOL__INTERNAL bool evpool__ring_ready(const struct evpool__ring *r);
 
 /* ---- the fork server (forkserver.c) -------------------------------------- */
 
@@ -183,8 +248,17 @@ struct evpool__fs {
 /** One worker process as its proxy sees it. */
 struct evpool__child {
 	pid_t pid;			/* 0: none */
-	int sock;			/* frames (SOCK_STREAM, non-blocking) */
+	int sock;			/* big payloads (SOCK_STREAM, non-blocking) */
 	int reap;			/* to the fork server: kill / status */
+	int efd_up;			/* the worker wakes us here */
+	int efd_down;			/* we wake the worker here */
+	struct evpool__shm *shm;	/* shared with the worker */
+};
+
+/** What a new worker process gets from the fork server. */
+struct evpool__child_fds {
+	int sock, efd_up, efd_down;
+	struct evpool__shm *shm;
 };
 
 /** Fork the fork server for @p pool (called by pool_start). */
@@ -217,14 +291,18 @@ EVPOOL__INTERNAL void evpool__child_close(struct evpool__child *c);
 
 /**
  * Main of a worker process: called by the fork server in the new child,
- * with @p sock its end of the frame socket.  Never returns.
+ * with its ends of the channels.  Never returns.
  */
-EVPOOL__INTERNAL void evpool__proc_child_main(int sock,
+EVPOOL__INTERNAL void evpool__proc_child_main(const struct evpool__child_fds *c,
 					      const struct evpool *pool,
 					      unsigned id)
 	__attribute__((noreturn));
 
-/** Close every descriptor above 2 except @p keep. */
-EVPOOL__INTERNAL void evpool__close_fds_except(int keep);
+/** Close every descriptor above 2 except the @p n in @p keep. */
+EVPOOL__INTERNAL void evpool__close_fds_except(const int *keep, int n);
+
+/** Wake @p side if it announced that it sleeps (after publishing). */
+EVPOOL__INTERNAL void evpool__shm_wake(struct evpool__shm *shm, int side,
+				       int efd);
 
 #endif /* EVPOOL_PROC_INTERNAL_H */

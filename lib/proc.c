@@ -3,27 +3,33 @@
  * of one worker process), the worker process's main loop, and the process
  * mode configuration setters.
  *
- * DESIGN: see proc-internal.h for the whole picture.  A proxy runs one job at
- * a time: it sends a JOB frame, then waits in poll() on the frame socket, its
- * cancel fd and the job's deadline.  EMIT frames become emissions on the
- * job's mailbox, with thread mode's emit window: while the window is full the
- * proxy stops reading the socket, so a streaming worker blocks on a full
- * socket as a streaming thread blocks in evpool_ctx_emit().  A RESULT frame
- * finishes the job.  Whatever goes wrong is confined to the job at hand:
- *   EOF / reset      the worker died: EVPOOL_ECRASHED, with its wait status;
- *   a corrupt frame  EVPOOL_EPROTO, the worker is killed;
- *   the deadline     the worker is killed: -ETIMEDOUT;
- *   ops->kill        (cancel, terminate) the worker is killed: -ECANCELED.
- * Each time the worker is then replaced (eagerly, so the next job finds an
- * initialised process, unless the pool is closed) and pool->n_respawns
- * counts it; max_jobs_per_worker replaces it the same way after N jobs.
+ * DESIGN: see proc-internal.h for the whole picture.  A proxy keeps a FIFO
+ * of the jobs it holds ("in flight": the job its run() was called with and
+ * the short jobs it prefetched from the queue), ships them down the shared
+ * ring, and reads EMIT and RESULT frames from the up ring, in job order.
+ * EMIT frames become emissions on the job's mailbox under thread mode's emit
+ * window: while the window is full the proxy stops reading the ring, so the
+ * worker blocks on a full ring as a thread blocks in evpool_ctx_emit().
+ * Whatever goes wrong is confined to the one job the worker was running:
+ *   EOF on the socket  the worker died: EVPOOL_ECRASHED, with its status;
+ *   a corrupt frame    EVPOOL_EPROTO, the worker is killed;
+ *   the deadline       the worker is killed: -ETIMEDOUT;
+ *   ops->kill          (cancel, terminate) the job is taken back from the
+ *                      worker if it had not started it yet, else the worker
+ *                      is killed: -ECANCELED.
+ * The jobs the worker had not started are shipped again to its replacement,
+ * which is started at once (so the next job finds an initialised process),
+ * unless the pool is closed; pool->n_respawns counts it.  max_jobs_per_worker
+ * replaces a worker the same way after N jobs.
  *
  * The finish race: in process mode only two parties ever try to finish a
- * running job — its proxy and ops->kill.  When ops->kill wins it does not
- * complete the job (it runs under q->mu and must not block); it leaves the
- * job FINISHING and pokes the proxy, which kills the worker and completes the
- * job with -ECANCELED.  So whenever the proxy's own claim fails, it owes the
- * job a -ECANCELED completion.
+ * job a proxy holds — the proxy and ops->kill.  When ops->kill wins it does
+ * not complete the job (it runs under q->mu and must not block); it leaves
+ * the job FINISHING and pokes the proxy, which stops it and completes it with
+ * -ECANCELED.  So whenever the proxy's own claim fails, it owes the job a
+ * -ECANCELED completion.  A proxy never returns from run() with a job held,
+ * and the worker thread's w->current stays set meanwhile, so terminate
+ * reaches every held job through ops->kill_all.
  *
  * In the worker process the job runs with a ctx whose emit hook writes EMIT
  * frames; cancellation is not visible there (the process is killed instead),
@@ -53,12 +59,13 @@
 #endif
 #include <link.h>
 
-/* Frame buffer of a reader: frames up to this size are read in batches. */
-#define RD_CAP (64 * 1024)
 /* How long a stopping worker may take to run its finalizer and exit. */
 #define STOP_GRACE_MS 5000
-
-static const unsigned char zero_pad[EVPOOL__WIRE_ALIGN];
+/* Prefetch: keep about this much work (by the measured job time) in
+ * flight per worker; a job slower than this is never prefetched. */
+#define DEPTH_TARGET_NS 100000u
+/* Before sleeping, a proxy whose worker is busy polls the ring this long. */
+#define PROXY_SPIN_NS 3000u
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -100,14 +107,6 @@ struct proc_pool {
 	struct evpool__fs fs;
 	struct xrange *xr;	/* where job functions can be in a worker */
 	size_t nxr;
-};
-
-struct proc_worker {
-	struct evpool__child c;	/* the worker process; c.pid 0: none */
-	int cancel_rfd, cancel_wfd;	/* ops->kill pokes the proxy here */
-	unsigned njobs;		/* jobs the current process ran */
-	bool replacing;		/* the next spawn replaces a process */
-	struct evpool__rd rd;
 };
 
 static int
@@ -184,16 +183,86 @@ proc_pool_stop(struct evpool *pool)
 	pool->mode_data = NULL;
 }
 
-/* ---- proxy: I/O ---------------------------------------------------------- */
+enum fl_state { FL_UNSENT = 0, FL_SENT, FL_DONE };
 
-enum io {
-	IO_OK = 0,
-	IO_DEAD,	/* EOF or error on the socket: the worker died */
-	IO_CANCEL,	/* ops->kill took the job */
-	IO_TIMEOUT,	/* the job's deadline passed */
-	IO_PROTO,	/* a corrupt frame */
-	IO_NOMEM,
+/* A job a proxy holds. */
+struct fl_entry {
+	struct evpool_job *job;	/* holds a reference */
+	uint64_t seq;		/* its number for the current worker process */
+	unsigned char state;
 };
+
+struct proc_worker {
+	struct evpool__child c;	/* the worker process; c.pid 0: none */
+	struct evpool__ring down, up;	/* we produce down, consume up */
+	int cancel_rfd, cancel_wfd;	/* ops->kill pokes the proxy here */
+	atomic_int poked;	/* ops->kill or kill_all happened */
+	atomic_int kill_all;	/* ops->kill_all happened */
+	unsigned njobs;		/* jobs shipped to the current process */
+	bool replacing;		/* the next spawn replaces a process */
+	uint64_t next_seq;
+	/* in flight, FIFO; entries are FL_UNSENT after the FL_SENT ones */
+	struct fl_entry fl[EVPOOL__SLOTS];
+	unsigned fl_head, fl_n;	/* fl_n counts FL_DONE entries not popped */
+	unsigned live;		/* entries not FL_DONE */
+	unsigned sent;		/* entries FL_SENT */
+	bool big_sent;		/* a BIG input is on its way: send no more */
+	uint64_t run_start_ns;	/* when the oldest sent job could start */
+	uint64_t avg_ns;	/* a job's time in the worker, smoothed */
+	unsigned depth;		/* jobs to keep in flight */
+	unsigned max_jobs;	/* max_jobs_per_worker, 0: none */
+	unsigned idle_deaths;	/* deaths in a row before a job started */
+};
+
+/* Spinning helps only with a CPU to spare (EVPOOL_NO_SPIN turns it off). */
+static bool spin_off;
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+
+static void
+spin_decide(void)
+{
+	spin_off = evpool__online_cpus() < 2 || getenv("EVPOOL_NO_SPIN");
+}
+
+#define FL(pw, i) (&(pw)->fl[((pw)->fl_head + (i)) % EVPOOL__SLOTS])
+
+static void
+fl_push(struct proc_worker *pw, struct evpool_job *job)
+{
+	struct fl_entry *e = FL(pw, pw->fl_n);
+
+	e->job = job;
+	e->seq = 0;
+	e->state = FL_UNSENT;
+	pw->fl_n++;
+	pw->live++;
+}
+
+/* Mark an entry finished (its job completed) and pop finished heads. */
+static void
+fl_done(struct proc_worker *pw, struct fl_entry *e)
+{
+	if (e->state == FL_SENT)
+		pw->sent--;
+	e->state = FL_DONE;
+	pw->live--;
+	while (pw->fl_n && FL(pw, 0)->state == FL_DONE) {
+		evpool_job_unref(FL(pw, 0)->job);
+		FL(pw, 0)->job = NULL;
+		pw->fl_head = (pw->fl_head + 1) % EVPOOL__SLOTS;
+		pw->fl_n--;
+	}
+}
+
+/* The oldest job not finished, or NULL. */
+static struct fl_entry *
+fl_first(struct proc_worker *pw)
+{
+	for (unsigned i = 0; i < pw->fl_n; i++)
+		if (FL(pw, i)->state != FL_DONE)
+			return FL(pw, i);
+	return NULL;
+}
 
 static bool
 job_taken(struct evpool_job *job)
@@ -202,12 +271,52 @@ job_taken(struct evpool_job *job)
 	       EVPOOL__RUNNING;
 }
 
+/* Complete @p e's job with @p why, or -ECANCELED if ops->kill took it. */
+static void
+finish(struct proc_worker *pw, struct fl_entry *e, enum evpool__finish why,
+       int status, int exit_status)
+{
+	struct evpool_job *job = e->job;
+
+	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
+		if (why == EVPOOL__FIN_CRASH)
+			job->exit_status = exit_status;
+		if (why == EVPOOL__FIN_TIMEOUT)
+			atomic_store(&job->cancelled, 1);
+		evpool__job_complete(job, why, status);
+	} else {
+		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+	}
+	fl_done(pw, e);
+}
+
+/* ---- proxy: I/O ---------------------------------------------------------- */
+
+enum io {
+	IO_OK = 0,
+	IO_DEAD,	/* EOF or error on the socket: the worker died */
+	IO_POKE,	/* ops->kill or kill_all: look at the jobs */
+	IO_TIMEOUT,	/* the running job's deadline passed */
+	IO_PROTO,	/* a corrupt frame or ring */
+	IO_NOMEM,
+	IO_WINDOW,	/* the emit window is full: wait for the loop */
+};
+
 static void
 cancel_drain(struct proc_worker *pw)
 {
 	char buf[64];
 
 	while (read(pw->cancel_rfd, buf, sizeof(buf)) > 0)
+		;
+}
+
+static void
+efd_drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) > 0)
 		;
 }
 
@@ -226,119 +335,80 @@ ms_until(uint64_t deadline)
 	return (int)((deadline - now + 999999u) / 1000000u);
 }
 
+/* The deadline of the job the worker runs (or is about to run). */
+static uint64_t
+run_deadline(struct proc_worker *pw)
+{
+	struct fl_entry *e = fl_first(pw);
+
+	if (!e || e->state != FL_SENT || e->job->timeout_ms <= 0)
+		return UINT64_MAX;
+	return pw->run_start_ns + (uint64_t)e->job->timeout_ms * 1000000u;
+}
+
+/* Is anything readable on the socket, or is it at EOF?  The worker writes
+ * on it only after a BIG header we have not read yet. */
+static enum io
+sock_check(struct proc_worker *pw)
+{
+	char b;
+	ssize_t n = recv(pw->c.sock, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+
+	if (n == 0)
+		return IO_DEAD;
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+			       ? IO_OK : IO_DEAD;
+	return evpool__ring_ready(&pw->up) ? IO_OK : IO_PROTO;
+}
+
 /*
- * Wait until the socket is ready for @p events (0: only for cancel or the
- * deadline), the job is taken by ops->kill, or @p deadline passes.
+ * Move bytes over the socket (a BIG payload): send @p len bytes from @p buf,
+ * or receive them into it, waiting in poll() for the socket, a poke and
+ * @p deadline.
  */
 static enum io
-proxy_wait(struct proc_worker *pw, struct evpool_job *job, short events,
-	   uint64_t deadline)
+sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
+	  uint64_t deadline)
 {
-	struct pollfd p[2] = {
-		{ events ? pw->c.sock : -1, events, 0 },
-		{ pw->cancel_rfd, POLLIN, 0 },
-	};
+	size_t done = 0;
 
-	for (;;) {
+	while (done < len) {
+		struct pollfd p[2] = {
+			{ pw->c.sock, out ? POLLOUT : POLLIN, 0 },
+			{ pw->cancel_rfd, POLLIN, 0 },
+		};
+		ssize_t n = out ? send(pw->c.sock, (char *)buf + done, len - done,
+				       MSG_NOSIGNAL | MSG_DONTWAIT)
+				: recv(pw->c.sock, (char *)buf + done, len - done,
+				       MSG_DONTWAIT);
 		int ms, r;
 
-		if (job && job_taken(job))
-			return IO_CANCEL;
+		if (n > 0) {
+			done += (size_t)n;
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
+			       errno != EINTR))
+			return IO_DEAD;
+		if (atomic_load(&pw->poked))
+			return IO_POKE;
 		ms = ms_until(deadline);
 		if (ms == 0)
 			return IO_TIMEOUT;
 		r = poll(p, 2, ms);
 		if (r < 0 && errno != EINTR)
 			return IO_DEAD;
-		if (r <= 0)
-			continue;
-		if (p[1].revents)
+		if (r > 0 && p[1].revents)
 			cancel_drain(pw);
-		if (p[0].revents)
-			return IO_OK;
-	}
-}
-
-/* Send the whole of @p iov (modified) on the worker's socket. */
-static enum io
-proxy_send(struct proc_worker *pw, struct evpool_job *job, struct iovec *iov,
-	   int n, uint64_t deadline)
-{
-	while (n > 0) {
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t put = sendmsg(pw->c.sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (put < 0) {
-			enum io w;
-
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return IO_DEAD;
-			w = proxy_wait(pw, job, POLLOUT, deadline);
-			if (w != IO_OK)
-				return w;
-			continue;
-		}
-		while (n > 0 && (size_t)put >= iov->iov_len) {
-			put -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + put;
-			iov->iov_len -= (size_t)put;
-		}
 	}
 	return IO_OK;
 }
 
-static enum io
-send_frame(struct proc_worker *pw, struct evpool_job *job, unsigned type,
-	   int32_t aux, const void *data, size_t len, uint64_t fn,
-	   uint64_t deadline)
-{
-	struct evpool__wire_hdr h;
-	struct iovec iov[3];
-	size_t pad = evpool__wire_size(len) - EVPOOL__WIRE_HDR - len;
-	int n = 0;
-
-	evpool__wire_hdr(&h, type, aux, len, fn);
-	iov[n++] = (struct iovec){ &h, sizeof(h) };
-	if (len)
-		iov[n++] = (struct iovec){ (void *)data, len };
-	if (pad)
-		iov[n++] = (struct iovec){ (void *)zero_pad, pad };
-	return proxy_send(pw, job, iov, n, deadline);
-}
-
-/* Read what the socket has into the reader.  IO_OK also when nothing was
- * there (a spurious wakeup). */
-static enum io
-proxy_fill(struct proc_worker *pw)
-{
-	for (;;) {
-		size_t room;
-		void *at = evpool__rd_space(&pw->rd, &room);
-		ssize_t got = recv(pw->c.sock, at, room, MSG_DONTWAIT);
-
-		if (got > 0) {
-			evpool__rd_commit(&pw->rd, (size_t)got);
-			return IO_OK;
-		}
-		if (got == 0)
-			return IO_DEAD;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK)
-			return IO_OK;
-		return IO_DEAD;
-	}
-}
-
 /* ---- proxy: the worker process's life ------------------------------------ */
 
-/* Kill the worker (if it runs), wait for its wait status, close it.
+/* Kill the worker (if it runs), wait for its wait status, close it.  Jobs it
+ * held but had not started go back to FL_UNSENT, for the next one.
  * @return the status, or -1 if it is unknown. */
 static int
 child_end(struct proc_worker *pw, bool kill_it)
@@ -352,7 +422,11 @@ child_end(struct proc_worker *pw, bool kill_it)
 	if (evpool__child_status(&pw->c, -1, &status) < 0)
 		status = -1;
 	evpool__child_close(&pw->c);
-	evpool__rd_reset(&pw->rd);
+	for (unsigned i = 0; i < pw->fl_n; i++)
+		if (FL(pw, i)->state == FL_SENT)
+			FL(pw, i)->state = FL_UNSENT;
+	pw->sent = 0;
+	pw->big_sent = false;
 	pw->replacing = true;
 	return status;
 }
@@ -363,12 +437,62 @@ describe_status(char *buf, size_t n, int status)
 	if (status == -1)
 		snprintf(buf, n, "unknown status");
 	else if (WIFSIGNALED(status))
-		snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(status),
-			 strsignal(WTERMSIG(status)));
+		snprintf(buf, n, "killed by signal %d", WTERMSIG(status));
 	else if (WIFEXITED(status))
 		snprintf(buf, n, "exit status %d", WEXITSTATUS(status));
 	else
 		snprintf(buf, n, "wait status 0x%x", (unsigned)status);
+}
+
+/* Sleep until the worker wakes us (efd_up), the socket stirs, a poke (if
+ * @p pokes) or @p deadline; first announce the sleep and look once more at
+ * @p ready. */
+static enum io
+proxy_sleep(struct proc_worker *pw, bool (*ready)(struct proc_worker *),
+	    uint64_t deadline, bool pokes)
+{
+	struct evpool__shm *shm = pw->c.shm;
+	struct pollfd p[3] = {
+		{ pw->c.efd_up, POLLIN, 0 },
+		{ pw->c.sock, POLLIN, 0 },
+		{ pokes ? pw->cancel_rfd : -1, POLLIN, 0 },
+	};
+	int ms, r;
+
+	atomic_store_explicit(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (ready(pw) || (pokes && atomic_load(&pw->poked))) {
+		atomic_store(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 0);
+		return pokes && atomic_load(&pw->poked) ? IO_POKE : IO_OK;
+	}
+	ms = ms_until(deadline);
+	r = ms == 0 ? 0 : poll(p, 3, ms);
+	atomic_store(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 0);
+	if (r < 0 && errno != EINTR)
+		return IO_DEAD;
+	if (r > 0) {
+		if (p[0].revents)
+			efd_drain(pw->c.efd_up);
+		if (p[2].revents)
+			cancel_drain(pw);
+		if (p[1].revents) {
+			enum io io = sock_check(pw);
+			if (io != IO_OK)
+				return io;
+		}
+	}
+	if (pokes && atomic_load(&pw->poked))
+		return IO_POKE;
+	if (r == 0 && ms_until(deadline) == 0)
+		return IO_TIMEOUT;
+	return IO_OK;
+}
+
+static bool
+up_ready(struct proc_worker *pw)
+{
+	return evpool__ring_ready(&pw->up);
 }
 
 /* Start a worker process and wait until its initializer has run. */
@@ -379,24 +503,22 @@ child_start(struct evpool__worker *w)
 	struct proc_pool *pp = pool->mode_data;
 	struct proc_worker *pw = w->mode_data;
 	struct evpool__frame f;
-	char why[96];
+	char why[64];
 	int r;
 
 	r = evpool__fs_spawn(&pp->fs, w->id, &pw->c);
 	if (r < 0)
 		return r;
-	evpool__rd_reset(&pw->rd);
+	evpool__ring_init(&pw->down, &pw->c.shm->down, pw->c.shm->down_data,
+			  true);
+	evpool__ring_init(&pw->up, &pw->c.shm->up, pw->c.shm->up_data, false);
+	pw->next_seq = 1;
 	for (;;) {
-		enum io io = proxy_wait(pw, NULL, POLLIN, UINT64_MAX);
+		enum io io;
 
-		if (io == IO_OK)
-			io = proxy_fill(pw);
-		if (io != IO_OK)
-			break;
-		r = evpool__rd_next(&pw->rd, 1u << EVPOOL__W_READY, &f);
-		if (r == 0)
-			continue;
+		r = evpool__ring_get(&pw->up, 1u << EVPOOL__W_READY, &f);
 		if (r == 1 && f.aux == pw->c.pid) {
+			evpool__ring_done(&pw->up, &f);
 			if (pw->replacing)
 				atomic_fetch_add_explicit(&pool->n_respawns, 1,
 							  memory_order_relaxed);
@@ -404,7 +526,12 @@ child_start(struct evpool__worker *w)
 			pw->njobs = 0;
 			return 0;
 		}
-		break;
+		if (r != 0)
+			break;
+		/* Pokes wait until it is up (the jobs are not shipped yet). */
+		io = proxy_sleep(pw, up_ready, UINT64_MAX, false);
+		if (io != IO_OK)
+			break;
 	}
 	describe_status(why, sizeof(why), child_end(pw, true));
 	pw->replacing = false; /* nothing was replaced */
@@ -417,22 +544,326 @@ child_start(struct evpool__worker *w)
 static void
 child_stop(struct proc_worker *pw)
 {
-	enum io io;
 	uint64_t deadline;
+	bool dead = false;
 
 	if (!pw->c.pid)
 		return;
 	deadline = evpool__deadline_ns(STOP_GRACE_MS);
-	io = send_frame(pw, NULL, EVPOOL__W_STOP, 0, NULL, 0, 0, deadline);
-	/* Wait for EOF: the process has exited (or closed its socket). */
-	while (io == IO_OK) {
-		io = proxy_wait(pw, NULL, POLLIN, deadline);
-		if (io == IO_OK)
-			io = proxy_fill(pw);
-		if (io == IO_OK && evpool__rd_pending(&pw->rd))
-			evpool__rd_reset(&pw->rd); /* nothing is expected */
+	if (evpool__ring_put(&pw->down, EVPOOL__W_STOP, 0, 0, 0, 0, NULL, 0) == 0) {
+		evpool__shm_wake(pw->c.shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
+		/* Wait for EOF: the process has exited. */
+		for (;;) {
+			struct pollfd p = { pw->c.sock, POLLIN, 0 };
+			int ms = ms_until(deadline);
+			char b;
+
+			if (ms == 0 || poll(&p, 1, ms) == 0)
+				break;
+			if (recv(pw->c.sock, &b, 1, MSG_DONTWAIT) == 0) {
+				dead = true;
+				break;
+			}
+		}
 	}
-	child_end(pw, io != IO_DEAD);
+	child_end(pw, !dead);
+}
+
+/* ---- proxy: shipping and collecting -------------------------------------- */
+
+/* Prefetch up to @p k more jobs from the queue, as worker_main() takes
+ * one: RUNNING, a reference, job->worker. */
+static void
+take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
+{
+	struct evpool_queue *q = w->q;
+
+	pthread_mutex_lock(&q->mu);
+	if (!q->stopping && q->nworkers <= q->max_workers) {
+		size_t queued = atomic_load_explicit(&q->nqueued,
+						     memory_order_relaxed);
+		size_t share = q->nworkers ? (queued + q->nworkers - 1) / q->nworkers
+					   : queued;
+
+		if (k > share)
+			k = (unsigned)share;
+		while (k-- && pw->fl_n < EVPOOL__SLOTS) {
+			struct evpool_job *job = evpool__queue_pop(q);
+
+			if (!job)
+				break;
+			atomic_store_explicit(&job->state, EVPOOL__RUNNING,
+					      memory_order_release);
+			evpool_job_ref(job);
+			job->worker = w;
+			fl_push(pw, job);
+		}
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
+/* Ship the jobs not sent yet, in order, as far as the ring has room. */
+static enum io
+ship(struct proc_pool *pp, struct proc_worker *pw)
+{
+	struct evpool__shm *shm = pw->c.shm;
+	bool put = false;
+	enum io io = IO_OK;
+
+	for (unsigned i = 0; i < pw->fl_n && !pw->big_sent; i++) {
+		struct fl_entry *e = FL(pw, i);
+		struct evpool_job *job = e->job;
+		bool big = evpool__wire_size(job->input_len) >
+			   EVPOOL__RING_FRAME_MAX;
+		uint64_t seq;
+		int r;
+
+		if (e->state != FL_UNSENT)
+			continue;
+		if (evpool__unlikely(job->input_len > EVPOOL__WIRE_MAX_PAYLOAD)) {
+			finish(pw, e, EVPOOL__FIN_ERROR, -EMSGSIZE, -1);
+			continue;
+		}
+		if (evpool__unlikely(!fn_in_workers(pp, job->fn))) {
+			finish(pw, e, EVPOOL__FIN_ERROR, -EFAULT, -1);
+			continue;
+		}
+		/* A BIG input goes alone: the worker must not be writing a
+		 * BIG result while we write its input (both would block). */
+		if (big && pw->sent > 0)
+			break;
+		if (!evpool__ring_fits(&pw->down, job->input_len))
+			break;
+		seq = pw->next_seq++;
+		atomic_store_explicit(&shm->slot[seq % EVPOOL__SLOTS],
+				      seq << 2 | EVPOOL__SLOT_PENDING,
+				      memory_order_relaxed);
+		r = evpool__ring_put(&pw->down, EVPOOL__W_JOB,
+				     big ? EVPOOL__WF_BIG : 0, job->timeout_ms,
+				     (uint64_t)(uintptr_t)job->fn, seq,
+				     job->input, job->input_len);
+		if (r == -EAGAIN)
+			break;
+		if (r < 0)
+			return IO_PROTO;
+		if (pw->sent == 0)
+			pw->run_start_ns = evpool__now_ns();
+		e->seq = seq;
+		e->state = FL_SENT;
+		pw->sent++;
+		pw->njobs++;
+		put = true;
+		if (big) {
+			pw->big_sent = true;
+			evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
+			put = false;
+			io = sock_move(pw, true, job->input, job->input_len,
+				       run_deadline(pw));
+			if (io != IO_OK)
+				return io;
+		}
+	}
+	if (put)
+		evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
+	return io;
+}
+
+/* An EMIT frame: an emission on the job's mailbox, as evpool_ctx_emit()
+ * pushes it in thread mode. */
+static int
+push_emission(struct evpool_job *job, const void *data, size_t len)
+{
+	struct evpool__emit *e;
+
+	if (!job->emit || job->sink || job_taken(job))
+		return 0;
+	e = malloc(sizeof(*e) + len);
+	if (!e)
+		return -ENOMEM;
+	e->node.kind = EVPOOL__NODE_EMIT;
+	e->job = evpool_job_ref(job);
+	e->len = len;
+	if (len)
+		memcpy(e->data, data, len);
+	atomic_fetch_add(&job->emit_pending, 1);
+	evpool__mailbox_push(job->mb, &e->node);
+	return 0;
+}
+
+/* Read the up ring: emissions and results, in job order. */
+static enum io
+collect(struct evpool *pool, struct proc_worker *pw)
+{
+	const unsigned allowed = (1u << EVPOOL__W_EMIT) | (1u << EVPOOL__W_RESULT);
+	unsigned window = pool->cfg.emit_window;
+	bool took = false;
+	enum io io = IO_OK;
+
+	for (;;) {
+		struct evpool__frame f;
+		struct fl_entry *e;
+		void *big = NULL;
+		const void *data;
+		int r = evpool__ring_get(&pw->up, allowed, &f);
+
+		if (r == 0)
+			break;
+		e = fl_first(pw);
+		if (r < 0 || !e || e->state != FL_SENT || f.seq != e->seq) {
+			io = IO_PROTO;
+			break;
+		}
+		data = f.payload;
+		if (f.flags & EVPOOL__WF_BIG) {
+			evpool__ring_done(&pw->up, &f);
+			took = true;
+			big = malloc(f.len);
+			if (!big) {
+				io = IO_NOMEM;
+				break;
+			}
+			io = sock_move(pw, false, big, f.len, run_deadline(pw));
+			if (io != IO_OK) {
+				free(big);
+				break;
+			}
+			data = big;
+		}
+		if (f.type == EVPOOL__W_EMIT) {
+			r = push_emission(e->job, data, f.len);
+			free(big);
+		} else {
+			struct evpool_job *job = e->job;
+			uint64_t now = evpool__now_ns();
+			uint64_t t = now - pw->run_start_ns;
+
+			if (!big && f.len) {
+				big = malloc(f.len);
+				if (big)
+					memcpy(big, data, f.len);
+				else
+					r = -ENOMEM;
+			}
+			if (r >= 0) {
+				if (evpool__job_claim(job, EVPOOL__RUNNING)) {
+					job->rbytes = big;
+					job->rlen = f.len;
+					evpool__job_complete(job, EVPOOL__FIN_RAN,
+							     f.aux);
+				} else {
+					free(big);
+					evpool__job_complete(job,
+							     EVPOOL__FIN_CANCEL, 0);
+				}
+				fl_done(pw, e);
+			}
+			pw->avg_ns = (pw->avg_ns * 3 + t) / 4;
+			pw->run_start_ns = now;
+			pw->idle_deaths = 0;
+		}
+		if (!(f.flags & EVPOOL__WF_BIG))
+			evpool__ring_done(&pw->up, &f);
+		took = true;
+		if (r < 0) {
+			io = IO_NOMEM;
+			break;
+		}
+		if (f.type == EVPOOL__W_EMIT &&
+		    atomic_load(&e->job->emit_pending) >= window) {
+			io = IO_WINDOW;
+			break;
+		}
+	}
+	if (took) /* the worker may wait for room in the ring */
+		evpool__shm_wake(pw->c.shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
+	return io;
+}
+
+struct emit_room {
+	struct proc_worker *pw;
+	struct evpool_job *job;
+	unsigned window;
+};
+
+static bool
+emit_room(void *arg)
+{
+	struct emit_room *er = arg;
+
+	return atomic_load(&er->job->emit_pending) < er->window ||
+	       atomic_load(&er->pw->poked);
+}
+
+/* ---- proxy: when things go wrong ----------------------------------------- */
+
+/* The worker is gone or must go: the job it had started ends with @p why;
+ * the others go to the next worker process.  A worker that died before it
+ * started the job is not the job's fault — unless that keeps happening. */
+static void
+lose_worker(struct proc_worker *pw, enum evpool__finish why, int status)
+{
+	struct fl_entry *e = fl_first(pw);
+	bool started = false;
+	int wstatus;
+
+	if (e && e->state == FL_SENT) {
+		uint64_t v = atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]);
+		started = v == (e->seq << 2 | EVPOOL__SLOT_STARTED);
+	}
+	/* Kill it even when it died: a job may close its socket and live on.
+	 * An exiting process keeps the status it exits with. */
+	wstatus = child_end(pw, true);
+	if (!e)
+		return;
+	if (why == EVPOOL__FIN_CRASH && !started && ++pw->idle_deaths < 3)
+		return;
+	pw->idle_deaths = 0;
+	finish(pw, e, why, status, wstatus);
+}
+
+/* Jobs ops->kill took (or all of them, after kill_all): a job the worker
+ * has not started is taken back; the one it runs costs the worker. */
+static void
+handle_pokes(struct proc_worker *pw)
+{
+	struct fl_entry *running = NULL;
+
+	atomic_store(&pw->poked, 0);
+	cancel_drain(pw);
+	if (atomic_exchange(&pw->kill_all, 0))
+		for (unsigned i = 0; i < pw->fl_n; i++)
+			if (FL(pw, i)->state != FL_DONE)
+				evpool__job_claim(FL(pw, i)->job,
+						  EVPOOL__RUNNING);
+	for (unsigned i = 0; i < pw->fl_n; i++) {
+		struct fl_entry *e = FL(pw, i);
+		uint64_t want;
+
+		if (e->state == FL_DONE || !job_taken(e->job))
+			continue;
+		if (e->state == FL_UNSENT) {
+			evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
+			fl_done(pw, e);
+			i = (unsigned)-1; /* fl_done may pop: start over */
+			continue;
+		}
+		want = e->seq << 2 | EVPOOL__SLOT_PENDING;
+		if (atomic_compare_exchange_strong(
+			    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS], &want,
+			    e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
+			/* The worker will skip it: no result will come. */
+			evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
+			fl_done(pw, e);
+			i = (unsigned)-1;
+			continue;
+		}
+		running = e; /* started: only the first sent one can be */
+	}
+	if (running && pw->c.pid) {
+		child_end(pw, true);
+		evpool__job_complete(running->job, EVPOOL__FIN_CANCEL, 0);
+		fl_done(pw, running);
+	}
 }
 
 /* ---- proxy: mode ops ----------------------------------------------------- */
@@ -470,17 +901,13 @@ proc_worker_start(struct evpool__worker *w)
 
 	if (!pw)
 		return evpool__err(-ENOMEM, "process worker: out of memory");
-	pw->c.sock = pw->c.reap = -1;
+	pw->c.sock = pw->c.reap = pw->c.efd_up = pw->c.efd_down = -1;
+	pthread_once(&spin_once, spin_decide);
+	pw->avg_ns = DEPTH_TARGET_NS / 2;
+	pw->depth = 1;
 	if (make_cancel_fds(pw) < 0) {
 		free(pw);
 		return evpool__err(-EMFILE, "process worker: no cancel fd");
-	}
-	if (evpool__rd_init(&pw->rd, RD_CAP) < 0) {
-		close(pw->cancel_rfd);
-		if (pw->cancel_wfd != pw->cancel_rfd)
-			close(pw->cancel_wfd);
-		free(pw);
-		return evpool__err(-ENOMEM, "process worker: out of memory");
 	}
 	w->mode_data = pw;
 	/* A failure here is not fatal: run() tries again, and fails the job
@@ -497,7 +924,6 @@ proc_worker_stop(struct evpool__worker *w)
 	if (!pw)
 		return;
 	child_stop(pw);
-	evpool__rd_free(&pw->rd);
 	close(pw->cancel_rfd);
 	if (pw->cancel_wfd != pw->cancel_rfd)
 		close(pw->cancel_wfd);
@@ -505,229 +931,170 @@ proc_worker_stop(struct evpool__worker *w)
 	w->mode_data = NULL;
 }
 
+static void
+poke(struct proc_worker *pw)
+{
+	uint64_t one = 1;
+	ssize_t n;
+
+	atomic_store(&pw->poked, 1);
+	/* EAGAIN: a wakeup is already pending. */
+	n = write(pw->cancel_wfd, &one,
+		  pw->cancel_wfd == pw->cancel_rfd ? sizeof(one) : 1);
+	(void)n;
+}
+
 static bool
 proc_kill(struct evpool__worker *w, struct evpool_job *job)
 {
 	struct proc_worker *pw = w->mode_data;
-	uint64_t one = 1;
-	ssize_t n;
 
 	if (!pw || !evpool__job_claim(job, EVPOOL__RUNNING))
 		return false;
-	/* The proxy now owes the job a -ECANCELED completion.  EAGAIN: a
-	 * wakeup is already pending. */
-	n = write(pw->cancel_wfd, &one,
-		  pw->cancel_wfd == pw->cancel_rfd ? sizeof(one) : 1);
-	(void)n;
+	poke(pw); /* the proxy now owes the job a -ECANCELED completion */
 	return true;
 }
 
-/* Finish @p job with @p why unless ops->kill took it, in which case it is
- * -ECANCELED.  @return true if @p why won. */
-static bool
-finish(struct evpool_job *job, enum evpool__finish why, int status)
+static void
+proc_kill_all(struct evpool__worker *w)
 {
-	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-		evpool__job_complete(job, why, status);
-		return true;
+	struct proc_worker *pw = w->mode_data;
+
+	if (!pw)
+		return;
+	atomic_store(&pw->kill_all, 1);
+	poke(pw);
+}
+
+/* Would ship() send something now?  (Mirrors its rules.) */
+static bool
+can_ship(struct proc_worker *pw)
+{
+	if (pw->sent == pw->live || pw->big_sent || !pw->c.pid ||
+	    (pw->max_jobs && pw->njobs >= pw->max_jobs))
+		return false;
+	for (unsigned i = 0; i < pw->fl_n; i++) {
+		struct fl_entry *e = FL(pw, i);
+		size_t len;
+
+		if (e->state != FL_UNSENT)
+			continue;
+		len = e->job->input_len;
+		if (evpool__wire_size(len) > EVPOOL__RING_FRAME_MAX)
+			return pw->sent == 0 && evpool__ring_fits(&pw->down, 0);
+		return evpool__ring_fits(&pw->down, len);
 	}
-	evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
 	return false;
 }
 
-/* An EMIT frame: an emission on the job's mailbox, as evpool_ctx_emit()
- * pushes it in thread mode. */
-static int
-push_emission(struct evpool_job *job, const struct evpool__frame *f)
-{
-	struct evpool__emit *e;
-
-	if (!job->emit || job->sink || job_taken(job))
-		return 0;
-	e = malloc(sizeof(*e) + f->len);
-	if (!e)
-		return -ENOMEM;
-	e->node.kind = EVPOOL__NODE_EMIT;
-	e->job = evpool_job_ref(job);
-	e->len = f->len;
-	if (f->len)
-		memcpy(e->data, f->payload, f->len);
-	atomic_fetch_add(&job->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
-	return 0;
-}
-
-struct emit_room {
-	struct evpool_job *job;
-	unsigned window;
-};
-
+/* Does the proxy have something to do without waiting? */
 static bool
-emit_room(void *arg)
+proxy_ready(struct proc_worker *pw)
 {
-	struct emit_room *er = arg;
-
-	return atomic_load(&er->job->emit_pending) < er->window ||
-	       job_taken(er->job);
-}
-
-/* Read frames until the RESULT; stream the emissions.  On IO_OK the job's
- * status and result bytes are in *status, *rbytes, *rlen. */
-static enum io
-proxy_collect(struct evpool__worker *w, struct proc_worker *pw,
-	      struct evpool_job *job, uint64_t deadline, int *status,
-	      void **rbytes, size_t *rlen)
-{
-	struct evpool *pool = w->q->pool;
-	unsigned window = pool->cfg.emit_window;
-	const unsigned allowed = (1u << EVPOOL__W_EMIT) | (1u << EVPOOL__W_RESULT);
-
-	for (;;) {
-		struct evpool__frame f;
-		enum io io;
-		int r;
-
-		/* Everything already buffered first. */
-		while ((r = evpool__rd_next(&pw->rd, allowed, &f)) == 1) {
-			if (f.type == EVPOOL__W_RESULT) {
-				*status = f.aux;
-				*rlen = f.len;
-				if (f.owned) {
-					*rbytes = f.owned;
-				} else if (f.len) {
-					*rbytes = malloc(f.len);
-					if (!*rbytes)
-						return IO_NOMEM;
-					memcpy(*rbytes, f.payload, f.len);
-				} else {
-					*rbytes = NULL;
-				}
-				return IO_OK;
-			}
-			r = push_emission(job, &f);
-			free(f.owned);
-			if (r < 0)
-				return IO_NOMEM;
-			/* Backpressure: stop reading while the window is full
-			 * (the worker blocks on its full socket). */
-			if (atomic_load(&job->emit_pending) >= window) {
-				struct emit_room er = { job, window };
-				int ms = ms_until(deadline);
-
-				if (ms == 0)
-					return IO_TIMEOUT;
-				evpool__pool_wait(pool, emit_room, &er, ms);
-				if (job_taken(job))
-					return IO_CANCEL;
-			}
-		}
-		if (r < 0)
-			return r == -ENOMEM ? IO_NOMEM : IO_PROTO;
-		io = proxy_wait(pw, job, POLLIN, deadline);
-		if (io == IO_OK)
-			io = proxy_fill(pw);
-		if (io != IO_OK)
-			return io;
-	}
+	return evpool__ring_ready(&pw->up) || can_ship(pw);
 }
 
 static void
-proc_run(struct evpool__worker *w, struct evpool_job *job)
+proc_run(struct evpool__worker *w, struct evpool_job *first)
 {
 	struct evpool *pool = w->q->pool;
 	struct proc_pool *pp = pool->mode_data;
 	struct proc_worker *pw = w->mode_data;
-	uint64_t deadline = UINT64_MAX;
-	void *rbytes = NULL;
-	size_t rlen = 0;
-	int status = 0, wstatus;
-	enum io io;
+	unsigned max_jobs = pool->cfg.max_jobs_per_worker;
 
-	cancel_drain(pw);
-	if (job_taken(job)) {
-		/* Cancelled between the pop and now: it never ran. */
-		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
-		return;
-	}
-	if (evpool__unlikely(job->input_len > EVPOOL__WIRE_MAX_PAYLOAD)) {
-		finish(job, EVPOOL__FIN_ERROR, -EMSGSIZE);
-		return;
-	}
-	if (evpool__unlikely(!fn_in_workers(pp, job->fn))) {
-		finish(job, EVPOOL__FIN_ERROR, -EFAULT);
-		return;
-	}
-	if (job->timeout_ms > 0)
-		deadline = evpool__now_ns() + (uint64_t)job->timeout_ms * 1000000u;
-	for (int attempt = 0;; attempt++) {
-		if (!pw->c.pid && child_start(w) < 0) {
-			finish(job, EVPOOL__FIN_ERROR, EVPOOL_ESPAWN);
-			return;
-		}
-		io = send_frame(pw, job, EVPOOL__W_JOB, job->timeout_ms,
-				job->input, job->input_len,
-				(uint64_t)(uintptr_t)job->fn, deadline);
-		if (io != IO_DEAD || attempt > 0)
+	pw->max_jobs = max_jobs;
+	fl_push(pw, evpool_job_ref(first));
+	for (;;) {
+		enum io io;
+		uint64_t deadline;
+
+		if (atomic_load_explicit(&pw->poked, memory_order_relaxed))
+			handle_pokes(pw);
+		if (!pw->live)
 			break;
-		/* The worker died before it had the whole frame (while idle,
-		 * or killed as it read it): the job never started there, so
-		 * it is not the job's crash.  Once more on a new process. */
-		child_end(pw, true);
-	}
-	if (io == IO_OK)
-		io = proxy_collect(w, pw, job, deadline, &status, &rbytes, &rlen);
+		if (!pw->c.pid && child_start(w) < 0) {
+			struct fl_entry *e;
+			while ((e = fl_first(pw)) != NULL)
+				finish(pw, e, EVPOOL__FIN_ERROR, EVPOOL_ESPAWN, -1);
+			break;
+		}
+		/* Recycle: this process has had its jobs; the rest wait for
+		 * the next one. */
+		if (max_jobs && pw->njobs >= max_jobs && !pw->sent) {
+			child_stop(pw);
+			continue;
+		}
+		/* Prefetch short jobs, up to the depth their time allows. */
+		{
+			unsigned room = pw->depth > pw->live ? pw->depth - pw->live
+							     : 0;
+			unsigned held = pw->njobs + (pw->live - pw->sent);
 
-	switch (io) {
-	case IO_OK:
-		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-			job->rbytes = rbytes;
-			job->rlen = rlen;
-			evpool__job_complete(job, EVPOOL__FIN_RAN, status);
-		} else {
-			free(rbytes);
-			evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+			if (max_jobs && room > (held < max_jobs ? max_jobs - held : 0))
+				room = held < max_jobs ? max_jobs - held : 0;
+			if (room)
+				take_more(w, pw, room);
 		}
-		pw->njobs++;
-		break;
-	case IO_DEAD:
-		/* Claim first: the job's outcome is decided now, its status
-		 * written once the fork server has reaped the worker. */
-		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-			wstatus = child_end(pw, true);
-			job->exit_status = wstatus;
-			evpool__job_complete(job, EVPOOL__FIN_CRASH, 0);
-		} else {
-			child_end(pw, true);
-			evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+		io = IO_OK;
+		if (can_ship(pw))
+			io = ship(pp, pw);
+		if (io == IO_OK)
+			io = collect(pool, pw);
+		if (io == IO_OK) {
+			unsigned d = (unsigned)(DEPTH_TARGET_NS /
+						(pw->avg_ns ? pw->avg_ns : 1));
+			pw->depth = d < 1 ? 1 : d > EVPOOL__SLOTS ? EVPOOL__SLOTS : d;
+			if (!pw->live)
+				continue;
+			/* The worker is busy with a job: poll a moment. */
+			if (pw->sent && !spin_off) {
+				uint64_t end = evpool__now_ns() + PROXY_SPIN_NS;
+				while (!proxy_ready(pw) &&
+				       !atomic_load_explicit(&pw->poked,
+							     memory_order_relaxed) &&
+				       evpool__now_ns() < end)
+					;
+				if (proxy_ready(pw))
+					continue;
+			}
+			deadline = run_deadline(pw);
+			io = proxy_sleep(pw, proxy_ready, deadline, true);
 		}
-		break;
-	case IO_CANCEL:
-		child_end(pw, true);
-		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
-		break;
-	case IO_TIMEOUT:
-		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-			atomic_store(&job->cancelled, 1);
-			child_end(pw, true);
-			evpool__job_complete(job, EVPOOL__FIN_TIMEOUT, 0);
-		} else {
-			child_end(pw, true);
-			evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+		switch (io) {
+		case IO_OK:
+		case IO_POKE:
+			break;
+		case IO_WINDOW: {
+			struct fl_entry *e = fl_first(pw);
+			struct emit_room er = { pw, e->job, pool->cfg.emit_window };
+			int ms = ms_until(run_deadline(pw));
+
+			if (ms != 0)
+				evpool__pool_wait(pool, emit_room, &er, ms);
+			break;
 		}
-		break;
-	case IO_PROTO:
-	case IO_NOMEM:
-		child_end(pw, true);
-		finish(job, EVPOOL__FIN_ERROR,
-		       io == IO_PROTO ? EVPOOL_EPROTO : -ENOMEM);
-		break;
+		case IO_DEAD:
+			/* Results the worker published before it died count. */
+			if (collect(pool, pw) == IO_PROTO)
+				lose_worker(pw, EVPOOL__FIN_ERROR, EVPOOL_EPROTO);
+			else
+				lose_worker(pw, EVPOOL__FIN_CRASH, 0);
+			break;
+		case IO_TIMEOUT:
+			if (ms_until(run_deadline(pw)) == 0)
+				lose_worker(pw, EVPOOL__FIN_TIMEOUT, 0);
+			break;
+		case IO_PROTO:
+			lose_worker(pw, EVPOOL__FIN_ERROR, EVPOOL_EPROTO);
+			break;
+		case IO_NOMEM:
+			lose_worker(pw, EVPOOL__FIN_ERROR, -ENOMEM);
+			break;
+		}
 	}
 
-	if (pw->c.pid && pool->cfg.max_jobs_per_worker &&
-	    pw->njobs >= pool->cfg.max_jobs_per_worker) {
+	if (pw->c.pid && max_jobs && pw->njobs >= max_jobs)
 		child_stop(pw);
-		pw->replacing = true;
-	}
 	/* Replace a process now, so that the next job finds one ready; a
 	 * closed pool replaces lazily (the next job, if any, starts one). */
 	if (!pw->c.pid && !atomic_load_explicit(&pool->closed,
@@ -740,6 +1107,7 @@ static const struct evpool__mode_ops process_ops = {
 	.worker_stop = proc_worker_stop,
 	.run = proc_run,
 	.kill = proc_kill,
+	.kill_all = proc_kill_all,
 	.pool_start = proc_pool_start,
 	.pool_stop = proc_pool_stop,
 };
@@ -749,85 +1117,102 @@ const struct evpool__mode_ops *const evpool__process_ops = &process_ops;
 /* ---- the worker process -------------------------------------------------- */
 
 struct child {
-	int sock;
-	struct evpool__rd rd;
+	struct evpool__child_fds fds;
+	struct evpool__ring down, up;	/* we consume down, produce up */
+	uint64_t seq;			/* the job running */
 };
 
-/* Write all of @p iov (blocking); the parent gone means we are done. */
+/* Sleep until the proxy wakes us; @p ready is looked at once more after
+ * announcing it.  EOF on the socket (the proxy let go of us): exit. */
 static void
-child_send(struct child *ch, struct iovec *iov, int n)
+child_sleep(struct child *ch, bool (*ready)(struct child *))
 {
-	while (n > 0) {
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-		ssize_t put = sendmsg(ch->sock, &mh, MSG_NOSIGNAL);
+	struct evpool__shm *shm = ch->fds.shm;
+	struct pollfd p[2] = {
+		{ ch->fds.efd_down, POLLIN, 0 },
+		{ ch->fds.sock, POLLIN, 0 },
+	};
 
-		if (put < 0) {
-			if (errno == EINTR)
-				continue;
-			_exit(0); /* EPIPE: the proxy let go of us */
+	atomic_store_explicit(&shm->sleeping[EVPOOL__SIDE_WORKER][0], 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!ready(ch) && poll(p, 2, -1) > 0) {
+		if (p[0].revents)
+			efd_drain(ch->fds.efd_down);
+		if (p[1].revents && !evpool__ring_ready(&ch->down)) {
+			char b;
+			if (recv(ch->fds.sock, &b, 1, MSG_PEEK | MSG_DONTWAIT) <= 0)
+				_exit(0);
 		}
-		while (n > 0 && (size_t)put >= iov->iov_len) {
-			put -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (char *)iov->iov_base + put;
-			iov->iov_len -= (size_t)put;
-		}
+	}
+	atomic_store(&shm->sleeping[EVPOOL__SIDE_WORKER][0], 0);
+}
+
+static bool
+down_ready(struct child *ch)
+{
+	return evpool__ring_ready(&ch->down);
+}
+
+static size_t want_room;
+
+static bool
+up_room(struct child *ch)
+{
+	return evpool__ring_fits(&ch->up, want_room);
+}
+
+/* Blocking send/receive of a BIG payload on the socket; EOF: exit. */
+static void
+child_sock(struct child *ch, bool out, void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = out ? send(ch->fds.sock, (char *)buf + done,
+				       len - done, MSG_NOSIGNAL)
+				: recv(ch->fds.sock, (char *)buf + done,
+				       len - done, 0);
+		if (n > 0)
+			done += (size_t)n;
+		else if (n == 0 || errno != EINTR)
+			_exit(0); /* the proxy let go of us */
 	}
 }
 
+/* Send a frame up; wait for room in the ring. */
 static void
-child_send_frame(struct child *ch, unsigned type, int32_t aux,
-		 const void *data, size_t len)
+child_put(struct child *ch, unsigned type, int32_t aux, uint64_t seq,
+	  const void *data, size_t len)
 {
-	struct evpool__wire_hdr h;
-	struct iovec iov[3];
-	size_t pad = evpool__wire_size(len) - EVPOOL__WIRE_HDR - len;
-	int n = 0;
+	bool big = evpool__wire_size(len) > EVPOOL__RING_FRAME_MAX;
 
-	evpool__wire_hdr(&h, type, aux, len, 0);
-	iov[n++] = (struct iovec){ &h, sizeof(h) };
-	if (len)
-		iov[n++] = (struct iovec){ (void *)data, len };
-	if (pad)
-		iov[n++] = (struct iovec){ (void *)zero_pad, pad };
-	child_send(ch, iov, n);
+	for (;;) {
+		int r = evpool__ring_put(&ch->up, type, big ? EVPOOL__WF_BIG : 0,
+					 aux, 0, seq, data, len);
+		if (r == 0)
+			break;
+		if (r != -EAGAIN)
+			_exit(71);
+		want_room = big ? 0 : len;
+		child_sleep(ch, up_room);
+	}
+	evpool__shm_wake(ch->fds.shm, EVPOOL__SIDE_PROXY, ch->fds.efd_up);
+	if (big)
+		child_sock(ch, true, (void *)data, len);
 }
 
 static int
 child_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 {
+	struct child *ch = ctx->priv;
+
 	if ((uint64_t)len > EVPOOL__WIRE_MAX_PAYLOAD)
 		return evpool__err(-EMSGSIZE,
 				   "evpool_ctx_emit: %zu bytes is over the 1 GiB limit",
 				   len);
-	child_send_frame(ctx->priv, EVPOOL__W_EMIT, 0, data, len);
+	child_put(ch, EVPOOL__W_EMIT, 0, ch->seq, data, len);
 	return 0;
-}
-
-/* The next frame from the proxy (blocking).  EOF: exit. */
-static void
-child_read(struct child *ch, struct evpool__frame *f)
-{
-	for (;;) {
-		int r = evpool__rd_next(&ch->rd, EVPOOL__W_FROM_PROXY, f);
-		size_t room;
-		void *at;
-		ssize_t got;
-
-		if (r == 1)
-			return;
-		if (r < 0)
-			_exit(r == -ENOMEM ? 12 : 71); /* EX_OSERR-ish */
-		at = evpool__rd_space(&ch->rd, &room);
-		got = recv(ch->sock, at, room, 0);
-		if (got > 0)
-			evpool__rd_commit(&ch->rd, (size_t)got);
-		else if (got == 0 || errno != EINTR)
-			_exit(0); /* the proxy let go of us */
-	}
 }
 
 static void
@@ -861,11 +1246,12 @@ child_rlimits(const struct evpool_config *cfg)
 }
 
 void
-evpool__proc_child_main(int sock, const struct evpool *pool, unsigned id)
+evpool__proc_child_main(const struct evpool__child_fds *fds,
+			const struct evpool *pool, unsigned id)
 {
 	const struct evpool_config *cfg = &pool->cfg;
-	struct child ch = { .sock = sock };
-	struct evpool__frame f;
+	struct child ch = { .fds = *fds };
+	struct evpool__shm *shm = fds->shm;
 
 #ifdef HAVE_SYS_PRCTL_H
 	{
@@ -877,21 +1263,49 @@ evpool__proc_child_main(int sock, const struct evpool *pool, unsigned id)
 	(void)id;
 #endif
 	child_rlimits(cfg);
-	if (evpool__rd_init(&ch.rd, RD_CAP) < 0)
-		_exit(12);
+	evpool__ring_init(&ch.down, &shm->down, shm->down_data, false);
+	evpool__ring_init(&ch.up, &shm->up, shm->up_data, true);
 	if (cfg->init)
 		cfg->init(cfg->init_arg);
-	child_send_frame(&ch, EVPOOL__W_READY, (int32_t)getpid(), NULL, 0);
+	child_put(&ch, EVPOOL__W_READY, (int32_t)getpid(), 0, NULL, 0);
 
 	for (;;) {
+		struct evpool__frame f;
 		struct evpool_ctx ctx;
-		int status;
+		void *input = NULL;
+		uint64_t want;
+		int r, status;
 
-		child_read(&ch, &f);
+		r = evpool__ring_get(&ch.down, EVPOOL__W_FROM_PROXY, &f);
+		if (r == 0) {
+			child_sleep(&ch, down_ready);
+			continue;
+		}
+		if (r < 0)
+			_exit(71);
 		if (f.type == EVPOOL__W_STOP) {
 			if (cfg->fini)
 				cfg->fini(cfg->init_arg);
 			_exit(0);
+		}
+		if (f.flags & EVPOOL__WF_BIG) {
+			/* Read it whole even if the job was cancelled: the
+			 * stream must stay in step. */
+			input = malloc(f.len);
+			if (!input)
+				_exit(12);
+			child_sock(&ch, false, input, f.len);
+			f.payload = input;
+		}
+		want = f.seq << 2 | EVPOOL__SLOT_PENDING;
+		if (!atomic_compare_exchange_strong(
+			    &shm->slot[f.seq % EVPOOL__SLOTS], &want,
+			    f.seq << 2 | EVPOOL__SLOT_STARTED)) {
+			/* The proxy took it back (cancelled). */
+			free(input);
+			evpool__ring_done(&ch.down, &f);
+			evpool__shm_wake(shm, EVPOOL__SIDE_PROXY, fds->efd_up);
+			continue;
 		}
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.input = f.payload;
@@ -899,10 +1313,12 @@ evpool__proc_child_main(int sock, const struct evpool *pool, unsigned id)
 		ctx.process = true;
 		ctx.emit = child_emit;
 		ctx.priv = &ch;
+		ch.seq = f.seq;
 		status = ((evpool_fn)(uintptr_t)f.fn)(&ctx);
-		free(f.owned);
-		child_send_frame(&ch, EVPOOL__W_RESULT, status, ctx.rbytes,
-				 ctx.rlen);
+		free(input);
+		evpool__ring_done(&ch.down, &f);
+		child_put(&ch, EVPOOL__W_RESULT, status, f.seq, ctx.rbytes,
+			  ctx.rlen);
 		free(ctx.rbytes);
 	}
 }

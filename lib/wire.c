@@ -11,16 +11,20 @@
  * all there yet is "need more".  evpool__wire_decode() is pure (no I/O, no
  * allocation, no state) so that it can be fuzzed on its own.
  *
- * The reader keeps small frames in one buffer and decodes them in place (a
- * burst of partial results costs one read(2) for many frames).  A frame too
- * large for the buffer gets a buffer of its own, filled by read(2) directly,
- * and handed to the caller without a copy.
+ * The rings live in memory shared with a worker process: each side owns one
+ * index (the producer the tail, the consumer the head), keeps its own copy of
+ * it, and treats the other's as untrusted.  A frame is contiguous in a ring:
+ * one that would cross the end is preceded by a PAD frame (or, with less
+ * than a header left, by nothing: both sides skip such a tail).  A frame is
+ * published by one release store of the tail after it is written whole, so
+ * a consumer never sees half a frame; anything else is EVPOOL_EPROTO.
  */
 #include "proc-internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static uint32_t
 wire_check(const struct evpool__wire_hdr *h)
@@ -31,6 +35,8 @@ wire_check(const struct evpool__wire_hdr *h)
 
 	x ^= h->len * 0x9e3779b97f4a7c15u;
 	x ^= h->fn * 0xc2b2ae3d27d4eb4fu;
+	x ^= h->seq * 0x165667b19e3779f9u;
+	x ^= h->reserved;
 	x ^= x >> 31;
 	x *= 0xbf58476d1ce4e5b9u;
 	x ^= x >> 29;
@@ -38,15 +44,17 @@ wire_check(const struct evpool__wire_hdr *h)
 }
 
 void
-evpool__wire_hdr(struct evpool__wire_hdr *h, unsigned type, int32_t aux,
-		 uint64_t len, uint64_t fn)
+evpool__wire_hdr(struct evpool__wire_hdr *h, unsigned type, unsigned flags,
+		 int32_t aux, uint64_t len, uint64_t fn, uint64_t seq)
 {
 	h->magic = EVPOOL__WIRE_MAGIC;
 	h->type = (uint16_t)type;
-	h->flags = 0;
+	h->flags = (uint16_t)flags;
 	h->aux = aux;
 	h->len = len;
 	h->fn = fn;
+	h->seq = seq;
+	h->reserved = 0;
 	h->check = wire_check(h);
 }
 
@@ -54,18 +62,23 @@ evpool__wire_hdr(struct evpool__wire_hdr *h, unsigned type, int32_t aux,
 static int
 hdr_valid(const struct evpool__wire_hdr *h)
 {
-	if (h->magic != EVPOOL__WIRE_MAGIC || h->flags != 0 ||
-	    h->check != wire_check(h) || h->len > EVPOOL__WIRE_MAX_PAYLOAD)
+	bool big = h->flags == EVPOOL__WF_BIG;
+
+	if (h->magic != EVPOOL__WIRE_MAGIC || (h->flags != 0 && !big) ||
+	    h->reserved != 0 || h->check != wire_check(h) ||
+	    h->len > EVPOOL__WIRE_MAX_PAYLOAD || (big && h->len == 0))
 		return EVPOOL_EPROTO;
 	switch (h->type) {
 	case EVPOOL__W_JOB:
 		return h->fn != 0 && h->aux >= 0 ? 0 : EVPOOL_EPROTO;
 	case EVPOOL__W_STOP:
-		return h->fn == 0 && h->len == 0 && h->aux == 0 ? 0
-							      : EVPOOL_EPROTO;
+	case EVPOOL__W_PAD:
+		return h->fn == 0 && h->seq == 0 && h->aux == 0 && !big &&
+				       (h->type == EVPOOL__W_PAD || h->len == 0)
+			       ? 0 : EVPOOL_EPROTO;
 	case EVPOOL__W_READY:
-		return h->fn == 0 && h->len == 0 && h->aux > 0 ? 0
-							     : EVPOOL_EPROTO;
+		return h->fn == 0 && h->seq == 0 && h->len == 0 && h->aux > 0
+			       ? 0 : EVPOOL_EPROTO;
 	case EVPOOL__W_EMIT:
 		return h->fn == 0 && h->aux == 0 ? 0 : EVPOOL_EPROTO;
 	case EVPOOL__W_RESULT:
@@ -84,144 +97,163 @@ evpool__wire_decode(const void *buf, size_t len, struct evpool__frame *f)
 	memset(f, 0, sizeof(*f));
 	if (len < EVPOOL__WIRE_HDR)
 		return 0;
-	memcpy(&h, buf, sizeof(h)); /* no alignment assumed */
+	memcpy(&h, buf, sizeof(h)); /* no alignment assumed, read once */
 	if (hdr_valid(&h) < 0)
 		return EVPOOL_EPROTO;
-	size = evpool__wire_size((size_t)h.len);
+	size = h.flags & EVPOOL__WF_BIG ? EVPOOL__WIRE_HDR
+					: evpool__wire_size((size_t)h.len);
 	f->size = size;
 	if (len < size)
 		return 0;
 	f->type = h.type;
+	f->flags = h.flags;
 	f->aux = h.aux;
 	f->fn = h.fn;
+	f->seq = h.seq;
 	f->len = (size_t)h.len;
-	f->payload = h.len ? (const unsigned char *)buf + EVPOOL__WIRE_HDR : NULL;
+	if (h.len && !(h.flags & EVPOOL__WF_BIG))
+		f->payload = (const unsigned char *)buf + EVPOOL__WIRE_HDR;
 	return 1;
 }
 
-/* ---- the reader ---------------------------------------------------------- */
-
-int
-evpool__rd_init(struct evpool__rd *rd, size_t cap)
-{
-	memset(rd, 0, sizeof(*rd));
-	cap = (cap + EVPOOL__WIRE_ALIGN - 1) & ~(size_t)(EVPOOL__WIRE_ALIGN - 1);
-	if (cap < 2 * EVPOOL__WIRE_HDR)
-		cap = 2 * EVPOOL__WIRE_HDR;
-	rd->buf = aligned_alloc(EVPOOL__WIRE_ALIGN, cap);
-	if (!rd->buf)
-		return -ENOMEM;
-	rd->cap = cap;
-	return 0;
-}
+/* ---- rings in shared memory ---------------------------------------------- */
 
 void
-evpool__rd_reset(struct evpool__rd *rd)
+evpool__ring_init(struct evpool__ring *r, struct evpool__ring_idx *idx,
+		  unsigned char *data, bool producer)
 {
-	free(rd->big);
-	rd->big = NULL;
-	rd->big_have = rd->big_pad = 0;
-	rd->head = rd->tail = 0;
+	r->idx = idx;
+	r->data = data;
+	r->mine = producer ? atomic_load(&idx->tail) : atomic_load(&idx->head);
+	r->seen = producer ? atomic_load(&idx->head) : atomic_load(&idx->tail);
 }
 
-void
-evpool__rd_free(struct evpool__rd *rd)
+/* Bytes a frame takes in a ring at @p pos, counting a skip to the start. */
+static size_t
+ring_need(uint64_t pos, size_t size, size_t *skip)
 {
-	evpool__rd_reset(rd);
-	free(rd->buf);
-	rd->buf = NULL;
+	size_t till_end = EVPOOL__RING - (size_t)(pos % EVPOOL__RING);
+
+	*skip = size > till_end ? till_end : 0;
+	return *skip + size;
 }
 
 bool
-evpool__rd_pending(const struct evpool__rd *rd)
+evpool__ring_fits(struct evpool__ring *r, size_t len)
 {
-	return rd->big != NULL || rd->tail > rd->head;
-}
+	size_t size = evpool__wire_size(len), skip;
+	uint64_t head = atomic_load_explicit(&r->idx->head,
+					     memory_order_acquire);
+	uint64_t used = r->mine - head;
 
-void *
-evpool__rd_space(struct evpool__rd *rd, size_t *room)
-{
-	if (rd->big) {
-		/* The payload first, then its padding into the small buffer
-		 * (which is empty while a large frame fills). */
-		if (rd->big_have < rd->big_f.len) {
-			*room = rd->big_f.len - rd->big_have;
-			return rd->big + rd->big_have;
-		}
-		*room = rd->big_pad;
-		return rd->buf;
-	}
-	if (rd->tail == rd->cap || (rd->head > 0 && rd->head == rd->tail)) {
-		/* Keep alignment: head is always a multiple of 16. */
-		memmove(rd->buf, rd->buf + rd->head, rd->tail - rd->head);
-		rd->tail -= rd->head;
-		rd->head = 0;
-	}
-	*room = rd->cap - rd->tail;
-	return rd->buf + rd->tail;
-}
-
-void
-evpool__rd_commit(struct evpool__rd *rd, size_t n)
-{
-	if (rd->big) {
-		if (rd->big_have < rd->big_f.len)
-			rd->big_have += n;
-		else
-			rd->big_pad -= n;
-		return;
-	}
-	rd->tail += n;
+	if (size > EVPOOL__RING_FRAME_MAX)
+		size = EVPOOL__WIRE_HDR; /* a BIG frame's header */
+	return used <= EVPOOL__RING &&
+	       used + ring_need(r->mine, size, &skip) <= EVPOOL__RING;
 }
 
 int
-evpool__rd_next(struct evpool__rd *rd, unsigned allowed,
-		struct evpool__frame *f)
+evpool__ring_put(struct evpool__ring *r, unsigned type, unsigned flags,
+		 int32_t aux, uint64_t fn, uint64_t seq, const void *data,
+		 size_t len)
 {
-	int r;
+	struct evpool__wire_hdr h;
+	size_t size = flags & EVPOOL__WF_BIG ? EVPOOL__WIRE_HDR
+					     : evpool__wire_size(len);
+	uint64_t head = atomic_load_explicit(&r->idx->head,
+					     memory_order_acquire);
+	uint64_t used = r->mine - head;
+	size_t skip, pos;
 
-	if (rd->big) {
-		if (rd->big_have < rd->big_f.len || rd->big_pad > 0)
-			return 0;
-		*f = rd->big_f;
-		f->payload = rd->big;
-		f->owned = rd->big;
-		rd->big = NULL;
-		rd->big_have = 0;
-		return 1;
+	if (used > EVPOOL__RING || head < r->seen)
+		return EVPOOL_EPROTO; /* the consumer's index went wrong */
+	r->seen = head;
+	if (used + ring_need(r->mine, size, &skip) > EVPOOL__RING)
+		return -EAGAIN;
+	if (skip) {
+		if (skip >= EVPOOL__WIRE_HDR) {
+			evpool__wire_hdr(&h, EVPOOL__W_PAD, 0, 0,
+					 skip - EVPOOL__WIRE_HDR, 0, 0);
+			memcpy(r->data + r->mine % EVPOOL__RING, &h, sizeof(h));
+		}
+		r->mine += skip;
 	}
-	r = evpool__wire_decode(rd->buf + rd->head, rd->tail - rd->head, f);
-	if (r == 1) {
+	pos = (size_t)(r->mine % EVPOOL__RING);
+	evpool__wire_hdr(&h, type, flags, aux, len, fn, seq);
+	memcpy(r->data + pos, &h, sizeof(h));
+	if (len && !(flags & EVPOOL__WF_BIG))
+		memcpy(r->data + pos + EVPOOL__WIRE_HDR, data, len);
+	r->mine += size;
+	atomic_store_explicit(&r->idx->tail, r->mine, memory_order_release);
+	return 0;
+}
+
+bool
+evpool__ring_ready(const struct evpool__ring *r)
+{
+	return atomic_load_explicit(&r->idx->tail, memory_order_acquire) !=
+	       r->mine;
+}
+
+int
+evpool__ring_get(struct evpool__ring *r, unsigned allowed,
+		 struct evpool__frame *f)
+{
+	for (;;) {
+		uint64_t tail = atomic_load_explicit(&r->idx->tail,
+						     memory_order_acquire);
+		uint64_t avail = tail - r->mine;
+		size_t pos = (size_t)(r->mine % EVPOOL__RING);
+		size_t till_end = EVPOOL__RING - pos;
+		int rc;
+
+		if (avail == 0)
+			return 0;
+		if (avail > EVPOOL__RING || tail < r->seen)
+			return EVPOOL_EPROTO;
+		r->seen = tail;
+		if (till_end < EVPOOL__WIRE_HDR) {
+			/* Too little left for a header: skipped. */
+			if (avail < till_end)
+				return EVPOOL_EPROTO;
+			r->mine += till_end;
+			continue;
+		}
+		rc = evpool__wire_decode(r->data + pos,
+					 avail < till_end ? (size_t)avail
+							  : till_end, f);
+		if (rc == 0)
+			return EVPOOL_EPROTO; /* published, yet not whole */
+		if (rc < 0)
+			return rc;
+		if (f->type == EVPOOL__W_PAD) {
+			r->mine += f->size;
+			continue;
+		}
 		if (!(allowed & (1u << f->type)))
 			return EVPOOL_EPROTO;
-		rd->head += f->size;
 		return 1;
 	}
-	if (r < 0)
-		return r;
-	if (f->size > rd->cap) {
-		/* Too large for the buffer: give the payload its own. */
-		struct evpool__wire_hdr h;
-		size_t have = rd->tail - rd->head - EVPOOL__WIRE_HDR;
+}
 
-		memcpy(&h, rd->buf + rd->head, sizeof(h));
-		if (!(allowed & (1u << h.type)))
-			return EVPOOL_EPROTO;
-		rd->big = malloc((size_t)h.len);
-		if (!rd->big)
-			return -ENOMEM;
-		memset(&rd->big_f, 0, sizeof(rd->big_f));
-		rd->big_f.type = h.type;
-		rd->big_f.aux = h.aux;
-		rd->big_f.fn = h.fn;
-		rd->big_f.len = (size_t)h.len;
-		rd->big_f.size = f->size;
-		/* have < len: the frame did not fit in the buffer. */
-		memcpy(rd->big, rd->buf + rd->head + EVPOOL__WIRE_HDR, have);
-		rd->big_have = have;
-		rd->big_pad = f->size - EVPOOL__WIRE_HDR - (size_t)h.len;
-		rd->head = rd->tail = 0;
-		return 0;
+void
+evpool__ring_done(struct evpool__ring *r, const struct evpool__frame *f)
+{
+	r->mine += f->size;
+	atomic_store_explicit(&r->idx->head, r->mine, memory_order_release);
+}
+
+void
+evpool__shm_wake(struct evpool__shm *shm, int side, int efd)
+{
+	/* Pairs with the sleeper's store of its flag then look at the rings:
+	 * either it sees what we published, or we see its flag. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&shm->sleeping[side][0], memory_order_relaxed) &&
+	    atomic_exchange_explicit(&shm->sleeping[side][0], 0,
+				     memory_order_relaxed)) {
+		uint64_t one = 1;
+		ssize_t n = write(efd, &one, sizeof(one));
+		(void)n; /* EAGAIN: a wakeup is already pending */
 	}
-	return 0;
 }
