@@ -287,6 +287,17 @@ static void check_mode(enum evpool_notify mode, const char *mname,
 	free(jobs);
 }
 
+/* A callback that drains again (re-entrant evpool_drain()). */
+static struct evpool *nested_pool;
+static atomic_int nested_rc = -1000;
+
+static void cb_nested(struct evpool_job *job, void *arg)
+{
+	cb_count(job, arg);
+	if (atomic_load(&nested_rc) == -1000)
+		atomic_store(&nested_rc, evpool_drain(nested_pool));
+}
+
 /* Drain from another thread: callbacks run in that thread. */
 struct drainer {
 	struct evpool *pool;
@@ -315,7 +326,7 @@ int main(void)
 	struct evpool_job_spec spec;
 	struct drainer d;
 
-	plan(3 * PER_MODE + 6);
+	plan(3 * PER_MODE + 8);
 	tap_watchdog(60, "notify");
 	main_tid = pthread_self();
 	base = event_base_new();
@@ -345,6 +356,40 @@ int main(void)
 	is_int(10, d.total, "another thread's evpool_drain() ran the 10 callbacks");
 	ok(exactly_once(10) && atomic_load(&C.off_thread) == 0,
 	   "each exactly once, in the thread that called evpool_drain()");
+
+	/* evpool_drain() from inside a callback of evpool_drain(). */
+	{
+		struct evpool_job **jobs = calloc(100, sizeof(*jobs));
+		int total = 0, rounds = 0, n;
+
+		counts_reset(main_tid);
+		nested_pool = pool;
+		for (n = 0; n < 100; n++) {
+			memset(&spec, 0, sizeof(spec));
+			spec.fn = job_nop;
+			spec.done = n == 0 ? cb_nested : cb_count;
+			spec.done_arg = (void *)(intptr_t)n;
+			if (evpool_submit_job(pool, &spec, &jobs[n]) != 0)
+				jobs[n] = NULL;
+		}
+		tap_wait_until(all_ready(jobs, 100), 10000);
+		tap_sleep_ms(50);
+		while (atomic_load(&C.total) < 100 && rounds++ < 1000) {
+			n = evpool_drain(pool);
+			if (n < 0)
+				break;
+			total += n;
+			if (n == 0)
+				tap_sleep_ms(1);
+		}
+		ok(atomic_load(&nested_rc) >= 0,
+		   "evpool_drain() may be called from one of its own callbacks (%d)",
+		   atomic_load(&nested_rc));
+		ok(exactly_once(100) && atomic_load(&C.off_thread) == 0,
+		   "nested drains still run each of 100 callbacks exactly once");
+		unref_all(jobs, 100);
+		free(jobs);
+	}
 
 	/* A job that names a base goes to that base, not to the fd. */
 	counts_reset(main_tid);

@@ -111,7 +111,7 @@ int main(void)
 	int marker, rc;
 	double t0, el;
 
-	plan(26);
+	plan(29);
 	tap_watchdog(60, "queue-bound");
 	if (evthread_use_pthreads() != 0)
 		bail("evthread_use_pthreads failed");
@@ -197,6 +197,25 @@ int main(void)
 	is_int(2 * (1 + MAXQ) + 2, (long long)st.submitted,
 	       "stats count only the accepted submits");
 	ok(st.queued == 0 && st.running == 0, "the queue is empty again");
+
+	/* ---- a blocked submit when the pool closes ----------------------------- */
+	ok(fill(), "the queue is full once more");
+	atomic_store(&calls_ok, 0);
+	memset(&b, 0, sizeof(b));
+	b.wait_ms = -1;
+	pthread_create(&thr, NULL, thread_submit, &b);
+	tap_sleep_ms(100);
+	evpool_close(pool);
+	tap_sleep_ms(50);
+	atomic_store(&gate, 1);
+	tap_watchdog(20, "queue-bound: blocked submit at close");
+	pthread_join(thr, NULL);
+	event_base_dispatch(base);
+	ok(b.rc == -ESHUTDOWN || b.rc == 0,
+	   "a submit blocked when the pool closes returns -ESHUTDOWN or 0 (%s)",
+	   evpool_err_name(b.rc));
+	is_int(1 + MAXQ + (b.rc == 0), atomic_load(&calls_ok),
+	       "and it calls back once if it returned 0, never if it failed");
 
 	tap_watchdog(20, "queue-bound: evpool_free");
 	evpool_free(pool);
