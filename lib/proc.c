@@ -364,8 +364,9 @@ sock_check(struct proc_worker *pw)
 
 /*
  * Move bytes over the socket (a BIG payload): send @p len bytes from @p buf,
- * or receive them into it, waiting in poll() for the socket, a poke and
- * @p deadline.
+ * or receive them into it, waiting in poll() for the socket and @p deadline.
+ * A poke does not stop it: half a payload would put the stream out of step
+ * (the poke is handled once the payload has moved).
  */
 static enum io
 sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
@@ -391,8 +392,6 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
 			       errno != EINTR))
 			return IO_DEAD;
-		if (atomic_load(&pw->poked))
-			return IO_POKE;
 		ms = ms_until(deadline);
 		if (ms == 0)
 			return IO_TIMEOUT;
@@ -620,12 +619,13 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 
 		if (e->state != FL_UNSENT)
 			continue;
-		if (evpool__unlikely(job->input_len > EVPOOL__WIRE_MAX_PAYLOAD)) {
-			finish(pw, e, EVPOOL__FIN_ERROR, -EMSGSIZE, -1);
-			continue;
-		}
-		if (evpool__unlikely(!fn_in_workers(pp, job->fn))) {
-			finish(pw, e, EVPOOL__FIN_ERROR, -EFAULT, -1);
+		if (evpool__unlikely(job->input_len > EVPOOL__WIRE_MAX_PAYLOAD ||
+				     !fn_in_workers(pp, job->fn))) {
+			finish(pw, e, EVPOOL__FIN_ERROR,
+			       job->input_len > EVPOOL__WIRE_MAX_PAYLOAD ? -EMSGSIZE
+									 : -EFAULT,
+			       -1);
+			i = (unsigned)-1; /* finish() may pop the head */
 			continue;
 		}
 		/* A BIG input goes alone: the worker must not be writing a
