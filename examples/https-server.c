@@ -63,6 +63,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -118,7 +119,7 @@ struct server {
 	TAILQ_HEAD(, conn) conns;
 	unsigned nconns, nactive;
 	uint64_t nrequests, nbusy, naborted;
-	int paused, draining, finished;
+	int paused, draining, finished, pool_closed;
 	struct timespec started;
 };
 
@@ -848,7 +849,11 @@ resolve_finish(struct rq *rq, int err, const unsigned char *d, size_t n)
 static void
 sleep_finish(struct rq *rq, int err, const unsigned char *d, size_t n)
 {
-	text_finish(rq, err, d, n, err == -ECANCELED ? 503 : 500);
+	/* The job saw its cancelled flag (shutdown past the grace). */
+	if (err == -ECANCELED)
+		reply_error(rq, 503, "job cancelled: server shutting down");
+	else
+		text_finish(rq, err, d, n, 500);
 }
 
 static void
@@ -1230,9 +1235,22 @@ static void
 on_grace(evutil_socket_t fd, short what, void *arg)
 {
 	struct server *srv = arg;
+	struct timeval flush = { 0, 500 * 1000 };
 
 	(void)fd;
 	(void)what;
+	if (srv->pool && !srv->pool_closed) {
+		/* Cancel what is queued and flag what runs (sleep jobs watch
+		 * the flag), without waiting: the jobs complete on the loop
+		 * and their clients get a 503 instead of a cut connection.
+		 * Then half a second to flush those replies. */
+		fprintf(stderr, "https-server: grace period over: cancelling "
+			"the jobs of %u requests\n", srv->nactive);
+		srv->pool_closed = 1;
+		evpool_shutdown(srv->pool, 0);
+		evtimer_add(srv->grace, &flush);
+		return;
+	}
 	fprintf(stderr, "https-server: grace period over: %u requests and %u "
 		"connections cut\n", srv->nactive, srv->nconns);
 	srv->finished = 1;
@@ -1302,6 +1320,10 @@ make_socket(const char *bind_addr, int *port, int reuseport, int backlog)
 		goto fail;
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* bufferevent_openssl writes a response as several TLS records;
+	 * with Nagle each small one after the first waits for the client's
+	 * delayed ACK (40 ms).  Accepted sockets inherit this on Linux. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ||
 	    (backlog > 0 && listen(fd, backlog) < 0) ||
 	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
