@@ -506,8 +506,12 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  * (third-party parsers, codecs, native plugins), or must be stoppable: a
  * worker that dies fails only the job it was running, and a timeout or a
  * cancel kills the worker instead of waiting for the job.  It costs a copy of
- * the input and the result and a context switch into another process; keep
- * thread mode for short, trusted jobs and for jobs that need a pointer.
+ * the input and the result through shared memory, and one round trip longer
+ * latency than thread mode; throughput stays close to thread mode, because a
+ * worker process is handed several short jobs at once (it holds about
+ * 100 us of work, by measured job time, so a slow job is never held back
+ * from an idle worker).  Keep thread mode for jobs that need a pointer or
+ * must share the host's state as it changes.
  *
  * WHAT WORKERS SEE.  evpool_new() forks a small single-threaded "fork
  * server"; every worker is later forked from it, so workers see the program
@@ -536,23 +540,34 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  *    the host, reaps only the fork server, and never waits for or signals a
  *    process it did not start;
  *  - evpool_ctx_cancelled() is always 0 in a worker: a cancelled or timed-out
- *    job is killed, not asked.
+ *    job is killed, not asked (a job the worker holds but has not started is
+ *    taken back instead, without a kill);
+ *  - a job that calls exit() ends its worker (EVPOOL_ECRASHED); exit()
+ *    would also run the host's atexit handlers there, so workers end with
+ *    _exit() themselves.
  * Workers start on demand up to max_workers (min_workers at evpool_new()),
  * leave after the idle timeout, and are replaced after a crash, a timeout, a
  * cancel, a corrupt frame or max_jobs_per_worker jobs (stats: respawns).  The
  * fork server and its workers exit when the host process exits or dies
  * (even by SIGKILL): nothing is left behind.  Worker processes are named
- * "<prefix>/p<n>" and the fork server "<prefix>/fs" (see ps, top).
+ * "<prefix>/p<n>" and the fork server "<prefix>/fs" (see ps, top).  In
+ * evpool_get_stats(), `running` counts busy workers: jobs a worker holds
+ * beyond the one it runs are neither queued nor running there.
  *
  * WHAT EACH ERROR MEANS (a job's status, see evpool_job_status()).
  *  - EVPOOL_ECRASHED: the worker process died while running the job
  *    (signal, exit(), _exit(), the OOM killer, SIGKILL from outside, a
  *    resource limit).  evpool_job_exit_status() gives its wait(2) status.
- *    Only this job fails; queued and other running jobs go on.
+ *    Only this job fails: queued jobs, jobs on other workers and the jobs
+ *    the dead worker held but had not started (they go to its replacement)
+ *    all go on.
  *  - -ETIMEDOUT: the job ran past its timeout; its worker was killed (the
- *    job completes within a few ms of the deadline).
+ *    job completes within a few ms of the deadline).  Unlike thread mode,
+ *    where a thread cannot be stopped: there the job is only flagged and
+ *    its late result discarded.
  *  - -ECANCELED: evpool_job_cancel() or evpool_terminate() stopped it; a
- *    running job's worker was killed before its completion callback runs.
+ *    running job's worker was killed before its completion callback runs
+ *    (a job the worker held but had not started is taken back, no kill).
  *  - EVPOOL_EPROTO: the worker sent a corrupt or truncated frame (a job that
  *    wrote on descriptors it does not own); the worker was killed.
  *  - EVPOOL_ESPAWN: no worker process could be started for the job (the fork
@@ -566,8 +581,9 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  * threads and its fork server belong to the parent.  The child must not call
  * any function on it, not even evpool_free() (exec() or exit() reclaim it);
  * it may create and use pools of its own.  fork() itself is safe at any time
- * (no library lock is held across it), and a child that outlives its parent
- * does not keep the parent's workers alive.
+ * (the library's pthread_atfork() handlers leave no lock of it held in the
+ * child), and a child that outlives its parent does not keep the parent's
+ * fork server and workers alive.
  */
 
 /**
@@ -583,8 +599,8 @@ EVPOOL_API int evpool_config_set_max_jobs_per_worker(struct evpool_config *cfg,
 /**
  * Apply a resource limit (setrlimit(2)) in every worker process, soft and
  * hard alike (RLIMIT_CPU: hard one second above, so that the worker dies of
- * SIGXCPU, not SIGKILL), before its initializer runs.  @p resource is an RLIMIT_*
- * constant of <sys/resource.h>: RLIMIT_AS (address space: a job that
+ * SIGXCPU, not SIGKILL), before its initializer runs.  @p resource is an
+ * RLIMIT_* constant of <sys/resource.h>: RLIMIT_AS (address space: a job that
  * allocates more gets NULL from malloc), RLIMIT_CPU (CPU seconds over the
  * worker's whole life, not per job: the worker dies of SIGXCPU, the job with
  * EVPOOL_ECRASHED; combine with max_jobs_per_worker, or prefer the job

@@ -6,14 +6,15 @@
  *
  * DESIGN (process mode in one page)
  *
- *   host process                         fork server (single-threaded)
- *   ┌──────────────────────────┐  ctl   ┌───────────────────────────┐
- *   │ worker thread = PROXY ───┼────────┤ forks workers on request,  │
- *   │   sock ══ frames ══╗     │  reap  │ reaps them, reports their  │
- *   │   reap ────────────╫─────┼────────┤ wait status, kills them on │
- *   │   cancel fd (kill) ║     │        │ request, dies with the host│
- *   └────────────────────╫─────┘        └─────────────┬─────────────┘
- *                        ╚══════ worker process (child of the fork server)
+ *   host process                           fork server (single-threaded)
+ *   +----------------------------+   ctl   +-----------------------------+
+ *   | worker thread = PROXY -----+---------+ forks workers on request,   |
+ *   |   shm rings + eventfds  ==+|  reap   | reaps them, reports their   |
+ *   |   socket (big, EOF)     ==+|---------+ wait status, kills them on  |
+ *   |   cancel fd (ops->kill)   ||         | request, dies with the host |
+ *   +---------------------------++         +--------------+--------------+
+ *                               ||                        | fork
+ *                               ++===== worker process (its child)
  *
  *  The core's worker threads stay: in process mode each one is a proxy for
  *  one worker process.  It ships jobs as JOB frames (function address, input
@@ -84,8 +85,9 @@
  * A frame is a 48-byte header and `len` payload bytes, padded with zeros to a
  * multiple of 16 so that every payload a reader keeps in its buffer or ring
  * starts 16-byte aligned (a job may cast its input to a struct).  A BIG
- * frame's payload is not in the ring but follows on the socket, unpadded.  Both ends are the
- * same program on the same machine: fields are in native byte order.
+ * frame's payload is not in the ring but follows on the socket, unpadded.
+ * Both ends are the same program on the same machine: fields are in native
+ * byte order.
  */
 #define EVPOOL__WIRE_MAGIC 0x31505645u		/* "EVP1" */
 #define EVPOOL__WIRE_HDR 48u

@@ -550,8 +550,8 @@ static void test_basics(void)
 
 	memset(odd, 'x', sizeof(odd));
 	run1(pool, job_view, odd, sizeof(odd), 0, &r);
-	is_int(0, r.status,
-	       "in a worker: no arg, no pool, not cancelled, set_result refused, input aligned");
+	is_int(0, r.status, "in a worker: no arg, no pool, not cancelled, "
+	       "set_result refused, input aligned");
 	rec_free(&r);
 
 	run1(pool, job_fail, NULL, 0, 0, &r);
@@ -564,7 +564,7 @@ static void test_basics(void)
 	spec.arg = &x;
 	rc = evpool_submit_job(pool, &spec, NULL);
 	is_int(EVPOOL_ENOTBYTES, rc, "pointer input to a process pool is refused");
-	ok(strstr(evpool_errmsg(), "pointer") != NULL && strstr(evpool_errmsg(), "byte"),
+	ok(strstr(evpool_errmsg(), "pointer") && strstr(evpool_errmsg(), "byte"),
 	   "... with a message that says why (%s)", evpool_errmsg());
 	is_int(EVPOOL_ENOTBYTES, evpool_submit(pool, job_echo, &x, NULL, NULL),
 	       "evpool_submit() on a process pool is refused the same way");
