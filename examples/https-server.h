@@ -18,12 +18,23 @@
 #ifndef HTTPS_SERVER_H
 #define HTTPS_SERVER_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
+#include <time.h>
+
+#include <evpool.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-struct evpool_ctx;
+struct bufferevent;
+struct event;
+struct event_base;
+struct evhttp;
+struct evhttp_bound_socket;
+struct evhttp_connection;
+struct evhttp_request;
 
 /* A growable byte buffer for job results.  The first sizeof(struct job_res)
  * bytes are reserved for the header that job_finish_bytes() fills in. */
@@ -126,5 +137,66 @@ struct tls_identity {
 SSL_CTX *tls_context_new(const char *cert_file, const char *key_file,
 			 struct tls_identity *id);
 void tls_identity_clear(struct tls_identity *id);
+
+/* ------------------------------------------------------------------------ */
+/* The server (https-server.c) and its HTTP side (https-http.c) */
+
+struct opts {
+	const char *bind, *root, *cert, *key;
+	int port;
+	enum evpool_mode mode;
+	unsigned workers;
+	int inline_work;
+	unsigned processes;
+	size_t max_queued;
+	unsigned max_conns;
+	size_t max_body, max_header;
+	unsigned timeout_s, header_timeout_s, grace_s;
+	unsigned job_timeout_ms;
+	int quiet;
+};
+
+struct rq;
+
+struct conn {
+	TAILQ_ENTRY(conn) link;
+	struct server *srv;
+	struct bufferevent *bev;
+	struct evhttp_connection *evcon; /* known from its first request */
+	struct event *deadline;		 /* head deadline (slowloris) */
+	struct rq *active;		 /* the request being handled */
+	int closing;			 /* evhttp is freeing it */
+};
+
+struct server {
+	const struct opts *o;
+	char root[PATH_MAX];
+	struct event_base *base;
+	struct evhttp *http;
+	struct evhttp_bound_socket *bound;
+	SSL_CTX *ssl;
+	struct evpool *pool; /* NULL with --inline */
+	struct event *sig_int, *sig_term, *grace;
+	TAILQ_HEAD(, conn) conns;
+	unsigned nconns, nactive;
+	uint64_t nrequests, nbusy, naborted;
+	int paused, draining, finished, pool_closed;
+	struct timespec started;
+};
+
+
+/* https-http.c */
+extern int conn_idx; /* SSL ex_data index of struct conn */
+void on_request(struct evhttp_request *req, void *arg);	  /* gencb */
+struct bufferevent *make_bev(struct event_base *base, void *arg); /* bevcb */
+void conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
+	       long argl, void *argp); /* ex_data free: a connection ends */
+void arm_deadline(struct conn *c, int fuse);
+int parse_num(const char *s, unsigned long long lo, unsigned long long hi,
+	      unsigned long long *out);
+double ms_since(const struct timespec *t0);
+
+/* https-server.c: leave the loop once draining and nothing is left. */
+void check_drain_done(struct server *srv);
 
 #endif

@@ -4,6 +4,7 @@ if HAVE_TLS
 noinst_PROGRAMS += examples/https-server
 examples_https_server_SOURCES = \
 	examples/https-server.c \
+	examples/https-http.c \
 	examples/https-jobs.c \
 	examples/https-tls.c \
 	examples/https-server.h
