@@ -819,7 +819,7 @@ handle_stats(struct rq *rq)
 		"\"pool\":",
 		(long)getpid(),
 		!srv->pool ? "inline"
-		: srv->o->mode == EVPOOL_MODE_PROCESS ? "process" : "thread",
+		: srv->process_mode ? "process" : "thread",
 		ms_since(&srv->started), srv->nconns,
 		(unsigned long long)srv->nrequests, srv->nactive,
 		(unsigned long long)srv->nbusy,

@@ -173,6 +173,16 @@ int job_hash(struct evpool_ctx *ctx) { return job_run(ctx, work_hash); }
 int job_resolve(struct evpool_ctx *ctx) { return job_run(ctx, work_resolve); }
 int job_sleep(struct evpool_ctx *ctx) { return job_run(ctx, work_sleep); }
 
+/* Asked once at start-up: where do this pool's jobs run?  (The mode may come
+ * from EVPOOL_MODE or --evpool-mode, and a config cannot be read back.) */
+int
+job_probe(struct evpool_ctx *ctx)
+{
+	unsigned char in_process = evpool_ctx_pool(ctx) == NULL;
+
+	return evpool_ctx_set_result_bytes(ctx, &in_process, 1);
+}
+
 void
 work_run_inline(work_fn fn, const void *in, size_t len, struct outbuf *out)
 {

@@ -216,30 +216,41 @@ static int
 make_pool(struct server *srv)
 {
 	const struct opts *o = srv->o;
-	struct evpool_config *cfg = evpool_config_new();
+	struct evpool_job_spec spec;
+	struct evpool_job *job = NULL;
+	const unsigned char *res;
+	size_t len = 0;
 	int r;
 
-	if (!cfg) {
-		fprintf(stderr, "https-server: evpool_config_new: out of memory\n");
-		return -1;
-	}
-	if ((r = evpool_config_set_mode(cfg, o->mode)) < 0 ||
-	    (r = evpool_config_set_workers(cfg, o->workers, o->workers)) < 0 ||
-	    (r = evpool_config_set_max_queued(cfg, o->max_queued)) < 0 ||
-	    (r = evpool_config_set_name(cfg, "https")) < 0 ||
-	    (r = evpool_config_set_job_timeout(cfg, o->job_timeout_ms)) < 0) {
-		fprintf(stderr, "https-server: pool configuration: %s (%s)\n",
-			evpool_strerror(r), evpool_errmsg());
-		evpool_config_free(cfg);
-		return -1;
-	}
-	r = evpool_new(&srv->pool, srv->base, cfg);
-	evpool_config_free(cfg);
+	r = evpool_new(&srv->pool, srv->base, o->cfg);
 	if (r < 0) {
-		fprintf(stderr, "https-server: evpool_new (%s mode) failed: "
-			"%s (%s)\n",
-			o->mode == EVPOOL_MODE_PROCESS ? "process" : "thread",
+		fprintf(stderr, "https-server: evpool_new%s failed: %s (%s)\n",
+			!o->mode_set ? ""
+			: o->mode == EVPOOL_MODE_PROCESS ? " (process mode)"
+							 : " (thread mode)",
 			evpool_strerror(r), evpool_errmsg());
+		srv->pool = NULL;
+		return -1;
+	}
+	/* One job before we listen: the pool works, and where it runs. */
+	memset(&spec, 0, sizeof(spec));
+	spec.fn = job_probe;
+	spec.input = "?";
+	spec.input_len = 1;
+	r = evpool_submit_job(srv->pool, &spec, &job);
+	if (r == 0) {
+		r = evpool_job_get(job, 60000, NULL);
+		res = evpool_job_result_bytes(job, &len);
+		if (r == 0 && res && len == 1)
+			srv->process_mode = res[0] != 0;
+		else if (r == 0)
+			r = -EPROTO;
+		evpool_job_unref(job);
+	}
+	if (r != 0) {
+		fprintf(stderr, "https-server: the pool does not run jobs: %s\n",
+			evpool_strerror(r));
+		evpool_free(srv->pool);
 		srv->pool = NULL;
 		return -1;
 	}
@@ -313,8 +324,8 @@ run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 		print_listening(o, port, fp);
 	}
 	fprintf(stderr, "https-server: pid %ld, %s, root %s\n", (long)getpid(),
-		o->inline_work ? "inline (no pool)"
-		: o->mode == EVPOOL_MODE_PROCESS ? "process pool" : "thread pool",
+		!srv->pool ? "inline (no pool)"
+		: srv->process_mode ? "process pool" : "thread pool",
 		srv->root);
 	event_base_dispatch(srv->base);
 	rc = 0;
@@ -506,7 +517,8 @@ usage(FILE *f)
 "  -p, --port N            port (default 8443; 0: any free port, printed)\n"
 "  -b, --bind ADDR         address to listen on (default 127.0.0.1)\n"
 "  -m, --mode MODE         pool mode: thread (default) or process\n"
-"  -w, --workers N         pool workers (default: online CPUs)\n"
+"  -w, --workers N         pool workers, all started at once (default: up to\n"
+"                          the online CPUs, started on demand)\n"
 "  -r, --root DIR          directory served under /files/\n"
 "                          (default %s)\n"
 "      --inline            do the blocking work on the loop thread, without\n"
@@ -538,6 +550,10 @@ usage(FILE *f)
 "  GET  /resolve?host=NAME getaddrinfo(NAME), in the pool\n"
 "  GET  /sleep?ms=N        a blocking sleep of N ms (0..10000), in the pool\n"
 "  GET  /stats             server and pool statistics (JSON)\n"
+"\n"
+"The pool also takes libevpool's own settings from EVPOOL_* variables and\n"
+"--evpool-* options (--evpool-help lists them); --mode, --workers, --queue\n"
+"and --job-timeout override them.\n"
 "\n"
 "Logs one line per request to stderr.  Exit status 0 after a clean shutdown.\n",
 		HTTPS_WWW_ROOT);
@@ -583,25 +599,23 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct evpool_config *cfg = o->cfg;
 	unsigned long long v;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int c;
+	int c, r = 0;
 
 	memset(o, 0, sizeof(*o));
+	o->cfg = cfg;
 	o->bind = "127.0.0.1";
 	o->root = HTTPS_WWW_ROOT;
 	o->port = 8443;
 	o->mode = EVPOOL_MODE_THREAD;
-	o->workers = ncpu > 0 && ncpu <= 4096 ? (unsigned)ncpu : 4;
 	o->processes = 1;
-	o->max_queued = 256;
 	o->max_conns = 512;
 	o->max_body = 1048576;
 	o->max_header = 8192;
 	o->timeout_s = 30;
 	o->header_timeout_s = 10;
 	o->grace_s = 10;
-	o->job_timeout_ms = 30000;
 
 	while ((c = getopt_long(argc, argv, "p:b:m:w:r:P:qhV", lo, NULL)) != -1) {
 		switch (c) {
@@ -621,11 +635,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 					"thread or process, got '%s'\n", optarg);
 				return -1;
 			}
+			o->mode_set = 1;
+			r = evpool_config_set_mode(cfg, o->mode);
 			break;
 		case 'w':
 			if (opt_num("--workers", optarg, 1, 4096, &v) < 0)
 				return -1;
-			o->workers = (unsigned)v;
+			r = evpool_config_set_workers(cfg, (unsigned)v,
+						      (unsigned)v);
 			break;
 		case 'r': o->root = optarg; break;
 		case O_INLINE: o->inline_work = 1; break;
@@ -639,7 +656,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case O_QUEUE:
 			if (opt_num("--queue", optarg, 0, 1000000, &v) < 0)
 				return -1;
-			o->max_queued = (size_t)v;
+			r = evpool_config_set_max_queued(cfg, (size_t)v);
 			break;
 		case O_MAXCONNS:
 			if (opt_num("--max-conns", optarg, 1, 1000000, &v) < 0)
@@ -674,7 +691,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case O_JOBTIMEOUT:
 			if (opt_num("--job-timeout", optarg, 0, 86400000, &v) < 0)
 				return -1;
-			o->job_timeout_ms = (unsigned)v;
+			r = evpool_config_set_job_timeout(cfg, (unsigned)v);
 			break;
 		case 'q': o->quiet = 1; break;
 		case 'h':
@@ -687,6 +704,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 			exit(0);
 		default:
 			fprintf(stderr, "Try 'https-server --help'.\n");
+			return -1;
+		}
+		if (r < 0) {
+			fprintf(stderr, "https-server: %s\n", evpool_errmsg());
 			return -1;
 		}
 	}
@@ -710,20 +731,43 @@ main(int argc, char **argv)
 	SSL_CTX *ssl;
 	int rc;
 
-	if (parse_opts(argc, argv, &o) < 0)
+	/* The pool's settings: our defaults, then the environment, then
+	 * --evpool-* (removed from argv), then our own options. */
+	o.cfg = evpool_config_new();
+	if (!o.cfg ||
+	    evpool_config_set_max_queued(o.cfg, 256) < 0 ||
+	    evpool_config_set_name(o.cfg, "https") < 0 ||
+	    evpool_config_set_job_timeout(o.cfg, 30000) < 0)
+		return 1;
+	if (evpool_config_from_env(o.cfg) < 0) {
+		fprintf(stderr, "https-server: %s\n", evpool_errmsg());
+		evpool_config_free(o.cfg);
 		return 2;
+	}
+	rc = evpool_config_from_argv(o.cfg, &argc, argv);
+	if (rc == EVPOOL_CONFIG_HELP || rc < 0) {
+		if (rc < 0)
+			fprintf(stderr, "https-server: %s\n", evpool_errmsg());
+		evpool_config_free(o.cfg);
+		return rc < 0 ? 2 : 0;
+	}
+	if (parse_opts(argc, argv, &o) < 0) {
+		evpool_config_free(o.cfg);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	conn_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, conn_free);
-	if (conn_idx < 0)
+	ssl = conn_idx < 0 ? NULL : tls_context_new(o.cert, o.key, &id);
+	if (!ssl) {
+		evpool_config_free(o.cfg);
 		return 1;
-	ssl = tls_context_new(o.cert, o.key, &id);
-	if (!ssl)
-		return 1;
+	}
 	if (o.processes > 1)
 		rc = run_parent(&o, ssl, id.fingerprint);
 	else
 		rc = run_server(&o, ssl, id.fingerprint, -1);
 	SSL_CTX_free(ssl);
 	tls_identity_clear(&id);
+	evpool_config_free(o.cfg);
 	return rc;
 }

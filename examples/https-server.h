@@ -102,6 +102,8 @@ int job_file(struct evpool_ctx *ctx);
 int job_hash(struct evpool_ctx *ctx);
 int job_resolve(struct evpool_ctx *ctx);
 int job_sleep(struct evpool_ctx *ctx);
+/* Result: one byte, 1 if the job ran in a worker process. */
+int job_probe(struct evpool_ctx *ctx);
 
 /* Run @fn on @in inline; on return @out holds header + payload. */
 void work_run_inline(work_fn fn, const void *in, size_t len,
@@ -144,15 +146,17 @@ void tls_identity_clear(struct tls_identity *id);
 struct opts {
 	const char *bind, *root, *cert, *key;
 	int port;
+	/* Pool settings: the server's defaults, then EVPOOL_* variables,
+	 * then --evpool-* options, then --mode/--workers/--queue/
+	 * --job-timeout (each overwrites what it names). */
+	struct evpool_config *cfg;
+	int mode_set;		/* --mode given: its value is in mode */
 	enum evpool_mode mode;
-	unsigned workers;
 	int inline_work;
 	unsigned processes;
-	size_t max_queued;
 	unsigned max_conns;
 	size_t max_body, max_header;
 	unsigned timeout_s, header_timeout_s, grace_s;
-	unsigned job_timeout_ms;
 	int quiet;
 };
 
@@ -176,6 +180,7 @@ struct server {
 	struct evhttp_bound_socket *bound;
 	SSL_CTX *ssl;
 	struct evpool *pool; /* NULL with --inline */
+	int process_mode;    /* the pool's jobs run in worker processes */
 	struct event *sig_int, *sig_term, *grace;
 	TAILQ_HEAD(, conn) conns;
 	unsigned nconns, nactive;

@@ -30,7 +30,7 @@ if [ ! -x "$SERVER" ]; then
 	exit 0
 fi
 
-echo "1..70"
+echo "1..73"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/https-test.XXXXXX") || exit 1
 SERVER_PIDS=()
@@ -374,6 +374,20 @@ fi
 is "$?" 2 "--cert without --key is a usage error"
 "$SERVER" --port 0 --workers 0 >/dev/null 2>&1
 is "$?" 2 "--workers 0 is a usage error"
+
+# libevpool's own settings: EVPOOL_* < --evpool-* < the server's options.
+"$SERVER" --evpool-help >/dev/null 2>&1
+is "$?" 0 "--evpool-help lists libevpool's options and exits 0"
+EVPOOL_MAX_WORKERS=abc "$SERVER" --port 0 >/dev/null 2>&1
+is "$?" 2 "a bad EVPOOL_* value is a usage error"
+if EVPOOL_MAX_WORKERS=3 start_server f --evpool-max-workers=4; then
+	m=$("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*')
+	stop_server
+	EVPOOL_MAX_WORKERS=3 start_server g --evpool-max-workers=4 --workers 5
+	m="$m $("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*')"
+	stop_server
+fi
+is "$m" '"max_workers":4 "max_workers":5' "--evpool-* beats EVPOOL_*, --workers beats both"
 
 # ---------------------------------------------------------------------------
 # Server D: --processes 2 share the port with SO_REUSEPORT.
