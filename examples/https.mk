@@ -24,3 +24,4 @@ EXTRA_DIST += \
 	examples/www/style.css \
 	examples/www/data.json \
 	bench/https-wrk.sh
+dist_man_MANS += man/evpool-https-server.1
