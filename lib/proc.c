@@ -704,11 +704,19 @@ collect(struct evpool *pool, struct proc_worker *pw)
 		struct fl_entry *e;
 		void *big = NULL;
 		const void *data;
-		int r = evpool__ring_get(&pw->up, allowed, &f);
+		int r;
 
+		/* Backpressure: while the running job's partial results
+		 * fill the window, leave the ring alone (the worker blocks
+		 * on it, as a thread blocks in evpool_ctx_emit()). */
+		e = fl_first(pw);
+		if (e && atomic_load(&e->job->emit_pending) >= window) {
+			io = IO_WINDOW;
+			break;
+		}
+		r = evpool__ring_get(&pw->up, allowed, &f);
 		if (r == 0)
 			break;
-		e = fl_first(pw);
 		if (r < 0 || !e || e->state != FL_SENT || f.seq != e->seq) {
 			io = IO_PROTO;
 			break;
@@ -766,11 +774,6 @@ collect(struct evpool *pool, struct proc_worker *pw)
 		took = true;
 		if (r < 0) {
 			io = IO_NOMEM;
-			break;
-		}
-		if (f.type == EVPOOL__W_EMIT &&
-		    atomic_load(&e->job->emit_pending) >= window) {
-			io = IO_WINDOW;
 			break;
 		}
 	}
@@ -1071,6 +1074,9 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 
 			if (ms != 0)
 				evpool__pool_wait(pool, emit_room, &er, ms);
+			if (ms_until(run_deadline(pw)) == 0 &&
+			    !emit_room(&er))
+				lose_worker(pw, EVPOOL__FIN_TIMEOUT, 0);
 			break;
 		}
 		case IO_DEAD:

@@ -224,6 +224,18 @@ static int job_stream(struct evpool_ctx *ctx)
 	return evpool_ctx_set_result_bytes(ctx, "done", 4);
 }
 
+/* Stream "chunk <i>" for ever. */
+static int job_stream_forever(struct evpool_ctx *ctx)
+{
+	char buf[32];
+
+	for (int i = 0;; i++) {
+		int n = snprintf(buf, sizeof(buf), "chunk %d", i);
+		if (evpool_ctx_emit(ctx, buf, (size_t)n) != 0)
+			return -EIO;
+	}
+}
+
 /* 64 MiB: check the input's pattern, answer with every byte + 1. */
 static int job_big(struct evpool_ctx *ctx)
 {
@@ -313,6 +325,7 @@ struct rec {
 	int32_t emit_pid;
 	bool kill_on_emit;
 	bool cancel_on_emit;
+	bool slow_emit;		/* a slow consumer: 5 ms per emission */
 	int cancel_rc;
 	struct evpool_job *job;
 };
@@ -350,6 +363,8 @@ static void rec_emit(struct evpool_job *job, const void *data, size_t len,
 
 	if (r->done)
 		r->emit_after_done++;
+	if (r->slow_emit)
+		tap_sleep_ms(5);
 	if (r->kill_on_emit || r->cancel_on_emit) {
 		if (len == sizeof(int32_t))
 			memcpy(&r->emit_pid, data, sizeof(int32_t));
@@ -977,6 +992,24 @@ static void test_emit(void)
 		   memcmp(r.bytes, "done", 4) == 0,
 	   "... all before the completion, which carries the result");
 	rec_free(&r);
+
+	/* Backpressure meets the timeout: an endless stream, a slow loop. */
+	{
+		double t0 = tap_now_ms(), dt;
+
+		if (submit(pool, job_stream_forever, NULL, 0, 300, 0, &r))
+			bail("submit: %s", evpool_errmsg());
+		r.slow_emit = true;
+		wait_recs(&r, 1);
+		dt = tap_now_ms() - t0;
+		ok(r.status == -ETIMEDOUT && r.nemit > 0 && r.emit_bad == 0 &&
+			   r.emit_after_done == 0 &&
+			   dt < 300 + 500.0 * tap_slowdown(),
+		   "an endless stream held back by a full window times out "
+		   "(%.0f ms, %d partial results, in order, none after)",
+		   dt, r.nemit);
+		rec_free(&r);
+	}
 	evpool_free(pool);
 }
 
@@ -1367,7 +1400,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(77);
+	plan(78);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
