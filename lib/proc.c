@@ -502,6 +502,7 @@ child_start(struct evpool__worker *w)
 	struct proc_pool *pp = pool->mode_data;
 	struct proc_worker *pw = w->mode_data;
 	struct evpool__frame f;
+	bool stop = false;
 	char why[64];
 	int r;
 
@@ -527,13 +528,27 @@ child_start(struct evpool__worker *w)
 		}
 		if (r != 0)
 			break;
-		/* Pokes wait until it is up (the jobs are not shipped yet). */
-		io = proxy_sleep(pw, up_ready, UINT64_MAX, false);
+		/* Pokes wait until it is up (the jobs are not shipped yet),
+		 * but a pool that stops does not wait for an initializer
+		 * that never returns: we can kill it, unlike a thread. */
+		io = proxy_sleep(pw, up_ready,
+				 evpool__now_ns() + 100 * 1000000u, false);
+		if (io == IO_TIMEOUT) {
+			pthread_mutex_lock(&w->q->mu);
+			stop = w->q->stopping;
+			pthread_mutex_unlock(&w->q->mu);
+			if (stop || atomic_load(&pw->kill_all))
+				break;
+			continue;
+		}
 		if (io != IO_OK)
 			break;
 	}
 	describe_status(why, sizeof(why), child_end(pw, true));
 	pw->replacing = false; /* nothing was replaced */
+	if (stop)
+		return evpool__err(EVPOOL_ESPAWN,
+				   "worker process did not start: the pool stopped during its initializer");
 	return evpool__err(EVPOOL_ESPAWN,
 			   "worker process did not start (initializer): %s", why);
 }

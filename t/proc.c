@@ -929,6 +929,35 @@ static void test_init_crash(void)
 	evpool_free(pool);
 }
 
+static void init_hang(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+}
+
+/* A worker whose initializer never returns does not hold evpool_free():
+ * unlike a thread, a process can be killed. */
+static void test_init_hang(void)
+{
+	struct evpool_config *cfg = proc_cfg(1, 1);
+	struct evpool *pool;
+	struct rec r;
+	double t0;
+
+	evpool_config_set_initializer(cfg, init_hang, NULL, NULL);
+	pool = new_pool(cfg);
+	submit(pool, job_pid, NULL, 0, 0, 0, &r);
+	tap_sleep_ms(100);
+	t0 = tap_now_ms();
+	evpool_free(pool);
+	wait_recs(&r, 1);
+	ok(tap_now_ms() - t0 < 2000 && r.status == -ECANCELED,
+	   "evpool_free() does not wait for a hung initializer (%.0f ms; "
+	   "its job: %s)", tap_now_ms() - t0, evpool_err_name(r.status));
+	rec_free(&r);
+}
+
 static void test_proto(void)
 {
 	struct evpool *pool = new_pool(proc_cfg(0, 1));
@@ -1400,7 +1429,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(78);
+	plan(79);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
@@ -1418,6 +1447,7 @@ int main(void)
 	test_recycle();
 	test_rlimits();
 	test_init_crash();
+	test_init_hang();
 	test_proto();
 	test_big();
 	test_emit();
