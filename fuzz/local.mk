@@ -1,0 +1,1 @@
+# libFuzzer harnesses (issue 7): `make fuzz` builds them with clang.
