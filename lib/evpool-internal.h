@@ -37,7 +37,7 @@
  *
  *  LOCK ORDER (outer first; never the other way):
  *     pool->mu  >  queue->mu  >  pool->timer_mu  >  mailbox->mu  >
- *     pool->wait_mu  >  pool->jobs_mu
+ *     pool->wait_mu
  *  A worker never holds its queue mutex while it runs a job or while it
  *  delivers a completion.  Callbacks run with no library lock held.
  */
@@ -139,12 +139,16 @@ struct evpool__mailbox {
 	struct evpool *pool;
 	struct event_base *base;	/* NULL: the detached mailbox */
 	struct event *ev;		/* read event on rfd (NULL: detached) */
+	struct event *learn_ev;		/* runs once: tells us the loop thread */
 	int rfd, wfd;			/* equal for an eventfd */
 	_Atomic(struct evpool__node *) head;	/* LIFO of completions */
 	struct evpool__node *local;	/* taken batch, FIFO, loop thread only */
 	atomic_long outstanding;	/* jobs not yet delivered */
 	pthread_mutex_t mu;		/* guards ev_added */
 	bool ev_added;
+	atomic_bool spinning;		/* loop is polling head: no fd write */
+	unsigned spin_ns;		/* adaptive loop-side spin budget */
+	unsigned spin_probe;		/* drains since the budget hit 0 */
 	atomic_bool loop_known;
 	pthread_t loop_thread;		/* last thread that delivered here */
 	struct evpool__mailbox *next;	/* pool->mailboxes */
@@ -270,13 +274,17 @@ struct evpool_queue {
 	pthread_cond_t room_cv;		/* EVPOOL_SUBMIT_BLOCK waits here */
 	struct evpool__level *levels;	/* sorted by prio, highest first */
 	unsigned nlevels, caplevels;
-	atomic_size_t nqueued;		/* written under mu; read lock-free */
+	/* Submitters push here without the mutex (a lock-free LIFO); a
+	 * worker or canceller holding the mutex moves it into the levels. */
+	_Atomic(struct evpool_job *) intake;
+	atomic_size_t nqueued;		/* intake + levels; lock-free counter */
 	size_t max_queued;
-	unsigned min_workers, max_workers;
-	unsigned nworkers;		/* alive or starting */
-	unsigned nsleeping;		/* waiting on work_cv */
+	unsigned min_workers;
+	atomic_uint max_workers;	/* written under mu; read lock-free */
+	atomic_uint nworkers;		/* alive or starting; as above */
+	atomic_uint nsleeping;		/* waiting on work_cv; as above */
 	unsigned nwakeups;		/* signals sent, not yet consumed */
-	unsigned nrunning;
+	atomic_uint nrunning;		/* written under mu; read lock-free */
 	unsigned nroom_waiters;
 	unsigned nleaving;		/* left the list, still in worker_stop */
 	unsigned idle_timeout_ms;
@@ -295,9 +303,22 @@ EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
 EVPOOL__INTERNAL void evpool__queue_free(struct evpool_queue *q);
 /** Free what lib/queues.c hangs on a queue (called by evpool__queue_free). */
 EVPOOL__INTERNAL void evpool__queue_results_free(struct evpool_queue *q);
-/** Link a job (q->mu held).  @return 0 or -ENOMEM. */
-EVPOOL__INTERNAL int evpool__queue_push(struct evpool_queue *q,
-					struct evpool_job *job);
+/** Reserve a place for one job in nqueued, honouring max_queued (and
+ *  EVPOOL_SUBMIT_BLOCK with @p wait_ms).  @return 0, -EAGAIN, -ETIMEDOUT or
+ *  -ESHUTDOWN.  Lock-free unless it has to wait. */
+EVPOOL__INTERNAL int evpool__queue_reserve(struct evpool_queue *q,
+					   unsigned flags, int wait_ms);
+/** Add a job whose place is reserved to the intake (no lock); call
+ *  evpool__queue_wake() after. */
+EVPOOL__INTERNAL void evpool__queue_push(struct evpool_queue *q,
+					 struct evpool_job *job);
+/** Move the intake into the priority levels (q->mu held).  @return 0 or
+ *  -ENOMEM (what could not be placed stays in the intake). */
+EVPOOL__INTERNAL int evpool__queue_flush(struct evpool_queue *q);
+/** After a push: wake a sleeping worker or start one if the queue needs
+ *  it; takes q->mu only then.  @return 0, or < 0 if no worker exists and
+ *  none could be started. */
+EVPOOL__INTERNAL int evpool__queue_wake(struct evpool_queue *q);
 /** Unlink the next job to run (q->mu held); NULL if empty. */
 EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
 /** Unlink a queued job (q->mu held). */
@@ -380,24 +401,27 @@ struct evpool {
 	bool free_deferred;
 	atomic_uint next_worker_id;
 
-	/* jobs submitted and not finished: join() waits for 0 */
-	atomic_long active;
-
-	/* counters (struct evpool_stats) */
-	atomic_uint_fast64_t n_submitted, n_completed, n_failed, n_cancelled,
-		n_timed_out, n_crashed, n_respawns, peak_queued;
+	/* Counters (struct evpool_stats).  Submitters write n_submitted
+	 * (counted before a job can be seen, undone if the submit fails);
+	 * finishers write the outcome counters, after the job is handed over.
+	 * Jobs not finished = n_submitted - the sum of the outcomes, so no
+	 * counter is written by both sides; each side has its cache line. */
+	_Alignas(64) atomic_uint_fast64_t n_submitted;
+	atomic_uint_fast64_t peak_queued;
+	_Alignas(64) atomic_uint_fast64_t n_completed, n_failed, n_cancelled,
+		n_timed_out, n_crashed, n_respawns;
+	_Alignas(64) char counters_end_;
 
 	/* waiters: job_wait, join, emit backpressure */
 	pthread_mutex_t wait_mu;
 	pthread_cond_t wait_cv;
 	atomic_int nwaiters;
 
-	/* job free list */
-	pthread_mutex_t jobs_mu;
-	struct evpool_job *free_jobs;
-	unsigned nfree_jobs;
-	long live_jobs;
-	bool dead;			/* evpool_free done; last job frees */
+	/* The pool's memory lives while jobs or other handles pin it
+	 * (evpool__pool_pin()); evpool_free() sets dead and drops its own pin,
+	 * and whoever drops the last pin releases the memory. */
+	atomic_long live_jobs;
+	atomic_bool dead;
 
 	/* thread-mode timeouts: a min-heap of running jobs by deadline */
 	pthread_mutex_t timer_mu;
@@ -420,6 +444,12 @@ EVPOOL__INTERNAL int evpool__pool_wait(struct evpool *pool,
 				       int timeout_ms);
 /** Release the pool's memory if it is dead and no job remains. */
 EVPOOL__INTERNAL void evpool__pool_release(struct evpool *pool);
+/** Keep the pool's memory alive (a job, a map handle...). */
+EVPOOL__INTERNAL void evpool__pool_pin(struct evpool *pool);
+/** Drop a pin; the last one after evpool_free() releases the memory. */
+EVPOOL__INTERNAL void evpool__pool_unpin(struct evpool *pool);
+/** Jobs submitted and not yet finished. */
+EVPOOL__INTERNAL uint64_t evpool__pool_unfinished(struct evpool *pool);
 /** The mailbox of @p base (NULL: the pool's base; detached if none). */
 EVPOOL__INTERNAL int evpool__pool_mailbox(struct evpool *pool,
 					  struct event_base *base,
@@ -434,6 +464,23 @@ EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
 EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_delivering;
 
 /* ---- time --------------------------------------------------------------- */
+
+/** True on a single-CPU machine, or with EVPOOL_NO_SPIN set in the
+ *  environment: workers and loops sleep at once instead of spinning. */
+EVPOOL__INTERNAL extern bool evpool__spin_disabled;
+EVPOOL__INTERNAL extern bool evpool__spin_yield;
+/** Decide evpool__spin_disabled (once per process). */
+EVPOOL__INTERNAL void evpool__spin_init(void);
+
+static inline void
+evpool__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
 
 EVPOOL__INTERNAL uint64_t evpool__now_ns(void);
 /** Absolute CLOCK_MONOTONIC deadline for condvars made with it; -1: none. */

@@ -12,10 +12,10 @@
  * References: the library holds one from submit until the completion
  * callback has returned; a worker running the job and the timeout heap hold
  * one each while they may touch it; the submitter holds one if it asked for
- * the handle.  Jobs come from a per-pool free list, so a warm pool submits
- * without malloc.  The pool's memory outlives evpool_free() while any
- * handle is alive (pool->dead, pool->live_jobs), so a user may keep a
- * finished job past the pool.
+ * the handle.  Job structs come from a per-thread cache, so a warm thread
+ * submits without a lock or malloc.  The pool's memory outlives evpool_free() while any
+ * handle is alive (evpool__pool_pin()), so a user may keep a finished job
+ * past the pool.
  */
 #include "evpool-internal.h"
 
@@ -23,35 +23,91 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOB_FREE_LIST_MAX 4096
+/*
+ * Job memory: a per-thread cache of free job structs, so that submitting
+ * and releasing jobs on a warm thread takes no lock and calls no malloc.
+ * Job memory belongs to no pool (job->pool is set at allocation); the
+ * pool's own memory is pinned per live job instead.  A thread's cache is
+ * freed when the thread exits (pthread key destructor) or, for the thread
+ * that unloads the library, by the library destructor.
+ */
+#define JOB_CACHE_MAX 1024
+
+struct job_cache {
+	struct evpool_job *head;
+	unsigned n;
+};
+
+static __thread struct job_cache *tls_cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void
+cache_destroy(void *arg)
+{
+	struct job_cache *c = arg;
+	struct evpool_job *job;
+
+	while ((job = c->head) != NULL) {
+		c->head = job->qnext;
+		free(job);
+	}
+	free(c);
+	tls_cache = NULL;
+}
+
+static void
+cache_key_make(void)
+{
+	pthread_key_create(&cache_key, cache_destroy);
+}
+
+static struct job_cache *
+cache_get(void)
+{
+	struct job_cache *c = tls_cache;
+
+	if (evpool__likely(c != NULL))
+		return c;
+	pthread_once(&cache_once, cache_key_make);
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	pthread_setspecific(cache_key, c);
+	tls_cache = c;
+	return c;
+}
+
+__attribute__((destructor)) static void
+cache_unload(void)
+{
+	if (tls_cache) {
+		pthread_setspecific(cache_key, NULL);
+		cache_destroy(tls_cache);
+	}
+}
 
 struct evpool_job *
 evpool__job_alloc(struct evpool *pool)
 {
+	struct job_cache *c = cache_get();
 	struct evpool_job *job;
 
-	pthread_mutex_lock(&pool->jobs_mu);
-	job = pool->free_jobs;
-	if (job) {
-		pool->free_jobs = job->qnext;
-		pool->nfree_jobs--;
-	}
-	pool->live_jobs++;
-	pthread_mutex_unlock(&pool->jobs_mu);
-	if (!job) {
+	if (evpool__likely(c && c->head)) {
+		job = c->head;
+		c->head = job->qnext;
+		c->n--;
+	} else {
 		job = malloc(sizeof(*job));
-		if (!job) {
-			pthread_mutex_lock(&pool->jobs_mu);
-			pool->live_jobs--;
-			pthread_mutex_unlock(&pool->jobs_mu);
+		if (!job)
 			return NULL;
-		}
 	}
 	memset(job, 0, sizeof(*job));
 	job->node.kind = EVPOOL__NODE_JOB;
 	job->pool = pool;
 	job->exit_status = -1;
 	atomic_init(&job->refs, 1);
+	evpool__pool_pin(pool);
 	return job;
 }
 
@@ -59,23 +115,18 @@ static void
 job_free(struct evpool_job *job)
 {
 	struct evpool *pool = job->pool;
-	bool last;
+	struct job_cache *c = cache_get();
 
 	free(job->input);
 	free(job->rbytes);
-	pthread_mutex_lock(&pool->jobs_mu);
-	if (!pool->dead && pool->nfree_jobs < JOB_FREE_LIST_MAX) {
-		job->qnext = pool->free_jobs;
-		pool->free_jobs = job;
-		pool->nfree_jobs++;
-		job = NULL;
+	if (evpool__likely(c && c->n < JOB_CACHE_MAX)) {
+		job->qnext = c->head;
+		c->head = job;
+		c->n++;
+	} else {
+		free(job);
 	}
-	pool->live_jobs--;
-	last = pool->dead && pool->live_jobs == 0;
-	pthread_mutex_unlock(&pool->jobs_mu);
-	free(job);
-	if (last)
-		evpool__pool_release(pool);
+	evpool__pool_unpin(pool);
 }
 
 struct evpool_job *
@@ -135,14 +186,14 @@ evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
 	}
 	job->status = status;
 	atomic_store_explicit(&job->state, EVPOOL__DONE, memory_order_release);
-	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
-	/* Hand the job over before it stops counting as active, so join()
-	 * cannot return while its completion is still on the way. */
+	/* Hand the job over before it counts as finished, so join() cannot
+	 * return while its completion is still on the way.  The job may be
+	 * delivered and freed from here on: only the pool is touched. */
 	if (job->sink)
 		job->sink(job);
 	else
 		evpool__mailbox_push(job->mb, &job->node);
-	atomic_fetch_sub_explicit(&pool->active, 1, memory_order_acq_rel);
+	atomic_fetch_add_explicit(counter, 1, memory_order_release);
 	evpool__pool_wake(pool);
 }
 
@@ -291,6 +342,11 @@ evpool_job_cancel(struct evpool_job *job)
 	pthread_mutex_lock(&q->mu);
 	st = atomic_load(&job->state);
 	if (st == EVPOOL__QUEUED) {
+		if (evpool__queue_flush(q) < 0) {
+			pthread_mutex_unlock(&q->mu);
+			return evpool__err(-ENOMEM,
+					   "evpool_job_cancel: out of memory, try again");
+		}
 		evpool__queue_unlink(q, job);
 		atomic_store(&job->cancelled, 1);
 		evpool__job_claim(job, EVPOOL__QUEUED);

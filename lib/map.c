@@ -1005,24 +1005,3 @@ evpool_map_result(const struct evpool_map *m, size_t i)
 		return NULL;
 	return &m->results[i];
 }
-
-void
-evpool__pool_pin(struct evpool *pool)
-{
-	pthread_mutex_lock(&pool->jobs_mu);
-	pool->live_jobs++;
-	pthread_mutex_unlock(&pool->jobs_mu);
-}
-
-void
-evpool__pool_unpin(struct evpool *pool)
-{
-	bool last;
-
-	pthread_mutex_lock(&pool->jobs_mu);
-	pool->live_jobs--;
-	last = pool->dead && pool->live_jobs == 0;
-	pthread_mutex_unlock(&pool->jobs_mu);
-	if (last)
-		evpool__pool_release(pool);
-}

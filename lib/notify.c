@@ -29,6 +29,15 @@
 
 #include <event2/event.h>
 
+/* Loop-side spin: after a batch, while jobs are still outstanding, poll the
+ * stack briefly before going back to the loop's epoll_wait.  The budget
+ * adapts: it doubles when a completion arrived in time and halves when none
+ * did, and at zero it is probed again every 64 drains.  So a ping-pong of
+ * short jobs never sleeps, while a loop waiting on long jobs stops paying. */
+#define LOOP_SPIN_MAX_NS 20000u
+#define LOOP_SPIN_MIN_NS 1000u
+
+
 static int
 make_pipe(int fds[2])
 {
@@ -76,6 +85,29 @@ make_notify_fds(enum evpool_notify how, int *rfd, int *wfd)
 }
 
 static void
+mailbox_note_thread(struct evpool__mailbox *mb)
+{
+	if (!atomic_load_explicit(&mb->loop_known, memory_order_relaxed) ||
+	    !pthread_equal(mb->loop_thread, pthread_self())) {
+		mb->loop_thread = pthread_self();
+		atomic_store_explicit(&mb->loop_known, true,
+				      memory_order_release);
+	}
+}
+
+/* Made active when the mailbox is created: the base's next loop iteration
+ * runs it, so the library knows the loop thread before any delivery (a
+ * blocking wait in another callback of that loop, or evpool_free() from
+ * another thread, needs to know it). */
+static void
+mailbox_learn_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	mailbox_note_thread(arg);
+}
+
+static void
 mailbox_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -102,7 +134,12 @@ evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 	if (base) {
 		mb->ev = event_new(base, mb->rfd, EV_READ | EV_PERSIST,
 				   mailbox_event_cb, mb);
-		if (!mb->ev) {
+		if (mb->ev)
+			mb->learn_ev = event_new(base, -1, 0, mailbox_learn_cb,
+						 mb);
+		if (!mb->ev || !mb->learn_ev) {
+			if (mb->ev)
+				event_free(mb->ev);
 			close(mb->rfd);
 			if (mb->wfd != mb->rfd)
 				close(mb->wfd);
@@ -112,6 +149,9 @@ evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 	}
 	pthread_mutex_init(&mb->mu, NULL);
 	atomic_init(&mb->head, NULL);
+	if (mb->learn_ev)
+		event_active(mb->learn_ev, EV_TIMEOUT, 1);
+	mb->spin_ns = LOOP_SPIN_MAX_NS;
 	*mbp = mb;
 	return 0;
 }
@@ -122,6 +162,7 @@ evpool__mailbox_free(struct evpool__mailbox *mb)
 	if (mb->ev) {
 		event_del(mb->ev);
 		event_free(mb->ev);
+		event_free(mb->learn_ev);
 	}
 	close(mb->rfd);
 	if (mb->wfd != mb->rfd)
@@ -190,9 +231,12 @@ evpool__mailbox_push(struct evpool__mailbox *mb, struct evpool__node *node)
 	do
 		node->next = old;
 	while (!atomic_compare_exchange_weak_explicit(
-		&mb->head, &old, node, memory_order_release,
+		&mb->head, &old, node, memory_order_seq_cst,
 		memory_order_relaxed));
-	if (!old)
+	/* A loop polling the stack will see the node: no wakeup needed.  It
+	 * clears `spinning` before its last look (both seq_cst), so either we
+	 * see false here or it sees our node. */
+	if (!old && !atomic_load_explicit(&mb->spinning, memory_order_seq_cst))
 		notify_write(mb);
 }
 
@@ -226,25 +270,70 @@ mailbox_take(struct evpool__mailbox *mb)
 
 __thread struct evpool *evpool__tls_delivering;
 
+static bool
+mailbox_spin(struct evpool__mailbox *mb)
+{
+	uint64_t end;
+	bool got = false;
+
+	if (evpool__spin_disabled || !mb->ev ||
+	    atomic_load_explicit(&mb->outstanding, memory_order_relaxed) == 0)
+		return false;
+	if (mb->spin_ns < LOOP_SPIN_MIN_NS) {
+		if (++mb->spin_probe < 64)
+			return false;
+		mb->spin_probe = 0;
+		mb->spin_ns = LOOP_SPIN_MIN_NS;
+	}
+	atomic_store_explicit(&mb->spinning, true, memory_order_seq_cst);
+	end = evpool__now_ns() + mb->spin_ns;
+	for (unsigned i = 0;; i++) {
+		if (atomic_load_explicit(&mb->head, memory_order_relaxed)) {
+			got = true;
+			break;
+		}
+		evpool__cpu_relax();
+		if ((i & 31) == 31 && evpool__now_ns() >= end)
+			break;
+	}
+	atomic_store_explicit(&mb->spinning, false, memory_order_seq_cst);
+	if (!got)
+		got = atomic_load_explicit(&mb->head, memory_order_seq_cst) != NULL;
+	if (got)
+		mb->spin_ns = mb->spin_ns * 2 > LOOP_SPIN_MAX_NS
+			      ? LOOP_SPIN_MAX_NS : mb->spin_ns * 2;
+	else
+		mb->spin_ns /= 2;
+	return got;
+}
+
 int
 evpool__mailbox_drain(struct evpool__mailbox *mb)
 {
 	struct evpool *pool = mb->pool;
 	struct evpool *prev_delivering = evpool__tls_delivering;
 	int jobs = 0, rounds = 0;
+	long held = 0;		/* delivered, not yet released from the hold */
 
-	if (!atomic_load_explicit(&mb->loop_known, memory_order_relaxed) ||
-	    !pthread_equal(mb->loop_thread, pthread_self())) {
-		mb->loop_thread = pthread_self();
-		atomic_store_explicit(&mb->loop_known, true,
-				      memory_order_release);
-	}
+	mailbox_note_thread(mb);
 	notify_read(mb);
 	evpool__tls_delivering = pool;
 	/* A few rounds: completions that land while we deliver are taken
-	 * without going back to the loop for another wakeup. */
-	while ((mb->local || mailbox_take(mb)) && rounds++ < 4) {
+	 * without going back to the loop for another wakeup.  Deliveries
+	 * release their hold on the mailbox once per batch, before a spin
+	 * (which only runs while jobs are still outstanding). */
+	while (rounds++ < 64) {
 		struct evpool__node *n;
+
+		if (!mb->local && !mailbox_take(mb)) {
+			if (held) {
+				evpool__mailbox_unhold(mb, held);
+				held = 0;
+			}
+			if (!mailbox_spin(mb))
+				break;
+			continue;
+		}
 
 		while ((n = mb->local) != NULL) {
 			mb->local = n->next;
@@ -267,14 +356,20 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 
 				c->fn(c); /* may free c */
 				jobs++;
-				evpool__mailbox_unhold(mb, 1);
+				held++;
 			} else {
 				evpool__job_deliver((struct evpool_job *)n);
 				jobs++;
-				evpool__mailbox_unhold(mb, 1);
+				held++;
 			}
 		}
 	}
+	if (held)
+		evpool__mailbox_unhold(mb, held);
+	/* Leaving with nodes on the stack (the round limit, or a push that
+	 * skipped its write while we spun): wake ourselves up again. */
+	if (atomic_load_explicit(&mb->head, memory_order_seq_cst))
+		notify_write(mb);
 	evpool__tls_delivering = prev_delivering;
 	if (pool->free_deferred && !prev_delivering) {
 		pool->free_deferred = false;

@@ -4,8 +4,8 @@
  * DESIGN: a pool owns its queues (the default one and any named ones), its
  * mailboxes (one per event_base it has served, plus the detached one behind
  * evpool_fd()), its job free list and, in thread mode, a timeout thread.
- * pool->active counts jobs submitted and not yet finished; join() waits for
- * it to reach zero.  Every blocking call waits through evpool__pool_wait(),
+ * n_submitted less the outcome counters is the number of jobs not yet
+ * finished; join() waits for * it to reach zero.  Every blocking call waits through evpool__pool_wait(),
  * which on a loop thread of this pool delivers that loop's completions while
  * it waits (so waiting on the loop cannot deadlock), and elsewhere sleeps on
  * the pool's wait condvar.  Teardown order in evpool_free(): close, cancel the
@@ -154,6 +154,7 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 
 	if (!poolp)
 		return evpool__err(-EINVAL, "evpool_new: NULL pool pointer");
+	evpool__spin_init();
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return evpool__err(-ENOMEM, "evpool_new: out of memory");
@@ -179,7 +180,6 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 	pool->base = base;
 	pthread_mutex_init(&pool->mu, NULL);
 	pthread_mutex_init(&pool->wait_mu, NULL);
-	pthread_mutex_init(&pool->jobs_mu, NULL);
 	pthread_mutex_init(&pool->timer_mu, NULL);
 	evpool__cond_init(&pool->wait_cv);
 	evpool__cond_init(&pool->timer_cv);
@@ -224,7 +224,6 @@ fail:
 	}
 	pthread_mutex_destroy(&pool->mu);
 	pthread_mutex_destroy(&pool->wait_mu);
-	pthread_mutex_destroy(&pool->jobs_mu);
 	pthread_mutex_destroy(&pool->timer_mu);
 	pthread_cond_destroy(&pool->wait_cv);
 	pthread_cond_destroy(&pool->timer_cv);
@@ -316,67 +315,39 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 
 	/* Count the job before a worker can see it: it may finish at once. */
 	evpool__mailbox_hold(mb);
-	atomic_fetch_add_explicit(&pool->active, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&pool->n_submitted, 1, memory_order_relaxed);
 	/* The caller's reference too: once queued, the job may run, be
 	 * delivered and be recycled before we get back here. */
 	if (jobp)
 		evpool_job_ref(job);
 
-	pthread_mutex_lock(&q->mu);
-	if (q->max_queued) {
-		uint64_t deadline = UINT64_MAX;
-		bool first = true;
-
-		while (atomic_load_explicit(&q->nqueued, memory_order_relaxed) >=
-		       q->max_queued) {
-			if (!(spec->flags & EVPOOL_SUBMIT_BLOCK)) {
-				r = evpool__err(-EAGAIN,
-						"evpool_submit: queue '%s' is full (%zu jobs)",
-						q->name, q->max_queued);
-				goto fail_locked;
-			}
-			if (first) {
-				deadline = evpool__deadline_ns(spec->wait_ms);
-				first = false;
-			}
-			q->nroom_waiters++;
-			r = evpool__cond_wait(&q->room_cv, &q->mu, deadline);
-			q->nroom_waiters--;
-			if (atomic_load(&pool->closed)) {
-				r = evpool__err(-ESHUTDOWN,
-						"evpool_submit: the pool was closed while waiting");
-				goto fail_locked;
-			}
-			if (r == ETIMEDOUT &&
-			    atomic_load(&q->nqueued) >= q->max_queued) {
-				r = evpool__err(-ETIMEDOUT,
-						"evpool_submit: queue '%s' stayed full for %d ms",
-						q->name, spec->wait_ms);
-				goto fail_locked;
-			}
-		}
-	}
-	r = evpool__queue_push(q, job);
+	r = evpool__queue_reserve(q, spec->flags, spec->wait_ms);
 	if (evpool__unlikely(r < 0))
-		goto fail_locked;
-	r = evpool__queue_kick(q);
+		goto fail;
+	evpool__queue_push(q, job);
+	r = evpool__queue_wake(q);
 	if (evpool__unlikely(r < 0)) {
-		evpool__queue_unlink(q, job);
-		r = evpool__err(-EAGAIN, "evpool_submit: no worker could be started: %s",
-				evpool_strerror(r));
-		goto fail_locked;
+		/* No worker exists and none could be started: take the job
+		 * back (nobody else can have it) and fail the submit. */
+		pthread_mutex_lock(&q->mu);
+		if (evpool__queue_flush(q) == 0) {
+			evpool__queue_unlink(q, job);
+			pthread_mutex_unlock(&q->mu);
+			r = evpool__err(-EAGAIN,
+					"evpool_submit: no worker could be started: %s",
+					evpool_strerror(r));
+			goto fail;
+		}
+		pthread_mutex_unlock(&q->mu); /* stays queued; runs later */
 	}
-	pthread_mutex_unlock(&q->mu);
-	atomic_fetch_add_explicit(&pool->n_submitted, 1, memory_order_relaxed);
 	if (jobp)
 		*jobp = job;
 	return 0;
 
-fail_locked:
-	pthread_mutex_unlock(&q->mu);
+fail:
 	if (jobp)
 		evpool_job_unref(job);
-	atomic_fetch_sub(&pool->active, 1);
+	atomic_fetch_sub(&pool->n_submitted, 1);
 	evpool__mailbox_unhold(mb, 1);
 	evpool_job_unref(job);
 	evpool__pool_wake(pool);
@@ -436,12 +407,23 @@ evpool_close(struct evpool *pool)
 	return 0;
 }
 
+uint64_t
+evpool__pool_unfinished(struct evpool *pool)
+{
+	/* Outcomes first: a job counted in both can only make it smaller. */
+	uint64_t done = atomic_load(&pool->n_completed) +
+			atomic_load(&pool->n_failed) +
+			atomic_load(&pool->n_cancelled) +
+			atomic_load(&pool->n_timed_out) +
+			atomic_load(&pool->n_crashed);
+
+	return atomic_load(&pool->n_submitted) - done;
+}
+
 static bool
 all_finished(void *arg)
 {
-	struct evpool *pool = arg;
-
-	return atomic_load_explicit(&pool->active, memory_order_acquire) == 0;
+	return evpool__pool_unfinished(arg) == 0;
 }
 
 int
@@ -506,11 +488,27 @@ evpool_shutdown(struct evpool *pool, int timeout_ms)
 }
 
 void
+evpool__pool_pin(struct evpool *pool)
+{
+	atomic_fetch_add_explicit(&pool->live_jobs, 1, memory_order_relaxed);
+}
+
+void
+evpool__pool_unpin(struct evpool *pool)
+{
+	/* evpool_free() sets dead while it holds a pin of its own, so the
+	 * pin that brings the count to 0 after that sees dead. */
+	if (atomic_fetch_sub_explicit(&pool->live_jobs, 1,
+				      memory_order_acq_rel) == 1 &&
+	    atomic_load(&pool->dead))
+		evpool__pool_release(pool);
+}
+
+void
 evpool__pool_release(struct evpool *pool)
 {
 	pthread_mutex_destroy(&pool->mu);
 	pthread_mutex_destroy(&pool->wait_mu);
-	pthread_mutex_destroy(&pool->jobs_mu);
 	pthread_mutex_destroy(&pool->timer_mu);
 	pthread_cond_destroy(&pool->wait_cv);
 	pthread_cond_destroy(&pool->timer_cv);
@@ -530,10 +528,7 @@ evpool_free(struct evpool *pool)
 {
 	struct evpool__mailbox *mb;
 	struct evpool_queue *q;
-	struct evpool_job *job;
-	bool last;
-
-	if (!pool || pool->dead)
+	if (!pool || atomic_load(&pool->dead))
 		return;
 	if (evpool__tls_delivering == pool) {
 		/* Inside one of our callbacks: finish the batch first. */
@@ -542,10 +537,8 @@ evpool_free(struct evpool *pool)
 	}
 	/* No re-entry from callbacks below; and hold the memory ourselves, so
 	 * that the last job delivered below cannot release it under us. */
-	pthread_mutex_lock(&pool->jobs_mu);
-	pool->dead = true;
-	pool->live_jobs++;
-	pthread_mutex_unlock(&pool->jobs_mu);
+	evpool__pool_pin(pool);
+	atomic_store(&pool->dead, true);
 	evpool_close(pool);
 	evpool_cancel_all(pool);
 	flag_running(pool);
@@ -576,16 +569,7 @@ evpool_free(struct evpool *pool)
 		pool->queues = q->next;
 		evpool__queue_free(q);
 	}
-	pthread_mutex_lock(&pool->jobs_mu);
-	while ((job = pool->free_jobs) != NULL) {
-		pool->free_jobs = job->qnext;
-		free(job);
-	}
-	pool->nfree_jobs = 0;
-	last = --pool->live_jobs == 0;
-	pthread_mutex_unlock(&pool->jobs_mu);
-	if (last)
-		evpool__pool_release(pool);
+	evpool__pool_unpin(pool);
 }
 
 /* ---- run-time settings and inspection ----------------------------------- */

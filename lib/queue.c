@@ -97,11 +97,115 @@ level_trim(struct evpool_queue *q, struct evpool__level *l)
 	q->nlevels--;
 }
 
+static void
+note_peak(struct evpool *pool, size_t n)
+{
+	uint_fast64_t peak = atomic_load_explicit(&pool->peak_queued,
+						  memory_order_relaxed);
+
+	while (n > peak && !atomic_compare_exchange_weak_explicit(
+			       &pool->peak_queued, &peak, n,
+			       memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
 int
+evpool__queue_reserve(struct evpool_queue *q, unsigned flags, int wait_ms)
+{
+	struct evpool *pool = q->pool;
+	uint64_t deadline;
+	size_t n;
+	int r = 0;
+
+	n = atomic_fetch_add_explicit(&q->nqueued, 1, memory_order_relaxed);
+	if (evpool__likely(!q->max_queued || n < q->max_queued)) {
+		note_peak(pool, n + 1);
+		return 0;
+	}
+	atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
+	if (!(flags & EVPOOL_SUBMIT_BLOCK))
+		return evpool__err(-EAGAIN, "evpool_submit: queue '%s' is full (%zu jobs)",
+				   q->name, q->max_queued);
+	deadline = evpool__deadline_ns(wait_ms);
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		n = atomic_fetch_add_explicit(&q->nqueued, 1,
+					      memory_order_relaxed);
+		if (n < q->max_queued) {
+			note_peak(pool, n + 1);
+			break;
+		}
+		atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
+		if (atomic_load(&pool->closed)) {
+			r = evpool__err(-ESHUTDOWN,
+					"evpool_submit: the pool was closed while waiting");
+			break;
+		}
+		q->nroom_waiters++;
+		r = evpool__cond_wait(&q->room_cv, &q->mu, deadline);
+		q->nroom_waiters--;
+		if (r == ETIMEDOUT) {
+			n = atomic_fetch_add_explicit(&q->nqueued, 1,
+						      memory_order_relaxed);
+			if (n < q->max_queued) {
+				r = 0;
+				note_peak(pool, n + 1);
+				break;
+			}
+			atomic_fetch_sub_explicit(&q->nqueued, 1,
+						  memory_order_relaxed);
+			r = evpool__err(-ETIMEDOUT,
+					"evpool_submit: queue '%s' stayed full for %d ms",
+					q->name, wait_ms);
+			break;
+		}
+		r = 0;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
+void
 evpool__queue_push(struct evpool_queue *q, struct evpool_job *job)
 {
+	struct evpool_job *old;
+
+	old = atomic_load_explicit(&q->intake, memory_order_relaxed);
+	do
+		job->qnext = old;
+	while (!atomic_compare_exchange_weak_explicit(
+		&q->intake, &old, job, memory_order_seq_cst,
+		memory_order_relaxed));
+}
+
+int
+evpool__queue_wake(struct evpool_queue *q)
+{
+	unsigned nw;
+	int r;
+
+	/* seq_cst pairs with the worker's nsleeping++ then intake check. */
+	if (evpool__likely(!atomic_load_explicit(&q->nsleeping,
+						 memory_order_seq_cst))) {
+		nw = atomic_load_explicit(&q->nworkers, memory_order_relaxed);
+		if (nw >= atomic_load_explicit(&q->max_workers,
+					       memory_order_relaxed) ||
+		    atomic_load_explicit(&q->nqueued, memory_order_relaxed) <=
+			    nw - atomic_load_explicit(&q->nrunning,
+						      memory_order_relaxed))
+			return 0;
+	}
+	pthread_mutex_lock(&q->mu);
+	r = evpool__queue_kick(q);
+	pthread_mutex_unlock(&q->mu);
+	return r;
+}
+
+/* Link a job at the tail of its level (q->mu held). */
+static int
+level_append(struct evpool_queue *q, struct evpool_job *job)
+{
 	struct evpool__level *l = level_get(q, job->priority);
-	size_t n;
 
 	if (!l)
 		return evpool__err(-ENOMEM, "queue: out of memory");
@@ -112,12 +216,47 @@ evpool__queue_push(struct evpool_queue *q, struct evpool_job *job)
 	else
 		l->head = job;
 	l->tail = job;
-	n = atomic_load_explicit(&q->nqueued, memory_order_relaxed) + 1;
-	atomic_store_explicit(&q->nqueued, n, memory_order_relaxed);
-	if (n > atomic_load_explicit(&q->pool->peak_queued,
-				     memory_order_relaxed))
-		atomic_store_explicit(&q->pool->peak_queued, n,
-				      memory_order_relaxed);
+	return 0;
+}
+
+int
+evpool__queue_flush(struct evpool_queue *q)
+{
+	struct evpool_job *n, *fifo = NULL;
+
+	if (!atomic_load_explicit(&q->intake, memory_order_relaxed))
+		return 0;
+	n = atomic_exchange_explicit(&q->intake, NULL, memory_order_acquire);
+	while (n) {			/* LIFO -> FIFO */
+		struct evpool_job *next = n->qnext;
+		n->qnext = fifo;
+		fifo = n;
+		n = next;
+	}
+	while (fifo) {
+		struct evpool_job *next = fifo->qnext;
+		if (level_append(q, fifo) < 0) {
+			/* Out of memory for a new level: put the rest back,
+			 * in order, to be placed later. */
+			struct evpool_job *rest = NULL;
+			for (n = fifo; n; n = next) {
+				next = n->qnext;
+				n->qnext = rest;
+				rest = n;
+			}
+			while (rest) {
+				struct evpool_job *r = rest, *old;
+				rest = r->qnext;
+				old = atomic_load(&q->intake);
+				do
+					r->qnext = old;
+				while (!atomic_compare_exchange_weak(&q->intake,
+								     &old, r));
+			}
+			return -ENOMEM;
+		}
+		fifo = next;
+	}
 	return 0;
 }
 
@@ -144,10 +283,7 @@ evpool__queue_unlink(struct evpool_queue *q, struct evpool_job *job)
 	else
 		l->tail = job->qprev;
 	job->qnext = job->qprev = NULL;
-	atomic_store_explicit(&q->nqueued,
-			      atomic_load_explicit(&q->nqueued,
-						   memory_order_relaxed) - 1,
-			      memory_order_relaxed);
+	atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
 	level_trim(q, l);
 	if (q->nroom_waiters)
 		pthread_cond_signal(&q->room_cv);
@@ -156,6 +292,7 @@ evpool__queue_unlink(struct evpool_queue *q, struct evpool_job *job)
 struct evpool_job *
 evpool__queue_pop(struct evpool_queue *q)
 {
+	evpool__queue_flush(q);
 	for (unsigned i = 0; i < q->nlevels; i++) {
 		struct evpool_job *job = q->levels[i].head;
 		if (job) {

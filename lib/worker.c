@@ -4,10 +4,12 @@
  * DESIGN: a worker belongs to one queue.  It sleeps on the queue's work_cv
  * and runs jobs through the pool's mode ops (thread mode: call the function
  * here; process mode: a proxy for a child process).  Workers start on demand:
- * a submit signals one sleeping worker only if no wakeup is already on its
+ * submitters push on the queue's lock-free intake and take the queue mutex
+ * only to signal a sleeping worker, and only if no wakeup is already on its
  * way to every sleeper (q->nwakeups < q->nsleeping, so no thundering herd),
- * and starts a new worker only when the queue holds more jobs than there are
- * workers not busy with a job.  Workers above min_workers exit after the idle
+ * or to start a new worker when the queue holds more jobs than there are
+ * workers not busy with a job.  An idle worker spins briefly before it
+ * sleeps, so a busy pool's submitters rarely take the mutex at all.  Workers above min_workers exit after the idle
  * timeout; an exiting worker parks itself on q->exited and is joined by the
  * next spawner or by the pool's stop, so no thread is ever left unjoined.
  * Workers block every signal: the host's signals go to the host's threads.
@@ -20,6 +22,7 @@
 #include "evpool-internal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +150,55 @@ set_thread_name(const char *prefix, const char *suffix)
 #endif
 }
 
+/* How long an idle worker polls its queue before it sleeps. */
+#define WORKER_SPIN_NS 20000u
+
+bool evpool__spin_disabled;
+bool evpool__spin_yield = true;
+static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+
+static void
+spin_decide(void)
+{
+	evpool__spin_disabled = evpool__online_cpus() < 2 ||
+				getenv("EVPOOL_NO_SPIN") != NULL;
+}
+
+void
+evpool__spin_init(void)
+{
+	pthread_once(&spin_once, spin_decide);
+}
+
+/* Called with q->mu held; drops it while spinning, until work shows up or
+ * the window closes.  @return true if it spun (the caller must then look at
+ * the queue again before it sleeps), false if spinning is disabled. */
+static bool
+spin_for_work(struct evpool_queue *q)
+{
+	uint64_t end;
+
+	if (evpool__spin_disabled)
+		return false;
+	pthread_mutex_unlock(&q->mu);
+	end = evpool__now_ns() + WORKER_SPIN_NS;
+	for (unsigned i = 0;; i++) {
+		if (atomic_load_explicit(&q->nqueued, memory_order_relaxed))
+			break;
+		evpool__cpu_relax();
+		if ((i & 63) == 63) {
+			if (evpool__now_ns() >= end)
+				break;
+			/* More runnable threads than CPUs (the loop thread
+			 * included): let the one that feeds us run. */
+			if (evpool__spin_yield)
+				sched_yield();
+		}
+	}
+	pthread_mutex_lock(&q->mu);
+	return true;
+}
+
 static void
 worker_unlink(struct evpool_queue *q, struct evpool__worker *w)
 {
@@ -167,7 +219,7 @@ worker_main(void *arg)
 	struct evpool *pool = q->pool;
 	const struct evpool__mode_ops *ops = pool->ops;
 	char num[12];
-	bool started;
+	bool started, spun = false;
 
 	snprintf(num, sizeof(num), "%u", w->id);
 	set_thread_name(pool->cfg.name, num);
@@ -189,10 +241,30 @@ worker_main(void *arg)
 
 			if (q->stopping || q->nworkers > q->max_workers)
 				break;
+			/* Spin a little before sleeping: a job arriving
+			 * within the window costs no futex wake on either
+			 * side.  Bounded, so an idle pool burns ~nothing.
+			 * After a spin, look at the queue again under the
+			 * lock before sleeping: a submit that came while we
+			 * spun saw no sleeper to signal. */
+			if (!spun) {
+				spun = spin_for_work(q);
+				if (spun)
+					continue;
+			}
+			spun = false;
 			if (q->nworkers > q->min_workers)
 				deadline = evpool__deadline_ns(
 					(int)q->idle_timeout_ms);
-			q->nsleeping++;
+			/* Announce the sleep, then look at the intake once
+			 * more (both seq_cst): a submitter that pushed before
+			 * seeing nsleeping > 0 is seen here, one that sees it
+			 * takes q->mu and signals after we wait. */
+			atomic_fetch_add(&q->nsleeping, 1);
+			if (atomic_load(&q->intake)) {
+				atomic_fetch_sub(&q->nsleeping, 1);
+				continue;
+			}
 			r = evpool__cond_wait(&q->work_cv, &q->mu, deadline);
 			q->nsleeping--;
 			if (q->nwakeups)
