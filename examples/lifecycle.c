@@ -119,7 +119,7 @@ main(void)
 	printf("1..6\n");
 
 	/* pool.apply(): blocks, returns the result */
-	item = (struct evpool_item)EVPOOL_ITEM_BYTES(&x, sizeof(x));
+	item = EVPOOL_ITEM_BYTES(&x, sizeof(x));
 	r = evpool_apply(pool, slow_square, &item, &res);
 	printf("%s %d - apply(7) = %d\n", r == 0 && as_int(res.data, res.len) == 49
 	       ? "ok" : "not ok", ++n, as_int(res.data, res.len));
@@ -127,7 +127,7 @@ main(void)
 	evpool_result_release(&res);
 
 	/* pool.apply_async(): the callback runs on the loop thread */
-	item = (struct evpool_item)EVPOOL_ITEM_BYTES(&y, sizeof(y));
+	item = EVPOOL_ITEM_BYTES(&y, sizeof(y));
 	r = evpool_apply_async(pool, slow_square, &item, on_result, on_error,
 			       NULL, &job);
 	evpool_job_wait(job, -1);	/* r.wait() */
@@ -160,8 +160,7 @@ main(void)
 		if (evpool_new(&scoped, base, cfg) < 0)
 			return 1;
 		for (int i = 0; i < 5; i++) {
-			item = (struct evpool_item)EVPOOL_ITEM_BYTES(&v[i],
-								     sizeof(v[i]));
+			item = EVPOOL_ITEM_BYTES(&v[i], sizeof(v[i]));
 			evpool_apply_async(scoped, slow_square, &item, on_scoped,
 					   NULL, NULL, NULL);
 		}

@@ -113,7 +113,7 @@ main(void)
 	evpool_config_free(cfg);
 	for (int i = 0; i < 20; i++) {
 		v[i] = i;
-		items[i] = (struct evpool_item)EVPOOL_ITEM_BYTES(&v[i], sizeof(v[i]));
+		items[i] = EVPOOL_ITEM_BYTES(&v[i], sizeof(v[i]));
 	}
 	printf("1..6\n");
 
@@ -175,7 +175,7 @@ main(void)
 
 	/* a failing item (1 byte where square() wants 4): map returns the
 	 * item's error and says which item it was */
-	items[13] = (struct evpool_item)EVPOOL_ITEM_BYTES(&v[13], 1);
+	items[13] = EVPOOL_ITEM_BYTES(&v[13], 1);
 	r = evpool_map(pool, square, items, 20, 5, &map);
 	check(r == -EINVAL && evpool_map_error_index(map) == 13,
 	      "map with one bad item fails with its error and index");

@@ -17,7 +17,7 @@
 #include "tap.h"
 #include "pyutil.h"
 
-#define PER_MODE 49
+#define PER_MODE 51
 
 static struct evpool_stats
 qstats(struct evpool_queue *q)
@@ -290,6 +290,45 @@ run_mode(const struct py_mode *m)
 		if (r == 0)
 			evpool_job_unref(job);
 		evpool_drain(pool);
+	}
+
+	/* default functions: the queue's for a map without fn, the pool's for
+	 * put() on the default queue */
+	{
+		struct evpool_map_spec ms = { 0 };
+		struct evpool_item items[3];
+		struct evpool_map *map;
+		struct evpool_config *cfg = evpool_config_new();
+		struct evpool *p2;
+
+		for (int i = 0; i < 3; i++) {
+			tasks[i] = py_task_value(i + 2);
+			items[i] = EVPOOL_ITEM_BYTES(&tasks[i], sizeof(tasks[i]));
+		}
+		ms.items = items;
+		ms.n = 3;
+		ms.queue = fast;
+		r = evpool_map_submit(pool, &ms, &map);
+		if (r == 0)
+			evpool_map_wait(map, -1);
+		ok(r == 0 && evpool_map_status(map) == 0 &&
+		   py_int(evpool_map_result(map, 2)->data,
+			  evpool_map_result(map, 2)->len) == 16,
+		   "%s: a map without fn on a queue uses the queue's default function",
+		   m->name);
+		if (r == 0)
+			evpool_map_unref(map);
+		if (!cfg || evpool_config_set_default_fn(cfg, py_task_fn) < 0 ||
+		    py_pool_cfg(m->mode, NULL, cfg, &p2) < 0)
+			bail("pool with a default function");
+		evpool_config_free(cfg);
+		put_task(evpool_queue_find(p2, "default"), &tasks[1]);
+		r = evpool_queue_get(evpool_queue_find(p2, "default"), 10000, &res);
+		ok(r == 0 && py_int(res.data, res.len) == 9,
+		   "%s: put() on the default queue uses the pool's default function",
+		   m->name);
+		evpool_result_release(&res);
+		evpool_free(p2);
 	}
 
 	/* free with jobs still queued in a named queue */
