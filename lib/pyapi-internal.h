@@ -26,7 +26,7 @@
  *  forked from this program, so the address is the same there.
  *
  *  HANDLE LIFETIMES.  Handles (map, imap, results collection, as_completed)
- *  pin the pool's memory (pool->live_jobs, as a job does), so a handle may
+ *  pin the pool's memory (evpool__pool_pin(), as a job does), so a handle may
  *  outlive evpool_free(): it can still be read, waited on (returns at once:
  *  every job finished inside evpool_free()) and freed.
  *
@@ -39,12 +39,7 @@
 
 #include "evpool-internal.h"
 
-/* ---- pool memory pins (map.c) ------------------------------------------- */
-
-/** Keep the pool's memory alive (not the pool: evpool_free() still works). */
-EVPOOL__INTERNAL void evpool__pool_pin(struct evpool *pool);
-/** Drop a pin; the last one after evpool_free() releases the memory. */
-EVPOOL__INTERNAL void evpool__pool_unpin(struct evpool *pool);
+/* ---- sinks (map.c) ------------------------------------------------------ */
 
 /** Sink helper: release the library's hold and reference on @p job. */
 EVPOOL__INTERNAL void evpool__sink_release(struct evpool_job *job);
