@@ -8,3 +8,14 @@ t_stress_SOURCES = t/stress.c
 t_stress_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 t_stress_LDADD = $(EVPOOL_TEST_LDADD)
 TESTS += t/stress
+
+# The fault-injection sweep: only in a --enable-fault-injection build (the
+# hooks it drives are not in any other).
+if FAULT_INJECTION
+check_PROGRAMS += t/fault
+t_fault_SOURCES = t/fault.c t/tap.c t/tap.h
+t_fault_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+t_fault_LDADD = $(EVPOOL_TEST_LDADD)
+TESTS += t/fault
+endif
+EXTRA_DIST += t/fault.c
