@@ -559,13 +559,18 @@ submit_one(uint64_t *rs, struct tpool *tp, int loop_idx)
 	}
 	keep = chance(rs, 40);
 
+	/* Counted before the call: the job may be delivered (on another
+	 * loop) before the call returns, and the chaos thread must not see
+	 * every job delivered while one is still being submitted. */
+	atomic_fetch_add(&tp->submitted, 1);
 	r->submit_ret = evpool_submit_job(tp->p, &spec, keep ? &job : NULL);
 	free(input);
 	if (r->submit_ret == 0) {
 		r->submitted = true;
-		atomic_fetch_add(&tp->submitted, 1);
 		if (job)
 			atomic_store(&r->job, job);
+	} else {
+		atomic_fetch_sub(&tp->submitted, 1);
 	}
 }
 
@@ -942,11 +947,13 @@ pool_end(uint64_t *rs, struct slot *s)
 			spec.timeout_ms = -1;
 			tp->trigger = NULL;
 			rr->is_trigger = true;
+			atomic_fetch_add(&tp->submitted, 1);
 			rr->submit_ret = evpool_submit_job(tp->p, &spec,
 							   &tp->trigger);
+			if (rr->submit_ret != 0)
+				atomic_fetch_sub(&tp->submitted, 1);
 			if (rr->submit_ret == 0) {
 				rr->submitted = true;
-				atomic_fetch_add(&tp->submitted, 1);
 				atomic_store(&rr->job, evpool_job_ref(tp->trigger));
 			}
 		}
