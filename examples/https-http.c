@@ -459,8 +459,10 @@ stream_next(struct rq *rq)
 	uint64_t left = rq->size - rq->offset;
 	int r = file_submit(rq, left < FILE_CHUNK ? (uint32_t)left : FILE_CHUNK);
 
-	if (r == -EAGAIN)
+	if (r == -EAGAIN) {
+		rq->srv->nretries++;
 		stream_later(rq, 0, 10); /* queue full: try again soon */
+	}
 	else if (r < 0)
 		stream_later(rq, 1, 0);
 }
@@ -472,7 +474,7 @@ on_rq_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!rq->req)
+	if (!rq->req || rq->job_pending)
 		return;
 	if (rq->aborted) {
 		if (!rq->srv->o->quiet)
@@ -492,7 +494,9 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 	struct rq *rq = arg;
 
 	(void)evcon;
-	if (rq->job_pending || !rq->req || rq->offset >= rq->size)
+	/* One chunk in flight: not while a job or the retry timer is due. */
+	if (rq->job_pending || !rq->req || rq->offset >= rq->size ||
+	    (rq->timer && evtimer_pending(rq->timer, NULL)))
 		return;
 	if (rq->srv->pool)
 		stream_next(rq);
@@ -815,7 +819,8 @@ handle_stats(struct rq *rq)
 	evbuffer_add_printf(b,
 		"{\"pid\":%ld,\"mode\":\"%s\",\"uptime_ms\":%.0f,"
 		"\"connections\":%u,\"requests\":{\"total\":%llu,"
-		"\"active\":%u,\"busy_rejected\":%llu,\"aborted\":%llu},"
+		"\"active\":%u,\"busy_rejected\":%llu,\"aborted\":%llu,"
+		"\"stream_retries\":%llu},"
 		"\"pool\":",
 		(long)getpid(),
 		!srv->pool ? "inline"
@@ -823,7 +828,8 @@ handle_stats(struct rq *rq)
 		ms_since(&srv->started), srv->nconns,
 		(unsigned long long)srv->nrequests, srv->nactive,
 		(unsigned long long)srv->nbusy,
-		(unsigned long long)srv->naborted);
+		(unsigned long long)srv->naborted,
+		(unsigned long long)srv->nretries);
 	if (srv->pool && evpool_get_stats(srv->pool, &st) == 0)
 		evbuffer_add_printf(b,
 			"{\"submitted\":%llu,\"completed\":%llu,"

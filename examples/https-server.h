@@ -185,6 +185,7 @@ struct server {
 	TAILQ_HEAD(, conn) conns;
 	unsigned nconns, nactive;
 	uint64_t nrequests, nbusy, naborted;
+	uint64_t nretries; /* stream chunks resubmitted: queue was full */
 	int paused, draining, finished, pool_closed;
 	struct timespec started;
 };
