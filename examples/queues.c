@@ -104,6 +104,12 @@ main(void)
 	put_str(dns, "example.net");
 	put_str(dns, "example.com");
 	put_str(dns, "example.edu");
+	for (int i = 0; i < 5000; i++) { /* until both have started */
+		evpool_queue_get_stats(dns, &st);
+		if (st.running == 2)
+			break;
+		usleep(1000);
+	}
 	/* ... and the img queue is not held up. */
 	put_str(img, "cat.png");
 	r = evpool_queue_get(img, 1000, &res);
