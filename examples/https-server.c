@@ -6,10 +6,18 @@
  *
  * DESIGN
  * One thread runs the event loop: TLS, HTTP parsing, routing, limits and
- * replies.  Whatever blocks (open/read of files, PBKDF2, getaddrinfo, sleep)
- * is a job (https-jobs.c) whose input and result are bytes, so the pool may
- * run in thread or process mode unchanged; --inline runs the same functions
- * on the loop thread to show what the pool saves us from.
+ * replies (https-http.c).  Whatever blocks (open/read of files, PBKDF2,
+ * getaddrinfo, sleep) is a job (https-jobs.c) whose input and result are
+ * bytes, so the pool may run in thread or process mode unchanged; --inline
+ * runs the same functions on the loop thread to show what the pool saves us
+ * from.  This file holds the options, start-up, shutdown and --processes;
+ * https-tls.c the TLS context and the generated certificate.
+ *
+ * The pool is made before the listening socket, so that a process pool's
+ * fork server and workers never hold the port open.  With --processes N the
+ * parent makes the certificate, reserves the port (SO_REUSEPORT) and forks N
+ * servers, each with its own loop, socket and pool; it forwards SIGINT and
+ * SIGTERM and exits 0 only if they all did.
  *
  * A request is a struct rq, made when evhttp hands us the request and freed
  * exactly once, by rq_release(), when the last of these has happened:
@@ -37,9 +45,13 @@
  *
  * Shutdown (SIGINT/SIGTERM): stop accepting, let the requests in flight finish
  * (their responses carry "Connection: close"), close idle connections, and
- * when none is left — or after --grace seconds — leave the loop, evpool_free()
- * the pool (which delivers whatever completions are still owed), then free
- * evhttp, the base and the TLS context.  A second signal skips the grace.
+ * when none is left, leave the loop, evpool_free() the pool, then free evhttp,
+ * the base (whose last finalizers free the SSL objects, hence the conns) and
+ * the TLS context.  If --grace runs out first, evpool_shutdown(pool, 0)
+ * cancels the queued jobs and flags the running ones; their clients get 503
+ * and the loop has half a second to send it.  A second signal skips all that.
+ * evpool_free() comes before evhttp_free() because completions still owed
+ * reply to requests that evhttp owns.
  */
 #include "config.h"
 #include "https-server.h"

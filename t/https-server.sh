@@ -86,7 +86,7 @@ start_server() {
 	SPID=$!
 	SERVER_PIDS+=("$SPID")
 	for ((i = 0; i < 200; i++)); do
-		if grep -q '^listening on ' "$TMP/$name.err"; then
+		if grep -qs '^listening on ' "$TMP/$name.err"; then
 			PORT=$(sed -n 's/^listening on https:\/\/.*:\([0-9]*\) (.*/\1/p' "$TMP/$name.err")
 			FP=$(sed -n 's/^listening on .*(sha256 fingerprint \([0-9A-F:]*\)).*/\1/p' "$TMP/$name.err")
 			B=https://127.0.0.1:$PORT
@@ -332,13 +332,25 @@ if start_server h --workers 2 --queue 1 --root "$TMP/www"; then
 		openssl s_client -quiet -connect "127.0.0.1:$PORT" 2>/dev/null |
 		(while [ ! -e "$TMP/go" ]; do sleep 0.05; done; cat >"$TMP/huge.out") &
 	dl=$!
-	sleep 0.5
+	# Stalled: socket buffers full, no chunk job queued or running, and
+	# none submitted for 200 ms.
+	prev=-1
+	for ((i = 0; i < 100; i++)); do
+		st=$("${C[@]}" "$B/stats")
+		sub=$(sed -n 's/.*"submitted":\([0-9]*\).*/\1/p' <<<"$st")
+		[[ $st == *'"queued":0,"running":0'* && $sub == "$prev" ]] && break
+		prev=$sub
+		sleep 0.2
+	done
 	for ms in 1500 1500 100; do
 		"${C[@]}" -o /dev/null "$B/sleep?ms=$ms" &
 		CLIENTS+=($!)
-		sleep 0.1
+		case $ms/${#CLIENTS[@]} in
+		1500/1) wait_stats '"queued":0,"running":1' ;;
+		1500/2) wait_stats '"queued":0,"running":2' ;;
+		*) wait_stats '"queued":1,"running":2' ;;
+		esac
 	done
-	wait_stats '"queued":1,"running":2'
 	touch "$TMP/go"
 	wait $dl
 	wait_clients
