@@ -24,4 +24,6 @@ EXTRA_DIST += \
 	examples/www/style.css \
 	examples/www/data.json \
 	bench/https-wrk.sh
-dist_man_MANS += man/evpool-https-server.1
+# The example is not installed, so neither is its page: it ships in the
+# tarball (man -l man/evpool-https-server.1).
+EXTRA_DIST += man/evpool-https-server.1
