@@ -73,3 +73,7 @@ t_stats_LDADD = $(EVPOOL_TEST_LDADD)
 t_emit_SOURCES = t/emit.c $(EVPOOL_TAP_SOURCES)
 t_emit_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_emit_LDADD = $(EVPOOL_TEST_LDADD)
+
+# Exported symbols and their man pages.
+TESTS += t/exports.sh
+dist_check_SCRIPTS += t/exports.sh
