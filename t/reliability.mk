@@ -75,3 +75,8 @@ lint:
 	if test -n "$$out"; then echo "$$out"; echo "clang-tidy: findings above"; exit 1; fi; \
 	echo "clang-tidy: clean"
 .PHONY: lint
+
+# The HTTPS example under attack (skips itself without the server, curl,
+# openssl or python3).
+TESTS += t/https-attack.sh
+dist_check_SCRIPTS += t/https-attack.sh
