@@ -192,11 +192,12 @@ fs_drop(struct fs_state *st, size_t i)
 	st->kids[i] = st->kids[--st->nkids];
 }
 
+/* The entry of an unreaped child (a reaped one's pid may be reused). */
 static ssize_t
 fs_find(struct fs_state *st, pid_t pid)
 {
 	for (size_t i = 0; i < st->nkids; i++)
-		if (st->kids[i].pid == pid)
+		if (st->kids[i].pid == pid && !st->kids[i].reaped)
 			return (ssize_t)i;
 	return -1;
 }

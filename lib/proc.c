@@ -190,6 +190,7 @@ struct fl_entry {
 	struct evpool_job *job;	/* holds a reference */
 	uint64_t seq;		/* its number for the current worker process */
 	unsigned char state;
+	bool finished;		/* its RESULT is in the ring: no deadline */
 };
 
 struct proc_worker {
@@ -206,7 +207,6 @@ struct proc_worker {
 	unsigned fl_head, fl_n;	/* fl_n counts FL_DONE entries not popped */
 	unsigned live;		/* entries not FL_DONE */
 	unsigned sent;		/* entries FL_SENT */
-	bool big_sent;		/* a BIG input is on its way: send no more */
 	uint64_t run_start_ns;	/* when the oldest sent job could start */
 	uint64_t avg_ns;	/* a job's time in the worker, smoothed */
 	unsigned depth;		/* jobs to keep in flight */
@@ -234,6 +234,7 @@ fl_push(struct proc_worker *pw, struct evpool_job *job)
 	e->job = job;
 	e->seq = 0;
 	e->state = FL_UNSENT;
+	e->finished = false;
 	pw->fl_n++;
 	pw->live++;
 }
@@ -341,7 +342,7 @@ run_deadline(struct proc_worker *pw)
 {
 	struct fl_entry *e = fl_first(pw);
 
-	if (!e || e->state != FL_SENT || e->job->timeout_ms <= 0)
+	if (!e || e->state != FL_SENT || e->finished || e->job->timeout_ms <= 0)
 		return UINT64_MAX;
 	return pw->run_start_ns + (uint64_t)e->job->timeout_ms * 1000000u;
 }
@@ -406,11 +407,10 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 
 /* ---- proxy: the worker process's life ------------------------------------ */
 
-/* Kill the worker (if it runs), wait for its wait status, close it.  Jobs it
- * held but had not started go back to FL_UNSENT, for the next one.
- * @return the status, or -1 if it is unknown. */
+/* Kill the worker (if @p kill_it and it runs) and wait for its wait
+ * status.  @return the status, or -1 if it is unknown. */
 static int
-child_end(struct proc_worker *pw, bool kill_it)
+child_reap(struct proc_worker *pw, bool kill_it)
 {
 	int status = -1;
 
@@ -420,13 +420,30 @@ child_end(struct proc_worker *pw, bool kill_it)
 		evpool__child_kill(&pw->c);
 	if (evpool__child_status(&pw->c, -1, &status) < 0)
 		status = -1;
+	return status;
+}
+
+/* Let go of a reaped worker.  Jobs it held but had not started go back to
+ * FL_UNSENT, for the next one. */
+static void
+child_release(struct proc_worker *pw)
+{
+	if (!pw->c.pid)
+		return;
 	evpool__child_close(&pw->c);
 	for (unsigned i = 0; i < pw->fl_n; i++)
 		if (FL(pw, i)->state == FL_SENT)
 			FL(pw, i)->state = FL_UNSENT;
 	pw->sent = 0;
-	pw->big_sent = false;
 	pw->replacing = true;
+}
+
+static int
+child_end(struct proc_worker *pw, bool kill_it)
+{
+	int status = child_reap(pw, kill_it);
+
+	child_release(pw);
 	return status;
 }
 
@@ -624,7 +641,7 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 	bool put = false;
 	enum io io = IO_OK;
 
-	for (unsigned i = 0; i < pw->fl_n && !pw->big_sent; i++) {
+	for (unsigned i = 0; i < pw->fl_n; i++) {
 		struct fl_entry *e = FL(pw, i);
 		struct evpool_job *job = e->job;
 		bool big = evpool__wire_size(job->input_len) >
@@ -643,8 +660,9 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 			i = (unsigned)-1; /* finish() may pop the head */
 			continue;
 		}
-		/* A BIG input goes alone: the worker must not be writing a
-		 * BIG result while we write its input (both would block). */
+		/* A BIG input goes only to an idle worker, and whole, here:
+		 * so the worker is never writing a BIG result on the socket
+		 * while we write (both would block). */
 		if (big && pw->sent > 0)
 			break;
 		if (!evpool__ring_fits(&pw->down, job->input_len))
@@ -669,7 +687,6 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		pw->njobs++;
 		put = true;
 		if (big) {
-			pw->big_sent = true;
 			evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
 			put = false;
 			io = sock_move(pw, true, job->input, job->input_len,
@@ -705,12 +722,32 @@ push_emission(struct evpool_job *job, const void *data, size_t len)
 	return 0;
 }
 
-/* Read the up ring: emissions and results, in job order. */
+/* Is the RESULT of job @p seq in the up ring?  (A read-only scan.) */
+static bool
+result_ready(struct proc_worker *pw, uint64_t seq)
+{
+	const unsigned allowed = (1u << EVPOOL__W_EMIT) | (1u << EVPOOL__W_RESULT);
+	struct evpool__ring r = pw->up; /* our cursor, copied: nothing moves */
+	struct evpool__frame f;
+
+	while (evpool__ring_get(&r, allowed, &f) == 1) {
+		if (f.type == EVPOOL__W_RESULT && f.seq == seq)
+			return true;
+		r.mine += f.size;
+	}
+	return false;
+}
+
+/* Read the up ring: emissions and results, in job order.  @p force: only
+ * the jobs whose RESULT is already there, whatever the emit window (the
+ * worker is fenced or dead); a job without one is left alone (the caller
+ * ends it, and its late partial results are dropped, as in thread mode). */
 static enum io
-collect(struct evpool *pool, struct proc_worker *pw)
+collect(struct evpool *pool, struct proc_worker *pw, bool force)
 {
 	const unsigned allowed = (1u << EVPOOL__W_EMIT) | (1u << EVPOOL__W_RESULT);
 	unsigned window = pool->cfg.emit_window;
+	struct fl_entry *checked = NULL;
 	bool took = false;
 	enum io io = IO_OK;
 
@@ -725,7 +762,15 @@ collect(struct evpool *pool, struct proc_worker *pw)
 		 * fill the window, leave the ring alone (the worker blocks
 		 * on it, as a thread blocks in evpool_ctx_emit()). */
 		e = fl_first(pw);
-		if (e && atomic_load(&e->job->emit_pending) >= window) {
+		if (force && e != checked) {
+			if (!e || e->state != FL_SENT ||
+			    !result_ready(pw, e->seq))
+				break;
+			checked = e;
+		}
+		/* (A job ops->kill took drops its partial results: no window.) */
+		if (!force && e && !job_taken(e->job) &&
+		    atomic_load(&e->job->emit_pending) >= window) {
 			io = IO_WINDOW;
 			break;
 		}
@@ -814,37 +859,104 @@ emit_room(void *arg)
 
 /* ---- proxy: when things go wrong ----------------------------------------- */
 
-/* The worker is gone or must go: the job it had started ends with @p why;
- * the others go to the next worker process.  A worker that died before it
- * started the job is not the job's fault — unless that keeps happening. */
+/* Take back every job shipped to the worker that it has not started (it
+ * will skip them; they go out again, under new numbers).  Afterwards the
+ * worker cannot start anything new: the jobs it has started are all there
+ * is to decide about. */
 static void
-lose_worker(struct proc_worker *pw, enum evpool__finish why, int status)
+fence(struct proc_worker *pw)
 {
-	struct fl_entry *e = fl_first(pw);
-	bool started = false;
+	for (unsigned i = 0; i < pw->fl_n; i++) {
+		struct fl_entry *e = FL(pw, i);
+		uint64_t want = e->seq << 2 | EVPOOL__SLOT_PENDING;
+
+		if (e->state == FL_SENT &&
+		    atomic_compare_exchange_strong(
+			    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS], &want,
+			    e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
+			e->state = FL_UNSENT;
+			pw->sent--;
+		}
+	}
+}
+
+static bool
+started(struct proc_worker *pw, struct fl_entry *e)
+{
+	return atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]) ==
+	       (e->seq << 2 | EVPOOL__SLOT_STARTED);
+}
+
+/*
+ * The worker is dead or must die.  Fence it, kill it, wait for its status,
+ * read what it published before it died; then the job it had started and
+ * not finished (one at most, unless its ring is corrupt) ends with @p why,
+ * and the others go to the next worker.  A worker that died before it
+ * started anything is not a job's fault — unless that keeps happening.
+ */
+static void
+end_worker(struct evpool *pool, struct proc_worker *pw,
+	   enum evpool__finish why, int status)
+{
+	struct fl_entry *charged = NULL;
 	int wstatus;
 
-	if (e && e->state == FL_SENT) {
-		uint64_t v = atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]);
-		started = v == (e->seq << 2 | EVPOOL__SLOT_STARTED);
-	}
+	fence(pw);
 	/* Kill it even when it died: a job may close its socket and live on.
 	 * An exiting process keeps the status it exits with. */
-	wstatus = child_end(pw, true);
-	if (!e)
+	wstatus = child_reap(pw, true);
+	collect(pool, pw, true);
+	for (unsigned i = 0; i < pw->fl_n; i++) {
+		struct fl_entry *e = FL(pw, i);
+
+		if (e->state != FL_SENT)
+			continue;
+		if (!started(pw, e)) {
+			e->state = FL_UNSENT; /* it never ran */
+			pw->sent--;
+			continue;
+		}
+		finish(pw, e, why, status, wstatus);
+		charged = e;
+		i = (unsigned)-1; /* finish() may pop: start over */
+	}
+	child_release(pw);
+	if (charged) {
+		pw->idle_deaths = 0;
 		return;
-	if (why == EVPOOL__FIN_CRASH && !started && ++pw->idle_deaths < 3)
+	}
+	/* A cancel or timeout whose job finished after all charges nobody. */
+	if ((why == EVPOOL__FIN_CRASH || why == EVPOOL__FIN_ERROR) &&
+	    ++pw->idle_deaths >= 3 && fl_first(pw)) {
+		pw->idle_deaths = 0;
+		finish(pw, fl_first(pw), why, status, wstatus);
+	}
+}
+
+/* The running job's deadline passed.  It may have finished meanwhile (its
+ * result waiting behind a full emit window): look before killing. */
+static void
+handle_timeout(struct evpool *pool, struct proc_worker *pw)
+{
+	struct fl_entry *e;
+
+	fence(pw);
+	e = fl_first(pw);
+	if (!e || e->state != FL_SENT)
 		return;
-	pw->idle_deaths = 0;
-	finish(pw, e, why, status, wstatus);
+	if (result_ready(pw, e->seq)) {
+		e->finished = true; /* it made it: collect() delivers it */
+		return;
+	}
+	end_worker(pool, pw, EVPOOL__FIN_TIMEOUT, 0);
 }
 
 /* Jobs ops->kill took (or all of them, after kill_all): a job the worker
  * has not started is taken back; the one it runs costs the worker. */
 static void
-handle_pokes(struct proc_worker *pw)
+handle_pokes(struct evpool *pool, struct proc_worker *pw)
 {
-	struct fl_entry *running = NULL;
+	bool running = false;
 
 	atomic_store(&pw->poked, 0);
 	cancel_drain(pw);
@@ -859,28 +971,35 @@ handle_pokes(struct proc_worker *pw)
 
 		if (e->state == FL_DONE || !job_taken(e->job))
 			continue;
-		if (e->state == FL_UNSENT) {
-			evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
-			fl_done(pw, e);
-			i = (unsigned)-1; /* fl_done may pop: start over */
-			continue;
-		}
-		want = e->seq << 2 | EVPOOL__SLOT_PENDING;
-		if (atomic_compare_exchange_strong(
-			    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS], &want,
-			    e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
+		if (e->state == FL_SENT) {
+			want = e->seq << 2 | EVPOOL__SLOT_PENDING;
+			if (!atomic_compare_exchange_strong(
+				    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS],
+				    &want, e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
+				running = true; /* started */
+				continue;
+			}
 			/* The worker will skip it: no result will come. */
-			evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
-			fl_done(pw, e);
-			i = (unsigned)-1;
-			continue;
+			pw->sent--;
+			e->state = FL_UNSENT;
 		}
-		running = e; /* started: only the first sent one can be */
+		evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
+		fl_done(pw, e);
+		i = (unsigned)-1; /* fl_done may pop: start over */
 	}
-	if (running && pw->c.pid) {
-		child_end(pw, true);
-		evpool__job_complete(running->job, EVPOOL__FIN_CANCEL, 0);
-		fl_done(pw, running);
+	if (!running || !pw->c.pid)
+		return;
+	/* A taken job has started: it may have finished meanwhile (its
+	 * result in the ring; collect() then ends it -ECANCELED).  Look
+	 * before killing. */
+	fence(pw);
+	for (unsigned i = 0; i < pw->fl_n; i++) {
+		struct fl_entry *e = FL(pw, i);
+		if (e->state == FL_SENT && job_taken(e->job) &&
+		    !result_ready(pw, e->seq)) {
+			end_worker(pool, pw, EVPOOL__FIN_CANCEL, 0);
+			return;
+		}
 	}
 }
 
@@ -988,7 +1107,7 @@ proc_kill_all(struct evpool__worker *w)
 static bool
 can_ship(struct proc_worker *pw)
 {
-	if (pw->sent == pw->live || pw->big_sent || !pw->c.pid ||
+	if (pw->sent == pw->live || !pw->c.pid ||
 	    (pw->max_jobs && pw->njobs >= pw->max_jobs))
 		return false;
 	for (unsigned i = 0; i < pw->fl_n; i++) {
@@ -1027,7 +1146,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 		uint64_t deadline;
 
 		if (atomic_load_explicit(&pw->poked, memory_order_relaxed))
-			handle_pokes(pw);
+			handle_pokes(pool, pw);
 		if (!pw->live)
 			break;
 		if (!pw->c.pid && child_start(w) < 0) {
@@ -1057,7 +1176,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 		if (can_ship(pw))
 			io = ship(pp, pw);
 		if (io == IO_OK)
-			io = collect(pool, pw);
+			io = collect(pool, pw, false);
 		if (io == IO_OK) {
 			unsigned d = (unsigned)(DEPTH_TARGET_NS /
 						(pw->avg_ns ? pw->avg_ns : 1));
@@ -1091,25 +1210,21 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 				evpool__pool_wait(pool, emit_room, &er, ms);
 			if (ms_until(run_deadline(pw)) == 0 &&
 			    !emit_room(&er))
-				lose_worker(pw, EVPOOL__FIN_TIMEOUT, 0);
+				handle_timeout(pool, pw);
 			break;
 		}
 		case IO_DEAD:
-			/* Results the worker published before it died count. */
-			if (collect(pool, pw) == IO_PROTO)
-				lose_worker(pw, EVPOOL__FIN_ERROR, EVPOOL_EPROTO);
-			else
-				lose_worker(pw, EVPOOL__FIN_CRASH, 0);
+			end_worker(pool, pw, EVPOOL__FIN_CRASH, 0);
 			break;
 		case IO_TIMEOUT:
 			if (ms_until(run_deadline(pw)) == 0)
-				lose_worker(pw, EVPOOL__FIN_TIMEOUT, 0);
+				handle_timeout(pool, pw);
 			break;
 		case IO_PROTO:
-			lose_worker(pw, EVPOOL__FIN_ERROR, EVPOOL_EPROTO);
+			end_worker(pool, pw, EVPOOL__FIN_ERROR, EVPOOL_EPROTO);
 			break;
 		case IO_NOMEM:
-			lose_worker(pw, EVPOOL__FIN_ERROR, -ENOMEM);
+			end_worker(pool, pw, EVPOOL__FIN_ERROR, -ENOMEM);
 			break;
 		}
 	}

@@ -998,6 +998,31 @@ static void test_big(void)
 			bad++;
 	ok(r.len == BIG && bad == 0, "... intact");
 	rec_free(&r);
+
+	/* The worker goes on after big transfers: small jobs, then a big one
+	 * behind them, then small ones again. */
+	{
+		struct rec m[5];
+		int32_t v = 7;
+		bool good = true;
+
+		submit(pool, job_echo, &v, sizeof(v), 0, 0, &m[0]);
+		submit(pool, job_echo, &v, sizeof(v), 0, 0, &m[1]);
+		submit(pool, job_echo, in, 200000, 0, 0, &m[2]);
+		submit(pool, job_echo, &v, sizeof(v), 0, 0, &m[3]);
+		submit(pool, job_echo, in, 100000, 0, 0, &m[4]);
+		wait_recs(m, 5);
+		for (int i = 0; i < 5; i++) {
+			size_t want = i == 2 ? 200000 : i == 4 ? 100000 : 4;
+			const void *src = i == 2 || i == 4 ? (const void *)in : &v;
+			if (m[i].status || m[i].len != want ||
+			    memcmp(m[i].bytes, src, want))
+				good = false;
+			rec_free(&m[i]);
+		}
+		ok(good, "after them the worker takes small and big jobs "
+		   "mixed, all echoed intact");
+	}
 	free(in);
 	evpool_free(pool);
 }
@@ -1429,7 +1454,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(79);
+	plan(80);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
