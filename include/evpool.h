@@ -533,7 +533,9 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  *    before the fork, so workers do not write it again;
  *  - the initializer and finalizer (evpool_config_set_initializer()) run in
  *    each worker process (after its resource limits are applied), not in the
- *    host;
+ *    host; a worker whose initializer crashes fails its jobs with
+ *    EVPOOL_ESPAWN, one whose initializer never returns is killed by
+ *    evpool_terminate() / evpool_free() instead of holding them;
  *  - workers ignore SIGINT, SIGQUIT and SIGHUP (the terminal's signals are
  *    the host's to handle) and have every other signal at its default
  *    action, with none blocked.  The library installs no signal handler in
