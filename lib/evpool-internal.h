@@ -398,7 +398,6 @@ struct evpool {
 	struct evpool_queue *queues;	/* the default queue is dq */
 	struct evpool_queue *dq;
 	atomic_bool closed;
-	bool free_deferred;
 	atomic_uint next_worker_id;
 
 	/* Counters (struct evpool_stats).  Submitters write n_submitted
@@ -462,6 +461,10 @@ EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
 
 /** Thread-local: the pool whose callbacks this thread is delivering. */
 EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_delivering;
+/** Thread-local: a pool this thread asked to free from inside one of its
+ *  callbacks; the outermost delivery of this thread frees it afterwards
+ *  (only that thread: another loop's delivery must not). */
+EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_free_deferred;
 
 /* ---- time --------------------------------------------------------------- */
 

@@ -269,6 +269,7 @@ mailbox_take(struct evpool__mailbox *mb)
 }
 
 __thread struct evpool *evpool__tls_delivering;
+__thread struct evpool *evpool__tls_free_deferred;
 
 static bool
 mailbox_spin(struct evpool__mailbox *mb)
@@ -371,8 +372,8 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 	if (atomic_load_explicit(&mb->head, memory_order_seq_cst))
 		notify_write(mb);
 	evpool__tls_delivering = prev_delivering;
-	if (pool->free_deferred && !prev_delivering) {
-		pool->free_deferred = false;
+	if (evpool__tls_free_deferred == pool && !prev_delivering) {
+		evpool__tls_free_deferred = NULL;
 		evpool_free(pool);
 	}
 	return jobs;

@@ -528,11 +528,12 @@ evpool_free(struct evpool *pool)
 {
 	struct evpool__mailbox *mb;
 	struct evpool_queue *q;
+
 	if (!pool || atomic_load(&pool->dead))
 		return;
 	if (evpool__tls_delivering == pool) {
 		/* Inside one of our callbacks: finish the batch first. */
-		pool->free_deferred = true;
+		evpool__tls_free_deferred = pool;
 		return;
 	}
 	/* No re-entry from callbacks below; and hold the memory ourselves, so
