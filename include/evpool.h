@@ -322,7 +322,10 @@ EVPOOL_API int evpool_set_max_workers(struct evpool *pool, unsigned max_workers)
 
 /**
  * Cancel every queued job of every queue: each completes with -ECANCELED.
- * Running jobs are untouched.  @return the number cancelled, or -EINVAL.
+ * Running jobs are untouched.  In process mode a worker may already hold a
+ * few short jobs it prefetched (about 100 us of work); they count as running
+ * and are left to run (evpool_job_cancel() still takes one back unstarted).
+ * @return the number cancelled, or -EINVAL.
  */
 EVPOOL_API int evpool_cancel_all(struct evpool *pool);
 
