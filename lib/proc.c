@@ -603,14 +603,21 @@ child_stop(struct proc_worker *pw)
 /* ---- proxy: shipping and collecting -------------------------------------- */
 
 /* Prefetch up to @p k more jobs from the queue, as worker_main() takes
- * one: RUNNING, a reference, job->worker. */
+ * one: RUNNING, a reference, job->worker.  Only while the queue's workers
+ * are all busy (see below), so prefetching never keeps a job from an idle
+ * worker; a prefetched job can still wait behind an unexpectedly long one,
+ * at most about DEPTH_TARGET_NS of expected work. */
 static void
 take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
 {
 	struct evpool_queue *q = w->q;
 
 	pthread_mutex_lock(&q->mu);
-	if (!q->stopping && q->nworkers <= q->max_workers) {
+	/* Only when every worker is busy and no more can start: a job
+	 * prefetched behind a long one would otherwise wait for it while
+	 * another worker sits idle. */
+	if (!q->stopping && q->nworkers == q->max_workers &&
+	    q->nrunning >= q->nworkers) {
 		size_t queued = atomic_load_explicit(&q->nqueued,
 						     memory_order_relaxed);
 		size_t share = q->nworkers ? (queued + q->nworkers - 1) / q->nworkers
