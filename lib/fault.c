@@ -79,11 +79,11 @@ env_arm(void)
 	nth = strtol(p + 1, (char **)&p, 10);
 	if (*p == ':')
 		err = (int)strtol(p + 1, NULL, 10);
-	evpool_fault_arm(kinds, nth, err);
+	evpool__fault_arm(kinds, nth, err);
 }
 
 void
-evpool_fault_arm(unsigned kinds, long nth, int err)
+evpool__fault_arm(unsigned kinds, long nth, int err)
 {
 	atomic_store(&armed_kinds, 0);
 	atomic_store(&counted, 0);
@@ -94,20 +94,20 @@ evpool_fault_arm(unsigned kinds, long nth, int err)
 }
 
 void
-evpool_fault_disarm(void)
+evpool__fault_disarm(void)
 {
 	atomic_store(&armed_kinds, 0);
 	atomic_store(&target, 0);
 }
 
 long
-evpool_fault_calls(void)
+evpool__fault_calls(void)
 {
 	return atomic_load(&counted);
 }
 
 unsigned
-evpool_fault_fired(void)
+evpool__fault_fired(void)
 {
 	return atomic_load(&fired);
 }

@@ -10,9 +10,9 @@
  *   EVPOOL_FAULT_FD      eventfd, pipe, pipe2, socketpair (EMFILE)
  *   EVPOOL_FAULT_FORK    fork                           (EAGAIN)
  *   EVPOOL_FAULT_WRITE   write                          (EINTR, or as armed)
- * A test arms a set of kinds with evpool_fault_arm(kinds, n, err): from then
+ * A test arms a set of kinds with evpool__fault_arm(kinds, n, err): from then
  * on, calls of those kinds are counted, and the n-th one fails (once) with
- * the kind's error (or @p err if nonzero).  evpool_fault_calls() says how
+ * the kind's error (or @p err if nonzero).  evpool__fault_calls() says how
  * many calls were counted since arming, so a test can first count a path's
  * calls and then fail each of them in turn.  The environment variable
  * EVPOOL_FAULT="kinds:n[:errno]" (kinds as "malloc,thread,fd,fork,write" or
@@ -44,17 +44,19 @@
 #define EVPOOL_FAULT_WRITE 0x10u
 #define EVPOOL_FAULT_ALL 0x1fu
 
-#define EVPOOL__FAULT_API __attribute__((visibility("default")))
+/* Hidden like every evpool__ name: the library exports only its API
+ * (t/exports.sh), and t/fault links the static library to reach these. */
+#define EVPOOL__FAULT_API __attribute__((visibility("hidden")))
 
 /** Count calls of @p kinds from now on; fail the @p nth (1-based; 0: none)
  *  with @p err (0: the kind's usual error).  Resets the counters. */
-EVPOOL__FAULT_API void evpool_fault_arm(unsigned kinds, long nth, int err);
+EVPOOL__FAULT_API void evpool__fault_arm(unsigned kinds, long nth, int err);
 /** Stop injecting and counting. */
-EVPOOL__FAULT_API void evpool_fault_disarm(void);
-/** Calls of the armed kinds counted since evpool_fault_arm(). */
-EVPOOL__FAULT_API long evpool_fault_calls(void);
+EVPOOL__FAULT_API void evpool__fault_disarm(void);
+/** Calls of the armed kinds counted since evpool__fault_arm(). */
+EVPOOL__FAULT_API long evpool__fault_calls(void);
 /** The kind of call that was failed since arming, or 0 if none was. */
-EVPOOL__FAULT_API unsigned evpool_fault_fired(void);
+EVPOOL__FAULT_API unsigned evpool__fault_fired(void);
 
 void *evpool__fault_malloc(size_t n);
 void *evpool__fault_calloc(size_t n, size_t size);

@@ -38,10 +38,10 @@
 #define EVPOOL_FAULT_FD 0x04u
 #define EVPOOL_FAULT_FORK 0x08u
 #define EVPOOL_FAULT_WRITE 0x10u
-void evpool_fault_arm(unsigned kinds, long nth, int err);
-void evpool_fault_disarm(void);
-long evpool_fault_calls(void);
-unsigned evpool_fault_fired(void);
+void evpool__fault_arm(unsigned kinds, long nth, int err);
+void evpool__fault_disarm(void);
+long evpool__fault_calls(void);
+unsigned evpool__fault_fired(void);
 
 #define NJOBS 6
 
@@ -246,10 +246,10 @@ sweep(bool process, unsigned kind, const char *kname)
 	unsigned bad = 0, fired = 0;
 	const char *mode = process ? "process" : "thread";
 
-	evpool_fault_arm(kind, 0, 0); /* count only */
+	evpool__fault_arm(kind, 0, 0); /* count only */
 	scenario(process, &run);
-	total = evpool_fault_calls();
-	evpool_fault_disarm();
+	total = evpool__fault_calls();
+	evpool__fault_disarm();
 
 	for (long n = 1; n <= total + 1; n++) {
 		int fd0 = count_dir("/proc/self/fd");
@@ -257,11 +257,11 @@ sweep(bool process, unsigned kind, const char *kname)
 		int fd1 = fd0, th1 = th0, failed = 0, refused = 0;
 		bool once = true, ok_run;
 
-		evpool_fault_arm(kind, n, 0);
+		evpool__fault_arm(kind, n, 0);
 		scenario(process, &run);
-		if (evpool_fault_fired())
+		if (evpool__fault_fired())
 			fired++;
-		evpool_fault_disarm();
+		evpool__fault_disarm();
 		for (int i = 0; i < NJOBS; i++) {
 			if (run.new_ret < 0)
 				break;

@@ -16,6 +16,8 @@ check_PROGRAMS += t/fault
 t_fault_SOURCES = t/fault.c t/tap.c t/tap.h
 t_fault_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 t_fault_LDADD = $(EVPOOL_TEST_LDADD)
+# The static library: the fault hooks are hidden, like every evpool__ name.
+t_fault_LDFLAGS = -static
 TESTS += t/fault
 endif
 EXTRA_DIST += t/fault.c
