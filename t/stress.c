@@ -240,6 +240,7 @@ struct rec {
 	int expect_loop;	/* loop index that must deliver */
 	int timeout_eff;	/* resolved timeout, 0: none */
 	uint64_t sum;		/* checksum of the input */
+	size_t in_len;		/* input bytes */
 	int submit_ret;
 	bool submitted;		/* submit returned 0 */
 	bool thread_mode;
@@ -457,9 +458,10 @@ rec_new(void)
 }
 
 /*
- * Process mode hangs on a job whose input is 16 KiB or more followed by another
- * job on the same worker (reported, issue 4): process pools get inputs below
- * 16 000 bytes unless EVPOOL_STRESS_BIG_INPUT=1.
+ * Process pools get inputs below 16 000 bytes (the ring; larger ones take the
+ * worker's socket) unless EVPOOL_STRESS_BIG_INPUT=1: a job with a bigger
+ * input hung the next job on its worker until 0d1a3f5, and with them a
+ * process pool still stalls now and then (reported, issue 4).
  */
 static bool big_process_input;
 
@@ -533,6 +535,7 @@ submit_one(uint64_t *rs, struct tpool *tp, int loop_idx)
 
 	input = make_input(rs, r, &len);
 	r->sum = fnv(input, len);
+	r->in_len = len;
 	spec.fn = stress_job;
 	spec.arg = tp->process ? NULL : r;
 	spec.input = input;
@@ -887,9 +890,11 @@ stuck(struct tpool *tp, const char *what)
 		if (r->tp == tp && r->submitted && atomic_load(&r->calls) == 0) {
 			struct evpool_job *j = atomic_load(&r->job);
 			tap_diag("undelivered record %u: kind %s dur %uus emits %u"
-				 " timeout %d trigger %d cancel %d/%d handle %s",
+				 " input %zu timeout %d trigger %d cancel %d/%d"
+				 " handle %s",
 				 i, kind_name(r->hdr.kind), r->hdr.dur_us,
-				 r->hdr.nemits, r->timeout_eff, r->is_trigger,
+				 r->hdr.nemits, r->in_len, r->timeout_eff,
+				 r->is_trigger,
 				 r->cancel_called, r->cancel_ret0,
 				 !j ? "-" : evpool_job_ready(j) ? "ready"
 				 : "not ready");
