@@ -414,6 +414,11 @@ struct world {
 };
 
 static struct world W;
+/* What the chaos thread is doing, for the hang message. */
+static char step_msg[160] = "";
+#define STEP(tp, what)                                                        \
+	snprintf(step_msg, sizeof(step_msg), "%s on pool %d (%s mode)", what,  \
+		 (tp)->id, (tp)->process ? "process" : "thread")
 static __thread int guard_depth;	/* done_cb frames in their guard */
 static atomic_uint cb_rng_seq;
 
@@ -862,6 +867,7 @@ free_here(struct tpool *tp)
 {
 	tp->freeing_tid = pthread_self();
 	begin_free(tp);
+	STEP(tp, "evpool_free()");
 	evpool_free(tp->p);
 	atomic_store(&tp->freed, true);
 }
@@ -986,6 +992,7 @@ pool_end(uint64_t *rs, struct slot *s)
 
 	switch (how) {
 	case END_CLOSE_JOIN:
+		STEP(tp, "evpool_close() + evpool_join(-1)");
 		evpool_close(tp->p);
 		r = evpool_join(tp->p, -1);
 		if (r != 0)
@@ -993,12 +1000,14 @@ pool_end(uint64_t *rs, struct slot *s)
 		break;
 	case END_TERMINATE:
 		atomic_store(&tp->cancel_any, true);
+		STEP(tp, "evpool_terminate()");
 		r = evpool_terminate(tp->p);
 		if (r != 0)
 			tap_diag("pool %d: terminate returned %d", tp->id, r);
 		break;
 	case END_SHUTDOWN:
 		atomic_store(&tp->cancel_any, true);
+		STEP(tp, "evpool_shutdown() + evpool_join(-1)");
 		r = evpool_shutdown(tp->p, (int)rndn(rs, 5));
 		if (r != 0 && r != -ETIMEDOUT)
 			tap_diag("pool %d: shutdown returned %d", tp->id, r);
@@ -1262,6 +1271,9 @@ on_alarm(int sig)
 	ssize_t n;
 
 	(void)sig;
+	n = write(1, "# the chaos thread was in: ", 27);
+	n = write(1, step_msg, strlen(step_msg));
+	n = write(1, "\n", 1);
 	n = write(1, hung_msg, strlen(hung_msg));
 	(void)n;
 	_exit(255);
