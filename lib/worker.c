@@ -468,9 +468,12 @@ timer_main(void *arg)
 		}
 		heap_remove(pool, job);
 		pthread_mutex_unlock(&pool->timer_mu);
-		atomic_store(&job->cancelled, 1);
-		if (evpool__job_claim(job, EVPOOL__RUNNING))
+		/* Claim first, then raise the flag: a job that saw the flag
+		 * and returned at once must not win as "cancelled". */
+		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
+			atomic_store(&job->cancelled, 1);
 			evpool__job_complete(job, EVPOOL__FIN_TIMEOUT, 0);
+		}
 		evpool__pool_wake(pool); /* an emitter may be waiting */
 		evpool_job_unref(job);
 		pthread_mutex_lock(&pool->timer_mu);
