@@ -254,6 +254,14 @@ EVPOOL__INTERNAL void evpool__job_complete(struct evpool_job *job,
 					   enum evpool__finish why, int status);
 /** Run the job's done callback and the pool callbacks (loop thread). */
 EVPOOL__INTERNAL void evpool__job_deliver(struct evpool_job *job);
+/** True when @p job may emit again: fewer than emit_window emissions wait
+ *  for the loop, or the job was cancelled, or *@p stop (may be NULL) is set. */
+EVPOOL__INTERNAL bool evpool__emit_has_room(struct evpool_job *job,
+					    atomic_int *stop);
+/** BLOCKING: wait until evpool__emit_has_room() (the emit window's
+ *  backpressure, both modes).  @return 0 or -ETIMEDOUT. */
+EVPOOL__INTERNAL int evpool__emit_wait(struct evpool_job *job, atomic_int *stop,
+				       int timeout_ms);
 /** Free a job's outputs when its late result is discarded. */
 EVPOOL__INTERNAL void evpool__job_discard_ctx(struct evpool_ctx *ctx);
 

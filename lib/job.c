@@ -434,7 +434,7 @@ evpool_ctx_set_result_bytes(struct evpool_ctx *ctx, const void *data,
 
 struct emit_wait {
 	struct evpool_job *job;
-	unsigned window;
+	atomic_int *stop;
 };
 
 static bool
@@ -442,8 +442,24 @@ emit_room(void *arg)
 {
 	struct emit_wait *ew = arg;
 
-	return atomic_load(&ew->job->emit_pending) < ew->window ||
-	       atomic_load(&ew->job->cancelled);
+	return evpool__emit_has_room(ew->job, ew->stop);
+}
+
+bool
+evpool__emit_has_room(struct evpool_job *job, atomic_int *stop)
+{
+	return atomic_load(&job->emit_pending) < job->pool->cfg.emit_window ||
+	       atomic_load(&job->cancelled) || (stop && atomic_load(stop));
+}
+
+int
+evpool__emit_wait(struct evpool_job *job, atomic_int *stop, int timeout_ms)
+{
+	struct emit_wait ew = { job, stop };
+
+	if (emit_room(&ew))
+		return 0;
+	return evpool__pool_wait(job->pool, emit_room, &ew, timeout_ms);
 }
 
 int
@@ -463,8 +479,7 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 	if (!job->emit || job->sink)
 		return 0;
 	if (atomic_load(&job->emit_pending) >= job->pool->cfg.emit_window) {
-		struct emit_wait ew = { job, job->pool->cfg.emit_window };
-		evpool__pool_wait(job->pool, emit_room, &ew, -1);
+		evpool__emit_wait(job, NULL, -1);
 		if (atomic_load(&job->cancelled))
 			return -ECANCELED;
 	}

@@ -849,21 +849,6 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 	return io;
 }
 
-struct emit_room {
-	struct proc_worker *pw;
-	struct evpool_job *job;
-	unsigned window;
-};
-
-static bool
-emit_room(void *arg)
-{
-	struct emit_room *er = arg;
-
-	return atomic_load(&er->job->emit_pending) < er->window ||
-	       atomic_load(&er->pw->poked);
-}
-
 /* ---- proxy: when things go wrong ----------------------------------------- */
 
 /* Take back every job shipped to the worker that it has not started (it
@@ -1210,13 +1195,12 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			break;
 		case IO_WINDOW: {
 			struct fl_entry *e = fl_first(pw);
-			struct emit_room er = { pw, e->job, pool->cfg.emit_window };
 			int ms = ms_until(run_deadline(pw));
 
 			if (ms != 0)
-				evpool__pool_wait(pool, emit_room, &er, ms);
+				evpool__emit_wait(e->job, &pw->poked, ms);
 			if (ms_until(run_deadline(pw)) == 0 &&
-			    !emit_room(&er))
+			    !evpool__emit_has_room(e->job, &pw->poked))
 				handle_timeout(pool, pw);
 			break;
 		}
