@@ -879,13 +879,14 @@ EVPOOL_API int evpool_map_successful(const struct evpool_map *map);
 EVPOOL_API int evpool_map_wait(struct evpool_map *map, int timeout_ms);
 /** 0, the status of the failed item of lowest index, or EVPOOL_ENOTREADY. */
 EVPOOL_API int evpool_map_status(const struct evpool_map *map);
-/** Number of items. */
+/** Number of items (NULL: 0). */
 EVPOOL_API size_t evpool_map_size(const struct evpool_map *map);
-/** Number of items that failed so far. */
+/** Number of items that failed so far (NULL: 0). */
 EVPOOL_API size_t evpool_map_failed(const struct evpool_map *map);
-/** Index of the failed item of lowest index, or (size_t)-1 if none. */
+/** Index of the failed item of lowest index, or (size_t)-1 if none (or
+ *  NULL). */
 EVPOOL_API size_t evpool_map_error_index(const struct evpool_map *map);
-/** The chunk size used (Python's default when 0 was given). */
+/** The chunk size used (Python's default when 0 was given; NULL: 0). */
 EVPOOL_API size_t evpool_map_chunksize(const struct evpool_map *map);
 /** The result of item @p i, owned by the map; NULL before the map is
  *  ready, for i >= size, and for EVPOOL_MAP_DISCARD or spec.results maps. */
@@ -975,9 +976,10 @@ EVPOOL_API int evpool_imap_unordered(struct evpool *pool, evpool_fn fn,
 EVPOOL_API int evpool_imap_next(struct evpool_imap *it, int timeout_ms,
 				struct evpool_result *res);
 
-/** Items submitted and not yet returned by evpool_imap_next() (<= window). */
+/** Items submitted and not yet returned by evpool_imap_next() (<= window;
+ *  NULL: 0). */
 EVPOOL_API size_t evpool_imap_in_flight(const struct evpool_imap *it);
-/** The window in use. */
+/** The window in use (NULL: 0). */
 EVPOOL_API size_t evpool_imap_window(const struct evpool_imap *it);
 /** Free the iterator: queued jobs are cancelled, running ones finish in the
  *  background.  Non-blocking.  NULL is ignored. */

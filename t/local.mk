@@ -77,3 +77,10 @@ t_emit_LDADD = $(EVPOOL_TEST_LDADD)
 # Exported symbols and their man pages.
 TESTS += t/exports.sh
 dist_check_SCRIPTS += t/exports.sh
+
+# The bad-input table beyond the core (t/errors.c has the core's).
+check_PROGRAMS += t/badinput
+t_badinput_SOURCES = t/badinput.c t/tap.c t/tap.h
+t_badinput_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+t_badinput_LDADD = $(EVPOOL_TEST_LDADD)
+TESTS += t/badinput
