@@ -32,7 +32,8 @@
 /* Loop-side spin: after a batch, while jobs are still outstanding, poll the
  * stack briefly before going back to the loop's epoll_wait.  The budget
  * adapts: it doubles when a completion arrived in time and halves when none
- * did, and at zero it is probed again every 64 drains.  So a ping-pong of
+ * did, and once it falls below the minimum it is probed again, at the full
+ * budget, every 64 drains.  So a ping-pong of
  * short jobs never sleeps, while a loop waiting on long jobs stops paying. */
 #define LOOP_SPIN_MAX_NS 20000u
 #define LOOP_SPIN_MIN_NS 1000u
@@ -284,7 +285,9 @@ mailbox_spin(struct evpool__mailbox *mb)
 		if (++mb->spin_probe < 64)
 			return false;
 		mb->spin_probe = 0;
-		mb->spin_ns = LOOP_SPIN_MIN_NS;
+		/* Probe with the full budget: a short probe is shorter than
+		 * one round trip and would never find the way back. */
+		mb->spin_ns = LOOP_SPIN_MAX_NS;
 	}
 	atomic_store_explicit(&mb->spinning, true, memory_order_seq_cst);
 	end = evpool__now_ns() + mb->spin_ns;
