@@ -114,23 +114,13 @@ imap_sink(struct evpool_job *job)
 	evpool__chunk_out_init(&o, job, ci.count);
 	for (uint32_t k = 0; k < ci.count; k++) {
 		struct evpool_result r = { 0 };
-		void *copy = NULL;
 
 		evpool__chunk_out_next(&o, &r);
 		r.index = (size_t)ci.first + k;
-		if (r.len) {
-			copy = malloc(r.len);
-			if (copy) {
-				memcpy(copy, r.data, r.len);
-			} else {
-				r.status = -ENOMEM;
-				r.len = 0;
-			}
-		}
-		r.data = copy;
+		evpool__result_own(&r);
 		pthread_mutex_lock(&it->mu);
 		if (it->closed) {
-			free(copy);
+			free((void *)r.data);
 		} else if (it->unordered) {
 			it->ring[(it->head + it->count) % it->window].r = r;
 			it->count++;

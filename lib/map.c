@@ -249,6 +249,23 @@ evpool__chunk_out_init(struct evpool__chunk_out *o,
 }
 
 void
+evpool__result_own(struct evpool_result *res)
+{
+	void *copy = NULL;
+
+	if (res->len) {
+		copy = malloc(res->len);
+		if (copy) {
+			memcpy(copy, res->data, res->len);
+		} else {
+			res->status = -ENOMEM;
+			res->len = 0;
+		}
+	}
+	res->data = copy;
+}
+
+void
 evpool__chunk_out_next(struct evpool__chunk_out *o, struct evpool_result *res)
 {
 	struct chunk_res cr;
@@ -580,16 +597,7 @@ map_sink(struct evpool_job *job)
 		} else if (m->rc && atomic_load(&m->abandoned)) {
 			evpool__results_unexpect(m->rc, 1);
 		} else if (m->rc) {
-			if (r.len) {
-				void *copy = malloc(r.len);
-				if (copy) {
-					memcpy(copy, r.data, r.len);
-				} else {
-					r.status = -ENOMEM;
-					r.len = 0;
-				}
-				r.data = copy;
-			}
+			evpool__result_own(&r);
 			evpool__results_add(m->rc, &r);
 		}
 	}

@@ -93,6 +93,9 @@ EVPOOL__INTERNAL void evpool__chunk_out_init(struct evpool__chunk_out *o,
  *  items.  .index is left to the caller. */
 EVPOOL__INTERNAL void evpool__chunk_out_next(struct evpool__chunk_out *o,
 					     struct evpool_result *res);
+/** Give @p res its own copy of its bytes (they pointed into a job's result),
+ *  to outlive the job; out of memory makes it -ENOMEM with no bytes. */
+EVPOOL__INTERNAL void evpool__result_own(struct evpool_result *res);
 
 /** Submit the chunk built in @p b (kept: the caller may retry) with @p sink.  @p flags are
  *  EVPOOL_SUBMIT_* and @p wait_ms their wait.  Errors as evpool__submit(). */
