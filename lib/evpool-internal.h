@@ -439,6 +439,9 @@ struct evpool {
 	pthread_t timer_tid;
 };
 
+/** Write a wakeup of @p len bytes (8 for an eventfd, 1 for a pipe) to @p fd,
+ *  retrying EINTR; EAGAIN means one is already pending. */
+EVPOOL__INTERNAL void evpool__wake_fd(int fd, size_t len);
 /** Wake every waiter of the pool (after a job finished, a slot freed...). */
 EVPOOL__INTERNAL void evpool__pool_wake(struct evpool *pool);
 /**

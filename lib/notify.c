@@ -200,16 +200,23 @@ evpool__mailbox_unhold(struct evpool__mailbox *mb, long n)
 	pthread_mutex_unlock(&mb->mu);
 }
 
-static void
-notify_write(struct evpool__mailbox *mb)
+void
+evpool__wake_fd(int fd, size_t len)
 {
 	uint64_t one = 1;
 	ssize_t n;
 
-	/* EAGAIN means the fd is already readable: the wakeup is pending. */
+	/* EAGAIN means the fd is already readable: the wakeup is pending.
+	 * EINTR must be retried, or the sleeper is never woken. */
 	do
-		n = write(mb->wfd, &one, mb->wfd == mb->rfd ? sizeof(one) : 1);
+		n = write(fd, &one, len);
 	while (n < 0 && errno == EINTR);
+}
+
+static void
+notify_write(struct evpool__mailbox *mb)
+{
+	evpool__wake_fd(mb->wfd, mb->wfd == mb->rfd ? sizeof(uint64_t) : 1);
 }
 
 static void

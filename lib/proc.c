@@ -1063,14 +1063,10 @@ proc_worker_stop(struct evpool__worker *w)
 static void
 poke(struct proc_worker *pw)
 {
-	uint64_t one = 1;
-	ssize_t n;
-
 	atomic_store(&pw->poked, 1);
-	/* EAGAIN: a wakeup is already pending. */
-	n = write(pw->cancel_wfd, &one,
-		  pw->cancel_wfd == pw->cancel_rfd ? sizeof(one) : 1);
-	(void)n;
+	evpool__wake_fd(pw->cancel_wfd, pw->cancel_wfd == pw->cancel_rfd
+						? sizeof(uint64_t)
+						: 1);
 }
 
 static bool

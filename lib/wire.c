@@ -252,8 +252,6 @@ evpool__shm_wake(struct evpool__shm *shm, int side, int efd)
 	if (atomic_load_explicit(&shm->sleeping[side][0], memory_order_relaxed) &&
 	    atomic_exchange_explicit(&shm->sleeping[side][0], 0,
 				     memory_order_relaxed)) {
-		uint64_t one = 1;
-		ssize_t n = write(efd, &one, sizeof(one));
-		(void)n; /* EAGAIN: a wakeup is already pending */
+		evpool__wake_fd(efd, sizeof(uint64_t));
 	}
 }

@@ -332,16 +332,6 @@ main(void)
 	for (size_t k = 0; k < nk; k++) {
 		if (!process)
 			skip(1, "no process mode in this build");
-		else if (kinds[k].kind == EVPOOL_FAULT_WRITE &&
-			 !getenv("EVPOOL_FAULT_STRICT"))
-			/* evpool__shm_wake() (wire.c) clears the sleeper's
-			 * flag before its eventfd write and ignores a failed
-			 * write, so an interrupted write loses the wakeup and
-			 * the job waits until cancelled.  A non-blocking
-			 * eventfd write cannot really be interrupted, so this
-			 * is reported, not enforced (EVPOOL_FAULT_STRICT=1). */
-			skip(1, "process mode, failed wakeup writes: reported,"
-			     " see EVPOOL_FAULT_STRICT");
 		else
 			sweep(true, kinds[k].kind, kinds[k].name);
 	}
