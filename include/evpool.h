@@ -25,7 +25,8 @@
  * ERRORS
  *  Functions return 0 (or a count) on success and a negative errno value on
  *  failure: -EINVAL bad argument, -ENOMEM, -EAGAIN queue full, -ESHUTDOWN pool
- *  closed, -ECANCELED, -ETIMEDOUT.  Conditions errno cannot name have library
+ *  closed (or inherited across a fork(): see HOST fork()), -ECANCELED,
+ *  -ETIMEDOUT.  Conditions errno cannot name have library
  *  codes below EVPOOL_ERR_BASE (see enum evpool_error).  evpool_strerror()
  *  names every code; evpool_errmsg() gives the detail of the calling thread's
  *  last failure ("max_workers must be 1..4096, got 0").  No function aborts on
@@ -313,7 +314,8 @@ EVPOOL_API int evpool_shutdown(struct evpool *pool, int timeout_ms);
  * waits until that loop has delivered them, so keep such loops running.
  * Safe to call from inside a completion callback of this pool: the free then
  * happens when the current batch of callbacks has been delivered.
- * NULL is ignored.
+ * NULL is ignored, and so is a pool inherited across fork() (see HOST fork()
+ * under process mode).
  */
 EVPOOL_API void evpool_free(struct evpool *pool);
 
@@ -583,9 +585,11 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  *
  * HOST fork().  A pool belongs to the process that made it.  In the child of
  * a fork() (by the host, while a pool exists) an inherited pool is dead: its
- * threads and its fork server belong to the parent.  The child must not call
- * any function on it, not even evpool_free() (exec() or exit() reclaim it);
- * it may create and use pools of its own.  fork() itself is safe at any time
+ * threads and its fork server belong to the parent.  There, submitting to it
+ * and the pool-wide calls (close, join, terminate, shutdown, wait...) fail
+ * at once with -ESHUTDOWN, never block, and evpool_free() does nothing (exec()
+ * or exit() reclaim the memory); jobs and futures of it must not be touched.
+ * The child may create and use pools of its own.  This holds in both modes.  fork() itself is safe at any time
  * (the library's pthread_atfork() handlers leave no lock of it held in the
  * child), and a child that outlives its parent does not keep the parent's
  * fork server and workers alive.

@@ -406,6 +406,7 @@ struct evpool {
 	struct evpool_queue *queues;	/* the default queue is dq */
 	struct evpool_queue *dq;
 	atomic_bool closed;
+	unsigned fork_gen;	/* evpool__fork_gen when made (evpool__inherited) */
 	atomic_uint next_worker_id;
 
 	/* Counters (struct evpool_stats).  Submitters write n_submitted
@@ -439,6 +440,16 @@ struct evpool {
 	pthread_t timer_tid;
 };
 
+/** How many host fork()s this process descends from (bumped in the child). */
+EVPOOL__INTERNAL extern atomic_uint evpool__fork_gen;
+/** Is @p pool inherited across a host fork()?  Its threads, and the locks
+ *  they held, belong to the parent: such a pool must not be touched. */
+static inline bool
+evpool__inherited(const struct evpool *pool)
+{
+	return pool->fork_gen !=
+	       atomic_load_explicit(&evpool__fork_gen, memory_order_relaxed);
+}
 /** Write a wakeup of @p len bytes (8 for an eventfd, 1 for a pipe) to @p fd,
  *  retrying EINTR; EAGAIN means one is already pending. */
 EVPOOL__INTERNAL void evpool__wake_fd(int fd, size_t len);

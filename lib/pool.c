@@ -44,6 +44,9 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 	unsigned n = 0;
 	int r = 0;
 
+	if (evpool__inherited(pool))
+		return evpool__err(-ESHUTDOWN,
+				   "the pool was inherited across fork()");
 	pthread_mutex_lock(&pool->mu);
 	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
 		if (evpool__mailbox_is_mine(mb))
@@ -144,6 +147,21 @@ mode_ops(enum evpool_mode mode)
 	return evpool__process_ops;
 }
 
+atomic_uint evpool__fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void
+fork_child(void)
+{
+	atomic_fetch_add_explicit(&evpool__fork_gen, 1, memory_order_relaxed);
+}
+
+static void
+fork_init(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
 int
 evpool_new(struct evpool **poolp, struct event_base *base,
 	   const struct evpool_config *cfg)
@@ -155,9 +173,11 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 	if (!poolp)
 		return evpool__err(-EINVAL, "evpool_new: NULL pool pointer");
 	evpool__spin_init();
+	pthread_once(&fork_once, fork_init);
 	pool = calloc(1, sizeof(*pool));
 	if (!pool)
 		return evpool__err(-ENOMEM, "evpool_new: out of memory");
+	pool->fork_gen = atomic_load(&evpool__fork_gen);
 	if (cfg)
 		pool->cfg = *cfg;
 	else
@@ -249,8 +269,12 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		return evpool__err(-EINVAL, "evpool_submit: NULL %s",
 				   pool ? "spec" : "pool");
 	if (evpool__unlikely(atomic_load_explicit(&pool->closed,
-						  memory_order_relaxed)))
-		return evpool__err(-ESHUTDOWN, "evpool_submit: the pool is closed");
+						  memory_order_relaxed) ||
+			     evpool__inherited(pool)))
+		return evpool__err(-ESHUTDOWN, "evpool_submit: the pool is %s",
+				   atomic_load(&pool->closed)
+					   ? "closed"
+					   : "inherited across fork()");
 	q = spec->queue ? spec->queue : pool->dq;
 	fn = spec->fn ? spec->fn : q->default_fn;
 	if (evpool__unlikely(!fn))
@@ -384,6 +408,9 @@ evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 	do {                                                                   \
 		if (!pool)                                                     \
 			return evpool__err(-EINVAL, fn ": NULL pool");         \
+		if (evpool__inherited(pool))                                   \
+			return evpool__err(-ESHUTDOWN, fn ": the pool was "    \
+					   "inherited across fork()");         \
 	} while (0)
 
 static void
@@ -529,7 +556,9 @@ evpool_free(struct evpool *pool)
 	struct evpool__mailbox *mb;
 	struct evpool_queue *q;
 
-	if (!pool || atomic_load(&pool->dead))
+	/* An inherited pool: its threads are the parent's; leave it be (exit
+	 * or exec reclaims the memory). */
+	if (!pool || evpool__inherited(pool) || atomic_load(&pool->dead))
 		return;
 	if (evpool__tls_delivering == pool) {
 		/* Inside one of our callbacks: finish the batch first. */

@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -293,6 +296,13 @@ static void cb_noop(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 }
 
+static void cb_flag(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	atomic_store((atomic_int *)arg, 1);
+}
+
 /* Keeps the loop thread busy in a callback for 300 ms. */
 static atomic_int busy_started;
 
@@ -324,7 +334,7 @@ int main(void)
 	int i, rc, all;
 	double t0, el;
 
-	plan(77);
+	plan(80);
 	tap_watchdog(60, "lifecycle");
 	main_tid = pthread_self();
 	if (evthread_use_pthreads() != 0)
@@ -503,6 +513,16 @@ int main(void)
 	evpool_config_set_workers(cfg, 0, 2);
 	is_int(0, evpool_new(&pool, lt.base, cfg), "a pool on a base run by another thread is made");
 	evpool_config_free(cfg);
+	{
+		/* Until that loop has run once, the pool cannot know it is
+		 * the loop's thread and evpool_free() delivers here (as
+		 * documented); so let it run once first. */
+		static atomic_int looped;
+
+		event_base_once(lt.base, -1, EV_TIMEOUT, cb_flag, &looped, NULL);
+		if (!tap_wait_until(atomic_load(&looped), 10000))
+			bail("the loop thread never ran");
+	}
 	recs_reset(lt.tid);
 	rc = 0;
 	for (i = 0; i < 20; i++)
@@ -602,6 +622,41 @@ int main(void)
 	ok(all_once(0, 1), "both called back exactly once on the loop thread");
 	is_int(1, atomic_load(&recs[1].ran),
 	       "the loop did not return before the inner job was delivered");
+	evpool_free(pool);
+
+	/* ---- host fork() while a thread pool works --------------------------- */
+	pool = new_pool(1);
+	recs_reset(main_tid);
+	atomic_store(&gate, 0);
+	ok(gated_plus_queued(pool, 2), "a running job and 2 queued ones are submitted");
+	{
+		pid_t pid = fork();
+		int st = -1;
+		bool reaped;
+
+		if (pid == 0) {
+			/* The pool's worker and its locks are the parent's:
+			 * every call must refuse at once, none may block. */
+			alarm(10);
+			if (submit(pool, job_quick, &recs[9], NULL) != -ESHUTDOWN)
+				_exit(2);
+			if (evpool_close(pool) != -ESHUTDOWN ||
+			    evpool_join(pool, -1) != -ESHUTDOWN ||
+			    evpool_shutdown(pool, -1) != -ESHUTDOWN ||
+			    evpool_cancel_all(pool) != -ESHUTDOWN)
+				_exit(3);
+			evpool_free(pool);
+			_exit(0);
+		}
+		reaped = pid > 0 && waitpid(pid, &st, 0) == pid;
+		ok(reaped && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		   "in a fork()ed child the inherited thread pool refuses submit,"
+		   " close, join, shutdown, cancel_all with -ESHUTDOWN and"
+		   " evpool_free() returns at once (status 0x%x)", (unsigned)st);
+	}
+	atomic_store(&gate, 1);
+	dispatch("lifecycle: after a host fork");
+	ok(all_once(0, 2), "... while in the parent all 3 jobs ran and were called back once");
 	evpool_free(pool);
 
 	event_base_free(base);
