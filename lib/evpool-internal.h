@@ -113,11 +113,28 @@ enum evpool__node_kind {
 	EVPOOL__NODE_CALL = 3,	/* struct evpool__call */
 };
 
-/** A link in a mailbox's completion stack: a finished job or an emission. */
+/** A link in a mailbox's completion stack: a finished job or an emission.
+ *  @c word holds the kind in its low two bits; a job keeps its state, flags
+ *  and reference count in the rest (struct evpool_job). */
 struct evpool__node {
 	struct evpool__node *next;
-	int kind;
+	_Atomic uint32_t word;
 };
+
+#define EVPOOL__KIND_MASK 3u
+
+static inline void
+evpool__node_init(struct evpool__node *n, enum evpool__node_kind kind)
+{
+	atomic_init(&n->word, (uint32_t)kind);
+}
+
+static inline enum evpool__node_kind
+evpool__node_kind(struct evpool__node *n)
+{
+	return (enum evpool__node_kind)(atomic_load_explicit(
+		&n->word, memory_order_relaxed) & EVPOOL__KIND_MASK);
+}
 
 /** A function to run on the loop thread (the completion of an aggregate of
  *  the Python-style API, lib/map.c).  Its pusher holds the mailbox once
@@ -198,37 +215,110 @@ enum evpool__finish {
  *  library lock held and must not submit. */
 typedef void (*evpool__sink_fn)(struct evpool_job *job);
 
+/*
+ * A job: 64 bytes, so that a million queued jobs cost 64 MB.  The fields
+ * most jobs never use live in an extension allocated with the job, right
+ * after it, only when the submit needs one of them (EVPOOL__JF_EXT):
+ * byte input, emit callback, sink, timeout, a named queue, a mailbox other
+ * than the pool's main one, process mode.  Without it, those read as
+ * absent (evpool__job_input() etc.).
+ *
+ * node.word packs, so that one atomic word says it all:
+ *   bits 0-1  node kind (EVPOOL__NODE_JOB)
+ *   bits 2-3  state (enum evpool__state)
+ *   bits 4-7  flags (EVPOOL__JF_*)
+ *   bits 8-31 references (at most 2^24 - 1 at once)
+ */
 struct evpool_job {
-	struct evpool__node node;		/* mailbox link */
-	struct evpool_job *qnext, *qprev;	/* priority level list */
-	evpool_fn fn;
+	union {
+		struct evpool__node node; /* mailbox link; state, flags, refs */
+		struct {		/* the status sits in node's padding */
+			void *node_next_;
+			uint32_t node_word_;
+			int status;	/* outcome; while queued: the priority */
+		};
+	};
+	struct evpool_job *qnext;	/* intake, priority level, job cache */
+	union {
+		evpool_fn fn;		/* until it has run */
+		void *result;		/* from then on (EVPOOL__JF_RBOX: the
+					 * struct evpool__rbox) */
+	};
 	void *arg;
 	evpool_done_cb done;
-	evpool_emit_cb emit;
 	void *done_arg;
 	struct evpool *pool;
-	struct evpool__mailbox *mb;
+};
+
+struct evpool__job_ext {
+	struct evpool__mailbox *mb;	/* the completion's mailbox */
 	struct evpool_queue *q;
+	evpool_emit_cb emit;
 	evpool__sink_fn sink;
 	void *input;			/* owned copy */
 	size_t input_len;
-	void *result;
 	void *rbytes;			/* owned */
 	size_t rlen;
-	int priority;
-	int timeout_ms;			/* resolved: 0 none */
-	int status;
-	int exit_status;		/* -1, or a wait(2) status */
-	atomic_uint state;
-	atomic_uint refs;
-	atomic_int cancelled;
-	atomic_uint emit_pending;	/* emissions not yet delivered */
-	bool delivered;			/* loop thread only: done cb has run */
-	size_t timer_idx;		/* position in the timeout heap + 1 */
-	uint64_t deadline_ns;
 	struct evpool__worker *worker;	/* running on it (set under q->mu) */
+	uint64_t deadline_ns;
+	size_t timer_idx;		/* position in the timeout heap + 1 */
+	int timeout_ms;			/* resolved: 0 none */
+	int exit_status;		/* -1, or a wait(2) status */
+	atomic_uint emit_pending;	/* emissions not yet delivered */
 };
 
+/** A job without extension that stored result bytes: its result field
+ *  points here. */
+struct evpool__rbox {
+	void *result;
+	void *rbytes;
+	size_t rlen;
+};
+
+#define EVPOOL__JS_SHIFT 2u
+#define EVPOOL__JS_MASK (3u << EVPOOL__JS_SHIFT)
+#define EVPOOL__JF_EXT (1u << 4)	/* an extension follows the job */
+#define EVPOOL__JF_CANCELLED (1u << 5)	/* evpool_ctx_cancelled() */
+#define EVPOOL__JF_DELIVERED (1u << 6)	/* loop thread: done cb has run */
+#define EVPOOL__JF_RBOX (1u << 7)	/* result is a struct evpool__rbox */
+#define EVPOOL__JREF_SHIFT 8u
+#define EVPOOL__JREF_ONE (1u << EVPOOL__JREF_SHIFT)
+
+static inline uint32_t
+evpool__job_word(const struct evpool_job *job, memory_order mo)
+{
+	return atomic_load_explicit(&((struct evpool_job *)job)->node.word, mo);
+}
+
+static inline unsigned
+evpool__job_state(const struct evpool_job *job, memory_order mo)
+{
+	return (evpool__job_word(job, mo) & EVPOOL__JS_MASK) >> EVPOOL__JS_SHIFT;
+}
+
+static inline bool
+evpool__job_flag(const struct evpool_job *job, uint32_t flag)
+{
+	return (evpool__job_word(job, memory_order_relaxed) & flag) != 0;
+}
+
+static inline void
+evpool__job_set_flag(struct evpool_job *job, uint32_t flag)
+{
+	atomic_fetch_or_explicit(&job->node.word, flag, memory_order_seq_cst);
+}
+
+static inline struct evpool__job_ext *
+evpool__job_ext(const struct evpool_job *job)
+{
+	return evpool__job_flag(job, EVPOOL__JF_EXT)
+		       ? (struct evpool__job_ext *)(uintptr_t)(job + 1)
+		       : NULL;
+}
+
+/** The extension of a job that has one for sure (process mode, timed,
+ *  emitting, sink jobs). */
+#define EVPOOL__EXT(job) ((struct evpool__job_ext *)(uintptr_t)((job) + 1))
 /** The job's view of itself while it runs (thread mode: on the worker's
  *  stack; process mode: in the child). */
 struct evpool_ctx {
@@ -246,7 +336,26 @@ struct evpool_ctx {
 	void *priv;
 };
 
-EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool);
+/** A job with an extension if @p ext.  Its word: JOB, QUEUED, one ref. */
+EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
+						      bool ext);
+/** Move a job from state @p from to @p to (no other thread may move it). */
+EVPOOL__INTERNAL void evpool__job_set_state(struct evpool_job *job,
+					    unsigned from, unsigned to);
+/** Store what the job produced (the winner of the finish race, before
+ *  evpool__job_complete()).  Takes @p rbytes.  @return 0 or -ENOMEM (the
+ *  bytes are then freed). */
+EVPOOL__INTERNAL int evpool__job_set_output(struct evpool_job *job,
+					    void *result, void *rbytes,
+					    size_t rlen);
+/** The result bytes, and with @p take, take them over (the job then has
+ *  none). */
+EVPOOL__INTERNAL void *evpool__job_rbytes(struct evpool_job *job, size_t *len,
+					  bool take);
+/** The job's pointer result. */
+EVPOOL__INTERNAL void *evpool__job_result(const struct evpool_job *job);
+EVPOOL__INTERNAL struct evpool_queue *evpool__job_queue(const struct evpool_job *job);
+EVPOOL__INTERNAL struct evpool__mailbox *evpool__job_mb(const struct evpool_job *job);
 /** Try to win the right to finish @p job from state @p from. */
 EVPOOL__INTERNAL bool evpool__job_claim(struct evpool_job *job, unsigned from);
 /** Winner only: record the outcome, count it, deliver it, wake waiters. */
@@ -329,8 +438,10 @@ EVPOOL__INTERNAL int evpool__queue_flush(struct evpool_queue *q);
 EVPOOL__INTERNAL int evpool__queue_wake(struct evpool_queue *q);
 /** Unlink the next job to run (q->mu held); NULL if empty. */
 EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
-/** Unlink a queued job (q->mu held). */
-EVPOOL__INTERNAL void evpool__queue_unlink(struct evpool_queue *q,
+/** A queued job that has just left state QUEUED (cancelled, or taken back)
+ *  stops counting as queued; it stays linked, holding a reference, until a
+ *  pop passes it (q->mu held). */
+EVPOOL__INTERNAL void evpool__queue_forget(struct evpool_queue *q,
 					   struct evpool_job *job);
 /** Cancel every queued job of @p q.  @return the count. */
 EVPOOL__INTERNAL int evpool__queue_cancel_all(struct evpool_queue *q);
@@ -403,6 +514,8 @@ struct evpool {
 	struct evpool__mailbox *mailboxes;
 	struct evpool__mailbox *detached;
 	_Atomic(struct evpool__mailbox *) mb_cache;
+	struct evpool__mailbox *mb_main; /* the base's, or detached: a job's
+					  * mailbox unless its extension says */
 	struct evpool_queue *queues;	/* the default queue is dq */
 	struct evpool_queue *dq;
 	atomic_bool closed;

@@ -99,7 +99,8 @@ imap_sink(struct evpool_job *job)
 	struct evpool__chunk_out o;
 	struct evpool_job *held = NULL;
 
-	evpool__chunk_info(job->input, job->input_len, &ci);
+	evpool__chunk_info(EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len,
+			   &ci);
 	/* Free the tag first: once a result is visible the consumer may
 	 * refill, and must find this chunk's tag free (see DESIGN). */
 	pthread_mutex_lock(&it->mu);

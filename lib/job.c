@@ -33,9 +33,10 @@
  */
 #define JOB_CACHE_MAX 1024
 
+/* Two size classes: plain jobs and jobs with an extension. */
 struct job_cache {
-	struct evpool_job *head;
-	unsigned n;
+	struct evpool_job *head[2];
+	unsigned n[2];
 };
 
 static __thread struct job_cache *tls_cache;
@@ -48,10 +49,11 @@ cache_destroy(void *arg)
 	struct job_cache *c = arg;
 	struct evpool_job *job;
 
-	while ((job = c->head) != NULL) {
-		c->head = job->qnext;
-		free(job);
-	}
+	for (int k = 0; k < 2; k++)
+		while ((job = c->head[k]) != NULL) {
+			c->head[k] = job->qnext;
+			free(job);
+		}
 	free(c);
 	tls_cache = NULL;
 }
@@ -87,42 +89,63 @@ cache_unload(void)
 	}
 }
 
+_Static_assert(sizeof(struct evpool_job) <= 64,
+	       "a queued job costs at most 64 bytes");
+
 struct evpool_job *
-evpool__job_alloc(struct evpool *pool)
+evpool__job_alloc(struct evpool *pool, bool ext)
 {
 	struct job_cache *c = cache_get();
 	struct evpool_job *job;
+	size_t size = sizeof(*job) + (ext ? sizeof(struct evpool__job_ext) : 0);
 
-	if (evpool__likely(c && c->head)) {
-		job = c->head;
-		c->head = job->qnext;
-		c->n--;
+	if (evpool__likely(c && c->head[ext])) {
+		job = c->head[ext];
+		c->head[ext] = job->qnext;
+		c->n[ext]--;
 	} else {
-		job = malloc(sizeof(*job));
+		job = malloc(size);
 		if (!job)
 			return NULL;
 	}
-	memset(job, 0, sizeof(*job));
-	job->node.kind = EVPOOL__NODE_JOB;
+	memset(job, 0, size);
+	atomic_init(&job->node.word,
+		    EVPOOL__NODE_JOB | (ext ? EVPOOL__JF_EXT : 0) |
+			    EVPOOL__JREF_ONE);
 	job->pool = pool;
-	job->exit_status = -1;
-	atomic_init(&job->refs, 1);
+	if (ext)
+		EVPOOL__EXT(job)->exit_status = -1;
 	evpool__pool_pin(pool);
 	return job;
+}
+
+static void
+rbox_free(struct evpool_job *job)
+{
+	struct evpool__rbox *box = job->result;
+
+	free(box->rbytes);
+	free(box);
 }
 
 static void
 job_free(struct evpool_job *job)
 {
 	struct evpool *pool = job->pool;
+	struct evpool__job_ext *x = evpool__job_ext(job);
 	struct job_cache *c = cache_get();
+	bool ext = x != NULL;
 
-	free(job->input);
-	free(job->rbytes);
-	if (evpool__likely(c && c->n < JOB_CACHE_MAX)) {
-		job->qnext = c->head;
-		c->head = job;
-		c->n++;
+	if (x) {
+		free(x->input);
+		free(x->rbytes);
+	} else if (evpool__job_flag(job, EVPOOL__JF_RBOX)) {
+		rbox_free(job);
+	}
+	if (evpool__likely(c && c->n[ext] < JOB_CACHE_MAX)) {
+		job->qnext = c->head[ext];
+		c->head[ext] = job;
+		c->n[ext]++;
 	} else {
 		free(job);
 	}
@@ -133,26 +156,129 @@ struct evpool_job *
 evpool_job_ref(struct evpool_job *job)
 {
 	if (job)
-		atomic_fetch_add_explicit(&job->refs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&job->node.word, EVPOOL__JREF_ONE,
+					  memory_order_relaxed);
 	return job;
 }
 
 void
 evpool_job_unref(struct evpool_job *job)
 {
-	if (job && atomic_fetch_sub_explicit(&job->refs, 1,
-					     memory_order_acq_rel) == 1)
+	if (job && (atomic_fetch_sub_explicit(&job->node.word, EVPOOL__JREF_ONE,
+					      memory_order_acq_rel) >>
+		    EVPOOL__JREF_SHIFT) == 1)
 		job_free(job);
+}
+
+void
+evpool__job_set_state(struct evpool_job *job, unsigned from, unsigned to)
+{
+	/* Only the state bits change: other threads may move the refs and
+	 * flags meanwhile, hence the add. */
+	atomic_fetch_add_explicit(&job->node.word,
+				  (to - from) << EVPOOL__JS_SHIFT,
+				  memory_order_release);
 }
 
 bool
 evpool__job_claim(struct evpool_job *job, unsigned from)
 {
-	unsigned expect = from;
+	uint32_t w = atomic_load_explicit(&job->node.word, memory_order_relaxed);
 
-	return atomic_compare_exchange_strong_explicit(
-		&job->state, &expect, EVPOOL__FINISHING, memory_order_acq_rel,
-		memory_order_relaxed);
+	while (((w & EVPOOL__JS_MASK) >> EVPOOL__JS_SHIFT) == from)
+		if (atomic_compare_exchange_weak_explicit(
+			    &job->node.word, &w,
+			    (w & ~EVPOOL__JS_MASK) |
+				    (EVPOOL__FINISHING << EVPOOL__JS_SHIFT),
+			    memory_order_acq_rel, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+int
+evpool__job_set_output(struct evpool_job *job, void *result, void *rbytes,
+		       size_t rlen)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+	struct evpool__rbox *box;
+
+	if (x) {
+		job->result = result;
+		x->rbytes = rbytes;
+		x->rlen = rlen;
+		return 0;
+	}
+	if (!rbytes) {
+		job->result = result;
+		return 0;
+	}
+	box = malloc(sizeof(*box));
+	if (!box) {
+		free(rbytes);
+		job->result = result;
+		return -ENOMEM;
+	}
+	box->result = result;
+	box->rbytes = rbytes;
+	box->rlen = rlen;
+	job->result = box;
+	evpool__job_set_flag(job, EVPOOL__JF_RBOX);
+	return 0;
+}
+
+void *
+evpool__job_rbytes(struct evpool_job *job, size_t *len, bool take)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+	void **bytes = NULL;
+	size_t *lenp = NULL;
+	void *b;
+
+	if (x) {
+		bytes = &x->rbytes;
+		lenp = &x->rlen;
+	} else if (evpool__job_flag(job, EVPOOL__JF_RBOX)) {
+		struct evpool__rbox *box = job->result;
+		bytes = &box->rbytes;
+		lenp = &box->rlen;
+	}
+	if (!bytes) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	b = *bytes;
+	if (len)
+		*len = *lenp;
+	if (take) {
+		*bytes = NULL;
+		*lenp = 0;
+	}
+	return b;
+}
+
+void *
+evpool__job_result(const struct evpool_job *job)
+{
+	if (evpool__job_flag(job, EVPOOL__JF_RBOX))
+		return ((struct evpool__rbox *)job->result)->result;
+	return job->result;
+}
+
+struct evpool_queue *
+evpool__job_queue(const struct evpool_job *job)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+
+	return x ? x->q : job->pool->dq;
+}
+
+struct evpool__mailbox *
+evpool__job_mb(const struct evpool_job *job)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+
+	return x ? x->mb : job->pool->mb_main;
 }
 
 void
@@ -160,6 +286,7 @@ evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
 		     int status)
 {
 	struct evpool *pool = job->pool;
+	struct evpool__job_ext *x = evpool__job_ext(job);
 	atomic_uint_fast64_t *counter;
 
 	switch (why) {
@@ -178,21 +305,26 @@ evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
 	default:
 		if (status == 0)
 			counter = &pool->n_completed;
-		else if (status == -ECANCELED && atomic_load(&job->cancelled))
+		else if (status == -ECANCELED &&
+			 evpool__job_flag(job, EVPOOL__JF_CANCELLED))
 			counter = &pool->n_cancelled;
 		else
 			counter = &pool->n_failed;
 		break;
 	}
+	/* fn and result share a field: a job that did not run to the end
+	 * (or set no output) has no result. */
+	if (why != EVPOOL__FIN_RAN)
+		job->result = NULL;
 	job->status = status;
-	atomic_store_explicit(&job->state, EVPOOL__DONE, memory_order_release);
+	evpool__job_set_state(job, EVPOOL__FINISHING, EVPOOL__DONE);
 	/* Hand the job over before it counts as finished, so join() cannot
 	 * return while its completion is still on the way.  The job may be
 	 * delivered and freed from here on: only the pool is touched. */
-	if (job->sink)
-		job->sink(job);
+	if (x && x->sink)
+		x->sink(job);
 	else
-		evpool__mailbox_push(job->mb, &job->node);
+		evpool__mailbox_push(x ? x->mb : pool->mb_main, &job->node);
 	atomic_fetch_add_explicit(counter, 1, memory_order_release);
 	evpool__pool_wake(pool);
 }
@@ -202,7 +334,8 @@ evpool__job_deliver(struct evpool_job *job)
 {
 	struct evpool *pool = job->pool;
 
-	job->delivered = true;
+	atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_DELIVERED,
+				 memory_order_relaxed);
 	if (job->done)
 		job->done(job, job->done_arg);
 	if (job->status == 0) {
@@ -227,8 +360,7 @@ evpool__job_discard_ctx(struct evpool_ctx *ctx)
 static bool
 job_is_done(const struct evpool_job *job)
 {
-	return atomic_load_explicit(&((struct evpool_job *)job)->state,
-				    memory_order_acquire) == EVPOOL__DONE;
+	return evpool__job_state(job, memory_order_acquire) == EVPOOL__DONE;
 }
 
 int
@@ -279,7 +411,7 @@ evpool_job_get(struct evpool_job *job, int timeout_ms, void **result)
 				   "evpool_job_get: not finished within %d ms",
 				   timeout_ms);
 	if (result)
-		*result = job->result;
+		*result = evpool__job_result(job);
 	return job->status;
 }
 
@@ -296,7 +428,7 @@ evpool_job_status(const struct evpool_job *job)
 void *
 evpool_job_result(const struct evpool_job *job)
 {
-	return job && job_is_done(job) ? job->result : NULL;
+	return job && job_is_done(job) ? evpool__job_result(job) : NULL;
 }
 
 const void *
@@ -307,9 +439,7 @@ evpool_job_result_bytes(const struct evpool_job *job, size_t *len)
 			*len = 0;
 		return NULL;
 	}
-	if (len)
-		*len = job->rlen;
-	return job->rbytes;
+	return evpool__job_rbytes((struct evpool_job *)job, len, false);
 }
 
 void *
@@ -321,9 +451,10 @@ evpool_job_arg(const struct evpool_job *job)
 int
 evpool_job_exit_status(const struct evpool_job *job)
 {
-	if (!job || !job_is_done(job) || job->status != EVPOOL_ECRASHED)
+	if (!job || !job_is_done(job) || job->status != EVPOOL_ECRASHED ||
+	    !evpool__job_ext(job))
 		return -1;
-	return job->exit_status;
+	return EVPOOL__EXT(job)->exit_status;
 }
 
 int
@@ -338,18 +469,20 @@ evpool_job_cancel(struct evpool_job *job)
 	 * touching them (DONE is final). */
 	if (job_is_done(job))
 		return -EALREADY;
-	q = job->q;
+	q = evpool__job_queue(job);
 	pthread_mutex_lock(&q->mu);
-	st = atomic_load(&job->state);
+	st = evpool__job_state(job, memory_order_acquire);
 	if (st == EVPOOL__QUEUED) {
+		/* Placed first, so that the priority (kept in the status
+		 * field until then) is read before the outcome is written. */
 		if (evpool__queue_flush(q) < 0) {
 			pthread_mutex_unlock(&q->mu);
 			return evpool__err(-ENOMEM,
 					   "evpool_job_cancel: out of memory, try again");
 		}
-		evpool__queue_unlink(q, job);
-		atomic_store(&job->cancelled, 1);
+		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		evpool__job_claim(job, EVPOOL__QUEUED);
+		evpool__queue_forget(q, job);
 		pthread_mutex_unlock(&q->mu);
 		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
 		return 0;
@@ -358,9 +491,10 @@ evpool_job_cancel(struct evpool_job *job)
 		struct evpool__worker *w;
 		bool killed = false;
 
-		atomic_store(&job->cancelled, 1);
-		w = job->worker; /* the worker running it (process mode: it
-				  * may hold several jobs at once) */
+		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
+		/* the worker running it (process mode: it may hold several
+		 * jobs at once) */
+		w = evpool__job_ext(job) ? EVPOOL__EXT(job)->worker : NULL;
 		if (w && job->pool->ops->kill)
 			killed = job->pool->ops->kill(w, job);
 		pthread_mutex_unlock(&q->mu);
@@ -392,8 +526,7 @@ evpool_ctx_cancelled(struct evpool_ctx *ctx)
 {
 	if (!ctx || !ctx->job)
 		return 0;
-	return atomic_load_explicit(&ctx->job->cancelled,
-				    memory_order_relaxed) != 0;
+	return evpool__job_flag(ctx->job, EVPOOL__JF_CANCELLED);
 }
 
 int
@@ -448,8 +581,10 @@ emit_room(void *arg)
 bool
 evpool__emit_has_room(struct evpool_job *job, atomic_int *stop)
 {
-	return atomic_load(&job->emit_pending) < job->pool->cfg.emit_window ||
-	       atomic_load(&job->cancelled) || (stop && atomic_load(stop));
+	return atomic_load(&EVPOOL__EXT(job)->emit_pending) <
+		       job->pool->cfg.emit_window ||
+	       evpool__job_flag(job, EVPOOL__JF_CANCELLED) ||
+	       (stop && atomic_load(stop));
 }
 
 int
@@ -466,6 +601,7 @@ int
 evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 {
 	struct evpool_job *job;
+	struct evpool__job_ext *x;
 	struct evpool__emit *e;
 
 	if (!ctx || (!data && len))
@@ -474,25 +610,26 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 	if (ctx->emit)
 		return ctx->emit(ctx, data, len);
 	job = ctx->job;
-	if (atomic_load(&job->cancelled))
+	if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
 		return -ECANCELED;
-	if (!job->emit || job->sink)
+	x = evpool__job_ext(job);
+	if (!x || !x->emit || x->sink)
 		return 0;
-	if (atomic_load(&job->emit_pending) >= job->pool->cfg.emit_window) {
+	if (atomic_load(&x->emit_pending) >= job->pool->cfg.emit_window) {
 		evpool__emit_wait(job, NULL, -1);
-		if (atomic_load(&job->cancelled))
+		if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
 			return -ECANCELED;
 	}
 	e = malloc(sizeof(*e) + len);
 	if (!e)
 		return evpool__err(-ENOMEM, "evpool_ctx_emit: out of memory");
-	e->node.kind = EVPOOL__NODE_EMIT;
+	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
 	e->job = evpool_job_ref(job);
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);
-	atomic_fetch_add(&job->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
+	atomic_fetch_add(&x->emit_pending, 1);
+	evpool__mailbox_push(x->mb, &e->node);
 	return 0;
 }
 

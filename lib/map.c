@@ -37,7 +37,7 @@
 void
 evpool__sink_release(struct evpool_job *job)
 {
-	evpool__mailbox_unhold(job->mb, 1);
+	evpool__mailbox_unhold(evpool__job_mb(job), 1);
 	evpool_job_unref(job);
 }
 
@@ -238,14 +238,27 @@ evpool__chunk_out_init(struct evpool__chunk_out *o,
 {
 	o->left = count;
 	o->job_status = job->status;
-	o->in = job->input_len >= HDR_SIZE ? (const unsigned char *)job->input +
-					     HDR_SIZE : NULL;
-	o->in_end = o->in ? (const unsigned char *)job->input + job->input_len
+	const struct evpool__job_ext *x = EVPOOL__EXT(job); /* chunks have one */
+	size_t rlen;
+
+	o->in = x->input_len >= HDR_SIZE ? (const unsigned char *)x->input +
+					   HDR_SIZE : NULL;
+	o->in_end = o->in ? (const unsigned char *)x->input + x->input_len
 			  : NULL;
-	o->p = job->rbytes;
-	o->end = o->p ? o->p + job->rlen : NULL;
+	o->p = evpool__job_rbytes((struct evpool_job *)(uintptr_t)job, &rlen,
+				  false);
+	o->end = o->p ? o->p + rlen : NULL;
 	if (!o->job_status && !o->p && count)
 		o->job_status = EVPOOL_EPROTO;
+}
+
+void
+evpool__result_take(struct evpool_result *res, struct evpool_job *job)
+{
+	res->status = job->status;
+	res->ptr = evpool__job_result(job);
+	res->data = evpool__job_rbytes(job, &res->len, true);
+	res->arg = job->arg;
 }
 
 void
@@ -404,15 +417,8 @@ evpool_apply(struct evpool *pool, evpool_fn fn, const struct evpool_item *item,
 	}
 	evpool_job_wait(job, -1);
 	r = job->status;
-	if (res) {
-		res->status = r;
-		res->ptr = job->result;
-		res->data = job->rbytes; /* moved: nobody else reads it */
-		res->len = job->rlen;
-		res->arg = job->arg;
-		job->rbytes = NULL;
-		job->rlen = 0;
-	}
+	if (res)
+		evpool__result_take(res, job); /* moved: nobody else reads it */
 	evpool_job_unref(job);
 	return r;
 }
@@ -571,13 +577,13 @@ map_sink(struct evpool_job *job)
 	size_t nf = 0, lowest = SIZE_MAX, c;
 	int lowest_status = 0;
 
-	evpool__chunk_info(job->input, job->input_len, &ci); /* ours */
+	evpool__chunk_info(EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len,
+			   &ci); /* ours */
 	c = (size_t)ci.first / m->chunksize;
 	evpool__chunk_out_init(&o, job, ci.count);
 	if (m->keep) {
-		m->blobs[c] = job->rbytes; /* moved: results point into it */
-		job->rbytes = NULL;
-		job->rlen = 0;
+		/* moved: results point into it */
+		m->blobs[c] = evpool__job_rbytes(job, NULL, true);
 	}
 	for (uint32_t k = 0; k < ci.count; k++) {
 		size_t i = (size_t)ci.first + k;
@@ -752,7 +758,7 @@ evpool_map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
 		      !spec->results && !(spec->flags & EVPOOL_MAP_DISCARD));
 	if (!m)
 		return evpool__err(-ENOMEM, "evpool_map: out of memory");
-	m->call.node.kind = EVPOOL__NODE_CALL;
+	evpool__node_init(&m->call.node, EVPOOL__NODE_CALL);
 	m->call.fn = map_call;
 	m->pool = pool;
 	m->n = spec->n;

@@ -348,21 +348,25 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 
 		while ((n = mb->local) != NULL) {
 			mb->local = n->next;
-			if (n->kind == EVPOOL__NODE_EMIT) {
+			enum evpool__node_kind kind = evpool__node_kind(n);
+
+			if (kind == EVPOOL__NODE_EMIT) {
 				struct evpool__emit *e = (struct evpool__emit *)n;
 				struct evpool_job *job = e->job;
+				struct evpool__job_ext *x = EVPOOL__EXT(job);
 
 				/* An emission that lost the race with a
 				 * timeout comes after the completion: drop
 				 * it, emissions never follow completion. */
-				if (job->emit && !job->delivered)
-					job->emit(job, e->data, e->len,
-						  job->done_arg);
+				if (x->emit &&
+				    !evpool__job_flag(job, EVPOOL__JF_DELIVERED))
+					x->emit(job, e->data, e->len,
+						job->done_arg);
 				free(e);
-				atomic_fetch_sub(&job->emit_pending, 1);
+				atomic_fetch_sub(&x->emit_pending, 1);
 				evpool__pool_wake(pool);
 				evpool_job_unref(job);
-			} else if (n->kind == EVPOOL__NODE_CALL) {
+			} else if (kind == EVPOOL__NODE_CALL) {
 				struct evpool__call *c = (struct evpool__call *)n;
 
 				c->fn(c); /* may free c */

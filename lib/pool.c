@@ -207,10 +207,9 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 	r = evpool__mailbox_new(pool, NULL, &pool->detached);
 	if (r < 0)
 		goto fail;
-	pool->mailboxes = pool->detached;
+	pool->mailboxes = pool->mb_main = pool->detached;
 	if (base) {
-		struct evpool__mailbox *mb;
-		r = mailbox_for(pool, base, &mb);
+		r = mailbox_for(pool, base, &pool->mb_main);
 		if (r < 0)
 			goto fail;
 	}
@@ -312,30 +311,40 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		if (evpool__unlikely(r < 0))
 			return r;
 	}
-	job = evpool__job_alloc(pool);
+	{
+		bool ext = spec->input_len || spec->emit || sink || timeout ||
+			   mb != pool->mb_main || q != pool->dq ||
+			   pool->cfg.mode == EVPOOL_MODE_PROCESS;
+
+		job = evpool__job_alloc(pool, ext);
+	}
 	if (evpool__unlikely(!job))
 		return evpool__err(-ENOMEM, "evpool_submit: out of memory");
-	if (spec->input_len) {
-		job->input = malloc(spec->input_len);
-		if (!job->input) {
-			evpool_job_unref(job);
-			return evpool__err(-ENOMEM,
-					   "evpool_submit: out of memory copying %zu input bytes",
-					   spec->input_len);
+	if (evpool__job_ext(job)) {
+		struct evpool__job_ext *x = EVPOOL__EXT(job);
+
+		if (spec->input_len) {
+			x->input = malloc(spec->input_len);
+			if (!x->input) {
+				evpool_job_unref(job);
+				return evpool__err(-ENOMEM,
+						   "evpool_submit: out of memory copying %zu input bytes",
+						   spec->input_len);
+			}
+			memcpy(x->input, spec->input, spec->input_len);
+			x->input_len = spec->input_len;
 		}
-		memcpy(job->input, spec->input, spec->input_len);
-		job->input_len = spec->input_len;
+		x->emit = spec->emit;
+		x->mb = mb;
+		x->q = q;
+		x->sink = sink;
+		x->timeout_ms = timeout;
 	}
 	job->fn = fn;
 	job->arg = spec->arg;
 	job->done = spec->done;
-	job->emit = spec->emit;
 	job->done_arg = spec->done_arg;
-	job->mb = mb;
-	job->q = q;
-	job->sink = sink;
-	job->priority = spec->priority;
-	job->timeout_ms = timeout;
+	job->status = spec->priority;	/* until it is placed */
 
 	/* Count the job before a worker can see it: it may finish at once. */
 	evpool__mailbox_hold(mb);
@@ -354,8 +363,9 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		/* No worker exists and none could be started: take the job
 		 * back (nobody else can have it) and fail the submit. */
 		pthread_mutex_lock(&q->mu);
-		if (evpool__queue_flush(q) == 0) {
-			evpool__queue_unlink(q, job);
+		if (evpool__queue_flush(q) == 0 &&
+		    evpool__job_claim(job, EVPOOL__QUEUED)) {
+			evpool__queue_forget(q, job);
 			pthread_mutex_unlock(&q->mu);
 			r = evpool__err(-EAGAIN,
 					"evpool_submit: no worker could be started: %s",

@@ -268,8 +268,7 @@ fl_first(struct proc_worker *pw)
 static bool
 job_taken(struct evpool_job *job)
 {
-	return atomic_load_explicit(&job->state, memory_order_acquire) !=
-	       EVPOOL__RUNNING;
+	return evpool__job_state(job, memory_order_acquire) != EVPOOL__RUNNING;
 }
 
 /* Complete @p e's job with @p why, or -ECANCELED if ops->kill took it. */
@@ -281,9 +280,9 @@ finish(struct proc_worker *pw, struct fl_entry *e, enum evpool__finish why,
 
 	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
 		if (why == EVPOOL__FIN_CRASH)
-			job->exit_status = exit_status;
+			EVPOOL__EXT(job)->exit_status = exit_status;
 		if (why == EVPOOL__FIN_TIMEOUT)
-			atomic_store(&job->cancelled, 1);
+			evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		evpool__job_complete(job, why, status);
 	} else {
 		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
@@ -342,9 +341,9 @@ run_deadline(struct proc_worker *pw)
 {
 	struct fl_entry *e = fl_first(pw);
 
-	if (!e || e->state != FL_SENT || e->finished || e->job->timeout_ms <= 0)
+	if (!e || e->state != FL_SENT || e->finished || EVPOOL__EXT(e->job)->timeout_ms <= 0)
 		return UINT64_MAX;
-	return pw->run_start_ns + (uint64_t)e->job->timeout_ms * 1000000u;
+	return pw->run_start_ns + (uint64_t)EVPOOL__EXT(e->job)->timeout_ms * 1000000u;
 }
 
 /* Is anything readable on the socket, or is it at EOF?  The worker writes
@@ -630,10 +629,10 @@ take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
 
 			if (!job)
 				break;
-			atomic_store_explicit(&job->state, EVPOOL__RUNNING,
-					      memory_order_release);
+			evpool__job_set_state(job, EVPOOL__QUEUED,
+					      EVPOOL__RUNNING);
 			evpool_job_ref(job);
-			job->worker = w;
+			EVPOOL__EXT(job)->worker = w;
 			fl_push(pw, job);
 		}
 	}
@@ -651,17 +650,17 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 	for (unsigned i = 0; i < pw->fl_n; i++) {
 		struct fl_entry *e = FL(pw, i);
 		struct evpool_job *job = e->job;
-		bool big = evpool__wire_size(job->input_len) >
+		bool big = evpool__wire_size(EVPOOL__EXT(job)->input_len) >
 			   EVPOOL__RING_FRAME_MAX;
 		uint64_t seq;
 		int r;
 
 		if (e->state != FL_UNSENT)
 			continue;
-		if (evpool__unlikely(job->input_len > EVPOOL__WIRE_MAX_PAYLOAD ||
+		if (evpool__unlikely(EVPOOL__EXT(job)->input_len > EVPOOL__WIRE_MAX_PAYLOAD ||
 				     !fn_in_workers(pp, job->fn))) {
 			finish(pw, e, EVPOOL__FIN_ERROR,
-			       job->input_len > EVPOOL__WIRE_MAX_PAYLOAD ? -EMSGSIZE
+			       EVPOOL__EXT(job)->input_len > EVPOOL__WIRE_MAX_PAYLOAD ? -EMSGSIZE
 									 : -EFAULT,
 			       -1);
 			i = (unsigned)-1; /* finish() may pop the head */
@@ -672,16 +671,16 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		 * while we write (both would block). */
 		if (big && pw->sent > 0)
 			break;
-		if (!evpool__ring_fits(&pw->down, job->input_len))
+		if (!evpool__ring_fits(&pw->down, EVPOOL__EXT(job)->input_len))
 			break;
 		seq = pw->next_seq++;
 		atomic_store_explicit(&shm->slot[seq % EVPOOL__SLOTS],
 				      seq << 2 | EVPOOL__SLOT_PENDING,
 				      memory_order_relaxed);
 		r = evpool__ring_put(&pw->down, EVPOOL__W_JOB,
-				     big ? EVPOOL__WF_BIG : 0, job->timeout_ms,
+				     big ? EVPOOL__WF_BIG : 0, EVPOOL__EXT(job)->timeout_ms,
 				     (uint64_t)(uintptr_t)job->fn, seq,
-				     job->input, job->input_len);
+				     EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0)
@@ -696,7 +695,7 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		if (big) {
 			evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
 			put = false;
-			io = sock_move(pw, true, job->input, job->input_len,
+			io = sock_move(pw, true, EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len,
 				       run_deadline(pw));
 			if (io != IO_OK)
 				return io;
@@ -714,18 +713,20 @@ push_emission(struct evpool_job *job, const void *data, size_t len)
 {
 	struct evpool__emit *e;
 
-	if (!job->emit || job->sink || job_taken(job))
+	struct evpool__job_ext *x = EVPOOL__EXT(job);
+
+	if (!x->emit || x->sink || job_taken(job))
 		return 0;
 	e = malloc(sizeof(*e) + len);
 	if (!e)
 		return -ENOMEM;
-	e->node.kind = EVPOOL__NODE_EMIT;
+	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
 	e->job = evpool_job_ref(job);
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);
-	atomic_fetch_add(&job->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
+	atomic_fetch_add(&x->emit_pending, 1);
+	evpool__mailbox_push(x->mb, &e->node);
 	return 0;
 }
 
@@ -777,7 +778,7 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 		}
 		/* (A job ops->kill took drops its partial results: no window.) */
 		if (!force && e && !job_taken(e->job) &&
-		    atomic_load(&e->job->emit_pending) >= window) {
+		    atomic_load(&EVPOOL__EXT(e->job)->emit_pending) >= window) {
 			io = IO_WINDOW;
 			break;
 		}
@@ -821,8 +822,9 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 			}
 			if (r >= 0) {
 				if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-					job->rbytes = big;
-					job->rlen = f.len;
+					/* has an extension: cannot fail */
+					evpool__job_set_output(job, NULL, big,
+							       f.len);
 					evpool__job_complete(job, EVPOOL__FIN_RAN,
 							     f.aux);
 				} else {
@@ -1104,7 +1106,7 @@ can_ship(struct proc_worker *pw)
 
 		if (e->state != FL_UNSENT)
 			continue;
-		len = e->job->input_len;
+		len = EVPOOL__EXT(e->job)->input_len;
 		if (evpool__wire_size(len) > EVPOOL__RING_FRAME_MAX)
 			return pw->sent == 0 && evpool__ring_fits(&pw->down, 0);
 		return evpool__ring_fits(&pw->down, len);

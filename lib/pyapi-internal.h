@@ -96,6 +96,10 @@ EVPOOL__INTERNAL void evpool__chunk_out_next(struct evpool__chunk_out *o,
 /** Give @p res its own copy of its bytes (they pointed into a job's result),
  *  to outlive the job; out of memory makes it -ENOMEM with no bytes. */
 EVPOOL__INTERNAL void evpool__result_own(struct evpool_result *res);
+/** Fill @p res (status, pointer result, argument) from a finished @p job,
+ *  moving the job's result bytes into it. */
+EVPOOL__INTERNAL void evpool__result_take(struct evpool_result *res,
+					  struct evpool_job *job);
 
 /** Submit the chunk built in @p b (kept: the caller may retry) with @p sink.  @p flags are
  *  EVPOOL_SUBMIT_* and @p wait_ms their wait.  Errors as evpool__submit(). */

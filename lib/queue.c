@@ -5,8 +5,10 @@
  * sorted from the highest priority down.  Most programs use one or two
  * priorities, so push and pop are O(1) in practice (a short scan of the
  * array) and FIFO order among equal priorities holds by construction — no
- * sequence numbers, no heap.  Lists are doubly linked so a cancel unlinks a
- * job in O(1).  Every queue has its own mutex, its own workers and its own
+ * sequence numbers, no heap.  Lists are singly linked (a job is 64 bytes,
+ * see evpool-internal.h): a cancelled job stays in its list, no longer
+ * counted as queued and holding a reference, until a pop drops it, so a
+ * cancel is O(1) too.  Every queue has its own mutex, its own workers and its own
  * limits: the pool's default queue is one, named queues are more, and a
  * queue whose jobs all block cannot hold up another queue's jobs.
  */
@@ -85,16 +87,17 @@ level_get(struct evpool_queue *q, int prio)
 }
 
 /* Drop an empty level, keeping one so the common case never reallocates. */
-static void
+static bool
 level_trim(struct evpool_queue *q, struct evpool__level *l)
 {
 	unsigned i = (unsigned)(l - q->levels);
 
 	if (l->head || q->nlevels == 1)
-		return;
+		return false;
 	memmove(&q->levels[i], &q->levels[i + 1],
 		(q->nlevels - i - 1) * sizeof(*q->levels));
 	q->nlevels--;
+	return true;
 }
 
 static void
@@ -201,16 +204,16 @@ evpool__queue_wake(struct evpool_queue *q)
 	return r;
 }
 
-/* Link a job at the tail of its level (q->mu held). */
+/* Link a job at the tail of its level (q->mu held).  A queued job keeps
+ * its priority in the status field. */
 static int
 level_append(struct evpool_queue *q, struct evpool_job *job)
 {
-	struct evpool__level *l = level_get(q, job->priority);
+	struct evpool__level *l = level_get(q, job->status);
 
 	if (!l)
 		return evpool__err(-ENOMEM, "queue: out of memory");
 	job->qnext = NULL;
-	job->qprev = l->tail;
 	if (l->tail)
 		l->tail->qnext = job;
 	else
@@ -260,31 +263,11 @@ evpool__queue_flush(struct evpool_queue *q)
 	return 0;
 }
 
-static struct evpool__level *
-level_of(struct evpool_queue *q, int prio)
-{
-	for (unsigned i = 0; i < q->nlevels; i++)
-		if (q->levels[i].prio == prio)
-			return &q->levels[i];
-	return NULL;
-}
-
 void
-evpool__queue_unlink(struct evpool_queue *q, struct evpool_job *job)
+evpool__queue_forget(struct evpool_queue *q, struct evpool_job *job)
 {
-	struct evpool__level *l = level_of(q, job->priority);
-
-	if (job->qprev)
-		job->qprev->qnext = job->qnext;
-	else
-		l->head = job->qnext;
-	if (job->qnext)
-		job->qnext->qprev = job->qprev;
-	else
-		l->tail = job->qprev;
-	job->qnext = job->qprev = NULL;
+	evpool_job_ref(job);	/* the list's; dropped by the pop */
 	atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
-	level_trim(q, l);
 	if (q->nroom_waiters)
 		pthread_cond_signal(&q->room_cv);
 }
@@ -294,11 +277,27 @@ evpool__queue_pop(struct evpool_queue *q)
 {
 	evpool__queue_flush(q);
 	for (unsigned i = 0; i < q->nlevels; i++) {
-		struct evpool_job *job = q->levels[i].head;
-		if (job) {
-			evpool__queue_unlink(q, job);
-			return job;
+		struct evpool__level *l = &q->levels[i];
+		struct evpool_job *job;
+
+		while ((job = l->head) != NULL) {
+			l->head = job->qnext;
+			if (!l->head)
+				l->tail = NULL;
+			job->qnext = NULL;
+			if (evpool__job_state(job, memory_order_acquire) ==
+			    EVPOOL__QUEUED) {
+				atomic_fetch_sub_explicit(&q->nqueued, 1,
+							  memory_order_relaxed);
+				level_trim(q, l);
+				if (q->nroom_waiters)
+					pthread_cond_signal(&q->room_cv);
+				return job;
+			}
+			evpool_job_unref(job); /* forgotten: the list's ref */
 		}
+		if (level_trim(q, l))
+			i--; /* the next level moved here */
 	}
 	return NULL;
 }
@@ -311,7 +310,7 @@ evpool__queue_cancel_all(struct evpool_queue *q)
 
 	pthread_mutex_lock(&q->mu);
 	while ((job = evpool__queue_pop(q)) != NULL) {
-		atomic_store(&job->cancelled, 1);
+		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		evpool__job_claim(job, EVPOOL__QUEUED);
 		job->qnext = list;
 		list = job;
@@ -345,7 +344,7 @@ evpool__queue_flag_running(struct evpool_queue *q)
 		struct evpool_job *job = w->current;
 		if (!job)
 			continue;
-		atomic_store(&job->cancelled, 1);
+		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		if (q->pool->ops->kill_all)
 			q->pool->ops->kill_all(w);
 		else if (q->pool->ops->kill)

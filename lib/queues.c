@@ -183,14 +183,8 @@ rc_sink(struct evpool_job *job)
 	struct evpool_results *rc = n->rc;
 
 	memset(&n->r, 0, sizeof(n->r));
-	n->r.status = job->status;
-	n->r.ptr = job->result;
-	n->r.data = job->rbytes; /* moved: an internal handle reads nothing */
-	n->r.len = job->rlen;
-	n->r.arg = job->arg;
+	evpool__result_take(&n->r, job); /* an internal handle reads nothing */
 	n->r.index = (size_t)n->seq; /* the submission number, see below */
-	job->rbytes = NULL;
-	job->rlen = 0;
 	rc_link(rc, n);
 	evpool__sink_release(job);
 	evpool__results_unref(rc);

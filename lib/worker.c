@@ -98,14 +98,18 @@ static void
 thread_run(struct evpool__worker *w, struct evpool_job *job)
 {
 	struct evpool *pool = w->q->pool;
+	struct evpool__job_ext *x = evpool__job_ext(job);
 	struct evpool_ctx ctx = {
 		.job = job,
 		.pool = pool,
 		.arg = job->arg,
-		.input = job->input,
-		.input_len = job->input_len,
+		.input = x ? x->input : NULL,
+		.input_len = x ? x->input_len : 0,
 	};
-	bool timed = job->timeout_ms > 0;
+	bool timed = x && x->timeout_ms > 0;
+	/* Read before the timer is armed: a timeout writes the result,
+	 * which shares the field. */
+	evpool_fn fn = job->fn;
 	int status;
 
 	if (timed && evpool__timer_arm(pool, job) < 0) {
@@ -114,13 +118,13 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 					     EVPOOL_ESPAWN);
 		return;
 	}
-	status = job->fn(&ctx);
+	status = fn(&ctx);
 	if (timed)
 		evpool__timer_disarm(pool, job);
 	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-		job->result = ctx.result;
-		job->rbytes = ctx.rbytes;
-		job->rlen = ctx.rlen;
+		if (evpool__job_set_output(job, ctx.result, ctx.rbytes,
+					   ctx.rlen) < 0)
+			status = -ENOMEM; /* no room to keep the bytes */
 		evpool__job_complete(job, EVPOOL__FIN_RAN, status);
 	} else {
 		evpool__job_discard_ctx(&ctx); /* timed out: late result */
@@ -287,11 +291,11 @@ worker_main(void *arg)
 				break;
 			continue;
 		}
-		atomic_store_explicit(&job->state, EVPOOL__RUNNING,
-				      memory_order_release);
+		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
 		evpool_job_ref(job);
 		w->current = job;
-		job->worker = w;
+		if (evpool__job_ext(job))
+			EVPOOL__EXT(job)->worker = w;
 		q->nrunning++;
 		pthread_mutex_unlock(&q->mu);
 
@@ -398,14 +402,14 @@ evpool__queue_stop_workers(struct evpool_queue *q)
 static bool
 heap_less(struct evpool_job *a, struct evpool_job *b)
 {
-	return a->deadline_ns < b->deadline_ns;
+	return EVPOOL__EXT(a)->deadline_ns < EVPOOL__EXT(b)->deadline_ns;
 }
 
 static void
 heap_set(struct evpool *pool, size_t i, struct evpool_job *job)
 {
 	pool->theap[i] = job;
-	job->timer_idx = i + 1;
+	EVPOOL__EXT(job)->timer_idx = i + 1;
 }
 
 static void
@@ -446,15 +450,15 @@ heap_down(struct evpool *pool, size_t i)
 static void
 heap_remove(struct evpool *pool, struct evpool_job *job)
 {
-	size_t i = job->timer_idx - 1;
+	size_t i = EVPOOL__EXT(job)->timer_idx - 1;
 	struct evpool_job *last = pool->theap[--pool->theap_len];
 
-	job->timer_idx = 0;
+	EVPOOL__EXT(job)->timer_idx = 0;
 	if (last == job)
 		return;
 	heap_set(pool, i, last);
 	heap_down(pool, i);
-	heap_up(pool, last->timer_idx - 1);
+	heap_up(pool, EVPOOL__EXT(last)->timer_idx - 1);
 }
 
 static void *
@@ -472,9 +476,9 @@ timer_main(void *arg)
 			continue;
 		}
 		job = pool->theap[0];
-		if (evpool__now_ns() < job->deadline_ns) {
+		if (evpool__now_ns() < EVPOOL__EXT(job)->deadline_ns) {
 			evpool__cond_wait(&pool->timer_cv, &pool->timer_mu,
-					  job->deadline_ns);
+					  EVPOOL__EXT(job)->deadline_ns);
 			continue;
 		}
 		heap_remove(pool, job);
@@ -482,7 +486,7 @@ timer_main(void *arg)
 		/* Claim first, then raise the flag: a job that saw the flag
 		 * and returned at once must not win as "cancelled". */
 		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-			atomic_store(&job->cancelled, 1);
+			evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 			evpool__job_complete(job, EVPOOL__FIN_TIMEOUT, 0);
 		}
 		evpool__pool_wake(pool); /* an emitter may be waiting */
@@ -522,7 +526,7 @@ evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
 		pool->theap = h;
 		pool->theap_cap = cap;
 	}
-	job->deadline_ns = evpool__now_ns() + (uint64_t)job->timeout_ms * 1000000u;
+	EVPOOL__EXT(job)->deadline_ns = evpool__now_ns() + (uint64_t)EVPOOL__EXT(job)->timeout_ms * 1000000u;
 	evpool_job_ref(job);
 	heap_set(pool, pool->theap_len++, job);
 	heap_up(pool, pool->theap_len - 1);
@@ -538,7 +542,7 @@ evpool__timer_disarm(struct evpool *pool, struct evpool_job *job)
 	bool held;
 
 	pthread_mutex_lock(&pool->timer_mu);
-	held = job->timer_idx != 0;
+	held = EVPOOL__EXT(job)->timer_idx != 0;
 	if (held)
 		heap_remove(pool, job);
 	pthread_mutex_unlock(&pool->timer_mu);
