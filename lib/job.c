@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /*
  * Job memory: a per-thread cache of free job structs, so that submitting
@@ -30,18 +31,109 @@
  * pool's own memory is pinned per live job instead.  A thread's cache is
  * freed when the thread exits (pthread key destructor) or, for the thread
  * that unloads the library, by the library destructor.
+ *
+ * Plain jobs (no extension) come from slabs: 256 KiB blocks, aligned to
+ * their size, of 4095 64-byte slots after a 64-byte header, handed out in
+ * order by the thread that owns the block.  So a queued job costs 64 bytes
+ * and nothing more (malloc would add its header: 80).  A slab counts the
+ * slots not yet given back (its owner's unused ones included while it is
+ * the owner's current slab); the last one given back, from any thread,
+ * frees it.  Under AddressSanitizer jobs come from malloc, so that a use
+ * after free is still caught.
  */
 #define JOB_CACHE_MAX 1024
+
+#if defined(__SANITIZE_ADDRESS__)
+#define JOB_SLABS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define JOB_SLABS 0
+#endif
+#endif
+#ifndef JOB_SLABS
+#define JOB_SLABS 1
+#endif
+
+#define SLAB_SIZE (256u * 1024u)
+#define SLAB_SLOTS (SLAB_SIZE / sizeof(struct evpool_job) - 1)
+
+struct slab {
+	atomic_size_t live;		/* slots not given back, + unused */
+};
 
 /* Two size classes: plain jobs and jobs with an extension. */
 struct job_cache {
 	struct evpool_job *head[2];
 	unsigned n[2];
+	struct slab *cur;		/* the slab slots are cut from */
+	size_t next;			/* its next slot (1..SLAB_SLOTS) */
 };
 
 static __thread struct job_cache *tls_cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+/* A slab straight from mmap, aligned by trimming: malloc's memalign would
+ * add a page of its own to each. */
+static struct slab *
+slab_map(void)
+{
+	size_t len = 2 * (size_t)SLAB_SIZE;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t a;
+	size_t head;
+
+	if (p == MAP_FAILED)
+		return NULL;
+	a = ((uintptr_t)p + SLAB_SIZE - 1) & ~(uintptr_t)(SLAB_SIZE - 1);
+	head = a - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	munmap((char *)a + SLAB_SIZE, len - head - SLAB_SIZE);
+	return (struct slab *)a;
+}
+
+static void
+slab_release(struct slab *sl, size_t n)
+{
+	if (atomic_fetch_sub_explicit(&sl->live, n, memory_order_acq_rel) == n)
+		munmap(sl, SLAB_SIZE);
+}
+
+/* A plain job's memory: from its slab, or malloc. */
+static struct evpool_job *
+plain_new(struct job_cache *c)
+{
+	struct evpool_job *job;
+
+	if (!JOB_SLABS)
+		return malloc(sizeof(*job));
+	if (!c->cur || c->next > SLAB_SLOTS) {
+		struct slab *sl = slab_map();
+
+		if (!sl)
+			return NULL;
+		atomic_init(&sl->live, SLAB_SLOTS + 1);
+		if (c->cur) /* all its slots are out: only its owner's hold */
+			slab_release(c->cur, 1);
+		c->cur = sl;
+		c->next = 1;
+	}
+	job = (struct evpool_job *)(void *)c->cur + c->next++;
+	return job;
+}
+
+static void
+plain_delete(struct evpool_job *job)
+{
+	if (!JOB_SLABS)
+		free(job);
+	else
+		slab_release((struct slab *)((uintptr_t)job &
+					     ~(uintptr_t)(SLAB_SIZE - 1)),
+			     1);
+}
 
 static void
 cache_destroy(void *arg)
@@ -49,11 +141,16 @@ cache_destroy(void *arg)
 	struct job_cache *c = arg;
 	struct evpool_job *job;
 
-	for (int k = 0; k < 2; k++)
-		while ((job = c->head[k]) != NULL) {
-			c->head[k] = job->qnext;
-			free(job);
-		}
+	while ((job = c->head[1]) != NULL) {
+		c->head[1] = job->qnext;
+		free(job);
+	}
+	while ((job = c->head[0]) != NULL) {
+		c->head[0] = job->qnext;
+		plain_delete(job);
+	}
+	if (c->cur) /* its unused slots and the hold */
+		slab_release(c->cur, SLAB_SLOTS + 2 - c->next);
 	free(c);
 	tls_cache = NULL;
 }
@@ -99,12 +196,14 @@ evpool__job_alloc(struct evpool *pool, bool ext)
 	struct evpool_job *job;
 	size_t size = sizeof(*job) + (ext ? sizeof(struct evpool__job_ext) : 0);
 
-	if (evpool__likely(c && c->head[ext])) {
+	if (evpool__unlikely(!c))
+		return NULL;
+	if (evpool__likely(c->head[ext] != NULL)) {
 		job = c->head[ext];
 		c->head[ext] = job->qnext;
 		c->n[ext]--;
 	} else {
-		job = malloc(size);
+		job = ext ? malloc(size) : plain_new(c);
 		if (!job)
 			return NULL;
 	}
@@ -146,8 +245,10 @@ job_free(struct evpool_job *job)
 		job->qnext = c->head[ext];
 		c->head[ext] = job;
 		c->n[ext]++;
-	} else {
+	} else if (ext) {
 		free(job);
+	} else {
+		plain_delete(job);
 	}
 	evpool__pool_unpin(pool);
 }
