@@ -391,7 +391,8 @@ EVPOOL_API int evpool_submit_job(struct evpool *pool,
 /* ------------------------------------------------------------------------ */
 /** @name Job handles (futures) — callable from any thread */
 
-/** Take another reference.  @return @p job (NULL stays NULL). */
+/** Take another reference (at most 2^24 - 1 may be held on one job at
+ *  once).  @return @p job (NULL stays NULL). */
 EVPOOL_API struct evpool_job *evpool_job_ref(struct evpool_job *job);
 /** Drop a reference; the last one frees the job.  NULL is ignored. */
 EVPOOL_API void evpool_job_unref(struct evpool_job *job);
