@@ -311,9 +311,9 @@ evpool__job_set_flag(struct evpool_job *job, uint32_t flag)
 static inline struct evpool__job_ext *
 evpool__job_ext(const struct evpool_job *job)
 {
-	return evpool__job_flag(job, EVPOOL__JF_EXT)
-		       ? (struct evpool__job_ext *)(uintptr_t)(job + 1)
-		       : NULL;
+	if (!evpool__job_flag(job, EVPOOL__JF_EXT))
+		return NULL;
+	return (struct evpool__job_ext *)((uintptr_t)job + sizeof(*job));
 }
 
 /** The extension of a job that has one for sure (process mode, timed,
