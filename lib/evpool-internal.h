@@ -77,6 +77,11 @@ struct event;
 EVPOOL__INTERNAL int evpool__err(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/** Zeroed memory aligned to a cache line, for structures whose _Alignas(64)
+ *  members keep one thread's hot fields off another's line; free() frees
+ *  it.  NULL if out of memory. */
+EVPOOL__INTERNAL void *evpool__zalloc_lines(size_t size);
+
 /* ---- configuration (config.c) ------------------------------------------- */
 
 struct evpool_config {
@@ -158,7 +163,6 @@ struct evpool__mailbox {
 	struct event *ev;		/* read event on rfd (NULL: detached) */
 	struct event *learn_ev;		/* runs once: tells us the loop thread */
 	int rfd, wfd;			/* equal for an eventfd */
-	_Atomic(struct evpool__node *) head;	/* LIFO of completions */
 	struct evpool__node *local;	/* taken batch, FIFO, loop thread only */
 	atomic_long outstanding;	/* jobs not yet delivered */
 	pthread_mutex_t mu;		/* guards ev_added */
@@ -169,6 +173,10 @@ struct evpool__mailbox {
 	atomic_bool loop_known;
 	pthread_t loop_thread;		/* last thread that delivered here */
 	struct evpool__mailbox *next;	/* pool->mailboxes */
+	/* Workers write it per job; the loop's own fields above are kept
+	 * off its line. */
+	_Alignas(64) _Atomic(struct evpool__node *) head; /* LIFO of completions */
+	_Alignas(64) char head_end_;
 };
 
 EVPOOL__INTERNAL int evpool__mailbox_new(struct evpool *pool,
@@ -384,33 +392,44 @@ struct evpool__level {
 struct evpool__worker;
 
 struct evpool_queue {
+	/* Cache lines by who writes them: a submit reads the first and third
+	 * and writes the fourth; workers write the second per job.  Sharing
+	 * a line would move it between CPUs on every job. */
 	struct evpool *pool;
 	char name[32];
-	pthread_mutex_t mu;
+	size_t max_queued;
+	unsigned min_workers;
+	unsigned idle_timeout_ms;
+	evpool_fn default_fn;
+	bool stopping;			/* workers exit when they see it */
+	struct evpool_queue *next;	/* pool->queues */
+	struct evpool_results *results;	/* put()/get() (lib/queues.c), or NULL */
+
+	_Alignas(64) pthread_mutex_t mu;
 	pthread_cond_t work_cv;		/* idle workers wait here */
 	pthread_cond_t room_cv;		/* EVPOOL_SUBMIT_BLOCK waits here */
 	struct evpool__level *levels;	/* sorted by prio, highest first */
 	unsigned nlevels, caplevels;
-	/* Submitters push here without the mutex (a lock-free LIFO); a
-	 * worker or canceller holding the mutex moves it into the levels. */
-	_Atomic(struct evpool_job *) intake;
-	atomic_size_t nqueued;		/* intake + levels; lock-free counter */
-	size_t max_queued;
-	unsigned min_workers;
-	atomic_uint max_workers;	/* written under mu; read lock-free */
-	atomic_uint nworkers;		/* alive or starting; as above */
-	atomic_uint nsleeping;		/* waiting on work_cv; as above */
 	unsigned nwakeups;		/* signals sent, not yet consumed */
 	atomic_uint nrunning;		/* written under mu; read lock-free */
 	unsigned nroom_waiters;
 	unsigned nleaving;		/* left the list, still in worker_stop */
-	unsigned idle_timeout_ms;
-	evpool_fn default_fn;
-	bool stopping;			/* workers exit when they see it */
+	atomic_size_t nout;		/* jobs that left the queue; under mu */
 	struct evpool__worker *workers;	/* alive ones */
 	struct evpool__worker *exited;	/* to be joined */
-	struct evpool_queue *next;	/* pool->queues */
-	struct evpool_results *results;	/* put()/get() (lib/queues.c), or NULL */
+
+	/* Written only when workers come, go or sleep. */
+	_Alignas(64) atomic_uint max_workers;	/* written under mu; read lock-free */
+	atomic_uint nworkers;		/* alive or starting; as above */
+	atomic_uint nsleeping;		/* waiting on work_cv; as above */
+
+	/* Submitters push here without the mutex (a lock-free LIFO); a
+	 * worker or canceller holding the mutex moves it into the levels. */
+	_Alignas(64) _Atomic(struct evpool_job *) intake;
+	/* Jobs queued = nin - nout: each side writes only its own counter
+	 * (evpool__queue_len()). */
+	atomic_size_t nin;		/* places reserved by submitters */
+	_Alignas(64) char intake_end_;
 };
 
 EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
@@ -418,13 +437,25 @@ EVPOOL__INTERNAL int evpool__queue_new(struct evpool *pool, const char *name,
 				       unsigned max_workers,
 				       struct evpool_queue **qp);
 EVPOOL__INTERNAL void evpool__queue_free(struct evpool_queue *q);
+/** Jobs waiting in @p q (intake and levels), read without the lock. */
+static inline size_t
+evpool__queue_len(struct evpool_queue *q)
+{
+	size_t out = atomic_load_explicit(&q->nout, memory_order_acquire);
+	size_t in = atomic_load_explicit(&q->nin, memory_order_acquire);
+
+	return in > out ? in - out : 0;
+}
 /** Free what lib/queues.c hangs on a queue (called by evpool__queue_free). */
 EVPOOL__INTERNAL void evpool__queue_results_free(struct evpool_queue *q);
-/** Reserve a place for one job in nqueued, honouring max_queued (and
+/** Reserve a place for one job in nin, honouring max_queued (and
  *  EVPOOL_SUBMIT_BLOCK with @p wait_ms).  @return 0, -EAGAIN, -ETIMEDOUT or
  *  -ESHUTDOWN.  Lock-free unless it has to wait. */
 EVPOOL__INTERNAL int evpool__queue_reserve(struct evpool_queue *q,
 					   unsigned flags, int wait_ms);
+/** Raise the pool's peak_queued to @p q's length if that is higher (done
+ *  before a job leaves the queue, and when stats are read). */
+EVPOOL__INTERNAL void evpool__queue_note_peak(struct evpool_queue *q);
 /** Add a job whose place is reserved to the intake (no lock); call
  *  evpool__queue_wake() after. */
 EVPOOL__INTERNAL void evpool__queue_push(struct evpool_queue *q,
@@ -510,7 +541,7 @@ struct evpool {
 	const struct evpool__mode_ops *ops;
 	void *mode_data;
 
-	pthread_mutex_t mu;		/* mailboxes, queues, lifecycle */
+	/* Read by every submit; the locks come after the counters. */
 	struct evpool__mailbox *mailboxes;
 	struct evpool__mailbox *detached;
 	_Atomic(struct evpool__mailbox *) mb_cache;
@@ -520,7 +551,6 @@ struct evpool {
 	struct evpool_queue *dq;
 	atomic_bool closed;
 	unsigned fork_gen;	/* evpool__fork_gen when made (evpool__inherited) */
-	atomic_uint next_worker_id;
 
 	/* Counters (struct evpool_stats).  Submitters write n_submitted
 	 * (counted before a job can be seen, undone if the submit fails);
@@ -528,10 +558,15 @@ struct evpool {
 	 * Jobs not finished = n_submitted - the sum of the outcomes, so no
 	 * counter is written by both sides; each side has its cache line. */
 	_Alignas(64) atomic_uint_fast64_t n_submitted;
-	atomic_uint_fast64_t peak_queued;
 	_Alignas(64) atomic_uint_fast64_t n_completed, n_failed, n_cancelled,
 		n_timed_out, n_crashed, n_respawns;
+	/* Taken by whoever takes a job off a queue (evpool__queue_note_peak):
+	 * the length is highest just before a job leaves. */
+	atomic_uint_fast64_t peak_queued;
 	_Alignas(64) char counters_end_;
+
+	pthread_mutex_t mu;		/* mailboxes, queues, lifecycle */
+	atomic_uint next_worker_id;
 
 	/* waiters: job_wait, join, emit backpressure */
 	pthread_mutex_t wait_mu;
@@ -541,8 +576,9 @@ struct evpool {
 	/* The pool's memory lives while jobs or other handles pin it
 	 * (evpool__pool_pin()); evpool_free() sets dead and drops its own pin,
 	 * and whoever drops the last pin releases the memory. */
-	atomic_long live_jobs;
-	atomic_bool dead;
+	_Alignas(64) atomic_long live_jobs;	/* every submit and free: off */
+	atomic_bool dead;			/* the line workers read */
+	_Alignas(64) char live_end_;
 
 	/* thread-mode timeouts: a min-heap of running jobs by deadline */
 	pthread_mutex_t timer_mu;

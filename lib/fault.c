@@ -151,6 +151,13 @@ evpool__fault_realloc(void *p, size_t n)
 }
 
 int
+evpool__fault_posix_memalign(void **p, size_t align, size_t n)
+{
+	return fail_now(EVPOOL_FAULT_MALLOC, ENOMEM) ? ENOMEM
+						     : posix_memalign(p, align, n);
+}
+
+int
 evpool__fault_pthread_create(pthread_t *t, const pthread_attr_t *a,
 			     void *(*fn)(void *), void *arg)
 {

@@ -5,7 +5,8 @@
  *
  * DESIGN: the library's calls to the functions that can fail for reasons
  * outside its control are redirected, by macros, to wrappers in fault.c:
- *   EVPOOL_FAULT_MALLOC  malloc, calloc, realloc       (ENOMEM)
+ *   EVPOOL_FAULT_MALLOC  malloc, calloc, realloc,       (ENOMEM)
+ *                        posix_memalign
  *   EVPOOL_FAULT_THREAD  pthread_create                 (EAGAIN)
  *   EVPOOL_FAULT_FD      eventfd, pipe, pipe2, socketpair (EMFILE)
  *   EVPOOL_FAULT_FORK    fork                           (EAGAIN)
@@ -61,6 +62,7 @@ EVPOOL__FAULT_API unsigned evpool__fault_fired(void);
 void *evpool__fault_malloc(size_t n);
 void *evpool__fault_calloc(size_t n, size_t size);
 void *evpool__fault_realloc(void *p, size_t n);
+int evpool__fault_posix_memalign(void **p, size_t align, size_t n);
 int evpool__fault_pthread_create(pthread_t *t, const pthread_attr_t *a,
 				 void *(*fn)(void *), void *arg);
 int evpool__fault_eventfd(unsigned initval, int flags);
@@ -74,6 +76,7 @@ ssize_t evpool__fault_write(int fd, const void *buf, size_t n);
 #define malloc(n) evpool__fault_malloc(n)
 #define calloc(n, s) evpool__fault_calloc(n, s)
 #define realloc(p, n) evpool__fault_realloc(p, n)
+#define posix_memalign(p, a, n) evpool__fault_posix_memalign(p, a, n)
 #define pthread_create(t, a, f, x) evpool__fault_pthread_create(t, a, f, x)
 #define eventfd(v, f) evpool__fault_eventfd(v, f)
 #define pipe(fds) evpool__fault_pipe(fds)

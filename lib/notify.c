@@ -120,7 +120,7 @@ int
 evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 		    struct evpool__mailbox **mbp)
 {
-	struct evpool__mailbox *mb = calloc(1, sizeof(*mb));
+	struct evpool__mailbox *mb = evpool__zalloc_lines(sizeof(*mb));
 	int r;
 
 	if (!mb)

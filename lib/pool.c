@@ -19,6 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+void *
+evpool__zalloc_lines(size_t size)
+{
+	void *p;
+
+	if (posix_memalign(&p, 64, size) != 0)
+		return NULL;
+	return memset(p, 0, size);
+}
+
 /* ---- waiting ------------------------------------------------------------ */
 
 void
@@ -174,7 +184,7 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 		return evpool__err(-EINVAL, "evpool_new: NULL pool pointer");
 	evpool__spin_init();
 	pthread_once(&fork_once, fork_init);
-	pool = calloc(1, sizeof(*pool));
+	pool = evpool__zalloc_lines(sizeof(*pool));
 	if (!pool)
 		return evpool__err(-ENOMEM, "evpool_new: out of memory");
 	pool->fork_gen = atomic_load(&evpool__fork_gen);
@@ -630,7 +640,7 @@ evpool_set_max_workers(struct evpool *pool, unsigned max_workers)
 	q->max_workers = max_workers;
 	pool->cfg.max_workers = max_workers;
 	/* Grow into queued work now; surplus workers leave when idle. */
-	while (atomic_load(&q->nqueued) > q->nworkers - q->nrunning &&
+	while (evpool__queue_len(q) > q->nworkers - q->nrunning &&
 	       q->nworkers < q->max_workers)
 		if (evpool__worker_spawn(q) < 0)
 			break;
@@ -653,11 +663,11 @@ evpool_get_stats(struct evpool *pool, struct evpool_stats *st)
 	st->timed_out = atomic_load_explicit(&pool->n_timed_out, memory_order_relaxed);
 	st->crashed = atomic_load_explicit(&pool->n_crashed, memory_order_relaxed);
 	st->respawns = atomic_load_explicit(&pool->n_respawns, memory_order_relaxed);
-	st->peak_queued = atomic_load_explicit(&pool->peak_queued, memory_order_relaxed);
 	pthread_mutex_lock(&pool->mu);
 	for (struct evpool_queue *q = pool->queues; q; q = q->next) {
 		pthread_mutex_lock(&q->mu);
-		st->queued += atomic_load_explicit(&q->nqueued, memory_order_relaxed);
+		evpool__queue_note_peak(q); /* the peak may be now */
+		st->queued += evpool__queue_len(q);
 		st->running += q->nrunning;
 		st->workers += q->nworkers;
 		st->busy_workers += q->nrunning;
@@ -666,6 +676,7 @@ evpool_get_stats(struct evpool *pool, struct evpool_stats *st)
 	}
 	st->max_workers = pool->dq->max_workers;
 	pthread_mutex_unlock(&pool->mu);
+	st->peak_queued = atomic_load_explicit(&pool->peak_queued, memory_order_relaxed);
 	return 0;
 }
 

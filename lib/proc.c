@@ -617,8 +617,7 @@ take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
 	 * another worker sits idle. */
 	if (!q->stopping && q->nworkers == q->max_workers &&
 	    q->nrunning >= q->nworkers) {
-		size_t queued = atomic_load_explicit(&q->nqueued,
-						     memory_order_relaxed);
+		size_t queued = evpool__queue_len(q);
 		size_t share = q->nworkers ? (queued + q->nworkers - 1) / q->nworkers
 					   : queued;
 

@@ -23,7 +23,7 @@ int
 evpool__queue_new(struct evpool *pool, const char *name, unsigned min_workers,
 		  unsigned max_workers, struct evpool_queue **qp)
 {
-	struct evpool_queue *q = calloc(1, sizeof(*q));
+	struct evpool_queue *q = evpool__zalloc_lines(sizeof(*q));
 
 	if (!q)
 		return evpool__err(-ENOMEM, "queue: out of memory");
@@ -100,16 +100,37 @@ level_trim(struct evpool_queue *q, struct evpool__level *l)
 	return true;
 }
 
-static void
-note_peak(struct evpool *pool, size_t n)
+void
+evpool__queue_note_peak(struct evpool_queue *q)
 {
-	uint_fast64_t peak = atomic_load_explicit(&pool->peak_queued,
-						  memory_order_relaxed);
+	struct evpool *pool = q->pool;
+	size_t n = evpool__queue_len(q);
+	uint_fast64_t peak;
 
+	/* A submit that finds the queue full counts itself in nin for a
+	 * moment before it backs out: never report more than the limit. */
+	if (q->max_queued && n > q->max_queued)
+		n = q->max_queued;
+	peak = atomic_load_explicit(&pool->peak_queued, memory_order_relaxed);
 	while (n > peak && !atomic_compare_exchange_weak_explicit(
 			       &pool->peak_queued, &peak, n,
 			       memory_order_relaxed, memory_order_relaxed))
 		;
+}
+
+/* Take a place in nin if the queue has room.  Only a bounded queue reads
+ * the workers' nout: an unbounded one writes its own line alone. */
+static bool
+reserve_once(struct evpool_queue *q)
+{
+	size_t in = atomic_fetch_add_explicit(&q->nin, 1, memory_order_relaxed);
+
+	if (evpool__likely(!q->max_queued) ||
+	    in - atomic_load_explicit(&q->nout, memory_order_acquire) <
+		    q->max_queued)
+		return true;
+	atomic_fetch_sub_explicit(&q->nin, 1, memory_order_relaxed);
+	return false;
 }
 
 int
@@ -117,28 +138,18 @@ evpool__queue_reserve(struct evpool_queue *q, unsigned flags, int wait_ms)
 {
 	struct evpool *pool = q->pool;
 	uint64_t deadline;
-	size_t n;
 	int r = 0;
 
-	n = atomic_fetch_add_explicit(&q->nqueued, 1, memory_order_relaxed);
-	if (evpool__likely(!q->max_queued || n < q->max_queued)) {
-		note_peak(pool, n + 1);
+	if (evpool__likely(reserve_once(q)))
 		return 0;
-	}
-	atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
 	if (!(flags & EVPOOL_SUBMIT_BLOCK))
 		return evpool__err(-EAGAIN, "evpool_submit: queue '%s' is full (%zu jobs)",
 				   q->name, q->max_queued);
 	deadline = evpool__deadline_ns(wait_ms);
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		n = atomic_fetch_add_explicit(&q->nqueued, 1,
-					      memory_order_relaxed);
-		if (n < q->max_queued) {
-			note_peak(pool, n + 1);
+		if (reserve_once(q))
 			break;
-		}
-		atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
 		if (atomic_load(&pool->closed)) {
 			r = evpool__err(-ESHUTDOWN,
 					"evpool_submit: the pool was closed while waiting");
@@ -148,15 +159,10 @@ evpool__queue_reserve(struct evpool_queue *q, unsigned flags, int wait_ms)
 		r = evpool__cond_wait(&q->room_cv, &q->mu, deadline);
 		q->nroom_waiters--;
 		if (r == ETIMEDOUT) {
-			n = atomic_fetch_add_explicit(&q->nqueued, 1,
-						      memory_order_relaxed);
-			if (n < q->max_queued) {
+			if (reserve_once(q)) {
 				r = 0;
-				note_peak(pool, n + 1);
 				break;
 			}
-			atomic_fetch_sub_explicit(&q->nqueued, 1,
-						  memory_order_relaxed);
 			r = evpool__err(-ETIMEDOUT,
 					"evpool_submit: queue '%s' stayed full for %d ms",
 					q->name, wait_ms);
@@ -193,7 +199,7 @@ evpool__queue_wake(struct evpool_queue *q)
 		nw = atomic_load_explicit(&q->nworkers, memory_order_relaxed);
 		if (nw >= atomic_load_explicit(&q->max_workers,
 					       memory_order_relaxed) ||
-		    atomic_load_explicit(&q->nqueued, memory_order_relaxed) <=
+		    evpool__queue_len(q) <=
 			    nw - atomic_load_explicit(&q->nrunning,
 						      memory_order_relaxed))
 			return 0;
@@ -263,11 +269,22 @@ evpool__queue_flush(struct evpool_queue *q)
 	return 0;
 }
 
+/* A job stops counting as queued (q->mu held, so nout has one writer). */
+static void
+job_leaves(struct evpool_queue *q)
+{
+	evpool__queue_note_peak(q);
+	atomic_store_explicit(&q->nout,
+			      atomic_load_explicit(&q->nout,
+						   memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
 void
 evpool__queue_forget(struct evpool_queue *q, struct evpool_job *job)
 {
 	evpool_job_ref(job);	/* the list's; dropped by the pop */
-	atomic_fetch_sub_explicit(&q->nqueued, 1, memory_order_relaxed);
+	job_leaves(q);
 	if (q->nroom_waiters)
 		pthread_cond_signal(&q->room_cv);
 }
@@ -287,8 +304,7 @@ evpool__queue_pop(struct evpool_queue *q)
 			job->qnext = NULL;
 			if (evpool__job_state(job, memory_order_acquire) ==
 			    EVPOOL__QUEUED) {
-				atomic_fetch_sub_explicit(&q->nqueued, 1,
-							  memory_order_relaxed);
+				job_leaves(q);
 				level_trim(q, l);
 				if (q->nroom_waiters)
 					pthread_cond_signal(&q->room_cv);

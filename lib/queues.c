@@ -688,7 +688,7 @@ evpool_queue_get_stats(struct evpool_queue *q, struct evpool_stats *st)
 				   q ? "stats" : "queue");
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&q->mu);
-	st->queued = atomic_load_explicit(&q->nqueued, memory_order_relaxed);
+	st->queued = evpool__queue_len(q);
 	st->running = q->nrunning;
 	st->workers = q->nworkers;
 	st->busy_workers = q->nrunning;

@@ -197,7 +197,7 @@ spin_for_work(struct evpool_queue *q)
 	pthread_mutex_unlock(&q->mu);
 	end = evpool__now_ns() + WORKER_SPIN_NS;
 	for (unsigned i = 0;; i++) {
-		if (atomic_load_explicit(&q->nqueued, memory_order_relaxed))
+		if (evpool__queue_len(q))
 			break;
 		evpool__cpu_relax();
 		if ((i & 63) == 63) {
@@ -285,8 +285,7 @@ worker_main(void *arg)
 			if (q->nwakeups)
 				q->nwakeups--;
 			if (r == ETIMEDOUT &&
-			    atomic_load_explicit(&q->nqueued,
-						 memory_order_relaxed) == 0 &&
+			    evpool__queue_len(q) == 0 &&
 			    q->nworkers > q->min_workers)
 				break;
 			continue;
@@ -312,7 +311,7 @@ worker_main(void *arg)
 	worker_unlink(q, w);
 	q->nworkers--;
 	q->nleaving++; /* evpool__queue_stop_workers() waits for us */
-	if (!q->stopping && atomic_load(&q->nqueued) > 0)
+	if (!q->stopping && evpool__queue_len(q) > 0)
 		evpool__queue_kick(q);
 	pthread_mutex_unlock(&q->mu);
 
@@ -370,7 +369,7 @@ evpool__worker_spawn(struct evpool_queue *q)
 int
 evpool__queue_kick(struct evpool_queue *q)
 {
-	size_t queued = atomic_load_explicit(&q->nqueued, memory_order_relaxed);
+	size_t queued = evpool__queue_len(q);
 
 	if (q->nsleeping > q->nwakeups) {
 		q->nwakeups++;
