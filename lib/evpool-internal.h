@@ -344,7 +344,11 @@ struct evpool_ctx {
 	void *priv;
 };
 
-/** A job with an extension if @p ext.  Its word: JOB, QUEUED, one ref. */
+/** A job with an extension if @p ext.  Its word: JOB, QUEUED, two refs:
+ *  the delivery's, and the queue's (handed by the pop to whoever runs or
+ *  cancels the job, or dropped by the pop of a forgotten job).  Only jobs
+ *  with an extension pin the pool: a plain job outliving evpool_free() is
+ *  finished, and nothing of a finished plain job needs the pool. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
 						      bool ext);
 /** Move a job from state @p from to @p to (no other thread may move it). */
@@ -369,6 +373,11 @@ EVPOOL__INTERNAL bool evpool__job_claim(struct evpool_job *job, unsigned from);
 /** Winner only: record the outcome, count it, deliver it, wake waiters. */
 EVPOOL__INTERNAL void evpool__job_complete(struct evpool_job *job,
 					   enum evpool__finish why, int status);
+/** The same for a job that ran, from state RUNNING, without a claim: only
+ *  for a plain thread-mode job, which nothing but its worker can finish
+ *  (no timeout, no kill). */
+EVPOOL__INTERNAL void evpool__job_complete_ran(struct evpool_job *job,
+					       int status);
 /** Run the job's done callback and the pool callbacks (loop thread). */
 EVPOOL__INTERNAL void evpool__job_deliver(struct evpool_job *job);
 /** True when @p job may emit again: fewer than emit_window emissions wait
@@ -467,13 +476,13 @@ EVPOOL__INTERNAL int evpool__queue_flush(struct evpool_queue *q);
  *  it; takes q->mu only then.  @return 0, or < 0 if no worker exists and
  *  none could be started. */
 EVPOOL__INTERNAL int evpool__queue_wake(struct evpool_queue *q);
-/** Unlink the next job to run (q->mu held); NULL if empty. */
+/** Unlink the next job to run (q->mu held); NULL if empty.  The caller
+ *  gets the queue's reference to the job and must drop it when done. */
 EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
 /** A queued job that has just left state QUEUED (cancelled, or taken back)
- *  stops counting as queued; it stays linked, holding a reference, until a
- *  pop passes it (q->mu held). */
-EVPOOL__INTERNAL void evpool__queue_forget(struct evpool_queue *q,
-					   struct evpool_job *job);
+ *  stops counting as queued; it stays linked, with the queue's reference,
+ *  until a pop passes it and drops that (q->mu held). */
+EVPOOL__INTERNAL void evpool__queue_forget(struct evpool_queue *q);
 /** Cancel every queued job of @p q.  @return the count. */
 EVPOOL__INTERNAL int evpool__queue_cancel_all(struct evpool_queue *q);
 /** Flag (and in process mode kill) every running job of @p q. */

@@ -15,6 +15,7 @@
 #undef malloc
 #undef calloc
 #undef realloc
+#undef posix_memalign
 #undef pthread_create
 #undef eventfd
 #undef pipe

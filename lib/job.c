@@ -10,12 +10,15 @@
  * CAS is what makes "exactly one completion" hold under every race.
  *
  * References: the library holds one from submit until the completion
- * callback has returned; a worker running the job and the timeout heap hold
- * one each while they may touch it; the submitter holds one if it asked for
- * the handle.  Job structs come from a per-thread cache, so a warm thread
- * submits without a lock or malloc.  The pool's memory outlives evpool_free() while any
- * handle is alive (evpool__pool_pin()), so a user may keep a finished job
- * past the pool.
+ * callback has returned; the queue holds one from submit until a pop hands
+ * it to the worker that runs the job (or to the canceller), who drops it
+ * when done touching the job; the timeout heap holds one while it may touch
+ * the job; the submitter holds one if it asked for the handle.  Job structs
+ * come from a per-thread cache, so a warm thread submits without a lock or
+ * malloc.  A job with an extension pins the pool's memory past
+ * evpool_free() (evpool__pool_pin()); a plain one need not, since nothing of
+ * a finished plain job touches its pool, so a user may keep any finished
+ * job past the pool.
  */
 #include "evpool-internal.h"
 
@@ -210,11 +213,12 @@ evpool__job_alloc(struct evpool *pool, bool ext)
 	memset(job, 0, size);
 	atomic_init(&job->node.word,
 		    EVPOOL__NODE_JOB | (ext ? EVPOOL__JF_EXT : 0) |
-			    EVPOOL__JREF_ONE);
+			    2 * EVPOOL__JREF_ONE);
 	job->pool = pool;
-	if (ext)
+	if (ext) {
 		EVPOOL__EXT(job)->exit_status = -1;
-	evpool__pool_pin(pool);
+		evpool__pool_pin(pool);
+	}
 	return job;
 }
 
@@ -250,7 +254,8 @@ job_free(struct evpool_job *job)
 	} else {
 		plain_delete(job);
 	}
-	evpool__pool_unpin(pool);
+	if (ext)
+		evpool__pool_unpin(pool);
 }
 
 struct evpool_job *
@@ -382,9 +387,25 @@ evpool__job_mb(const struct evpool_job *job)
 	return x ? x->mb : job->pool->mb_main;
 }
 
+static void job_finish(struct evpool_job *job, enum evpool__finish why,
+		       int status, unsigned from);
+
 void
 evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
 		     int status)
+{
+	job_finish(job, why, status, EVPOOL__FINISHING);
+}
+
+void
+evpool__job_complete_ran(struct evpool_job *job, int status)
+{
+	job_finish(job, EVPOOL__FIN_RAN, status, EVPOOL__RUNNING);
+}
+
+static void
+job_finish(struct evpool_job *job, enum evpool__finish why, int status,
+	   unsigned from)
 {
 	struct evpool *pool = job->pool;
 	struct evpool__job_ext *x = evpool__job_ext(job);
@@ -418,7 +439,7 @@ evpool__job_complete(struct evpool_job *job, enum evpool__finish why,
 	if (why != EVPOOL__FIN_RAN)
 		job->result = NULL;
 	job->status = status;
-	evpool__job_set_state(job, EVPOOL__FINISHING, EVPOOL__DONE);
+	evpool__job_set_state(job, from, EVPOOL__DONE);
 	/* Hand the job over before it counts as finished, so join() cannot
 	 * return while its completion is still on the way.  The job may be
 	 * delivered and freed from here on: only the pool is touched. */
@@ -435,8 +456,9 @@ evpool__job_deliver(struct evpool_job *job)
 {
 	struct evpool *pool = job->pool;
 
-	atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_DELIVERED,
-				 memory_order_relaxed);
+	if (evpool__job_ext(job)) /* only emissions look at it */
+		atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_DELIVERED,
+					 memory_order_relaxed);
 	if (job->done)
 		job->done(job, job->done_arg);
 	if (job->status == 0) {
@@ -583,7 +605,7 @@ evpool_job_cancel(struct evpool_job *job)
 		}
 		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		evpool__job_claim(job, EVPOOL__QUEUED);
-		evpool__queue_forget(q, job);
+		evpool__queue_forget(q);
 		pthread_mutex_unlock(&q->mu);
 		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
 		return 0;

@@ -336,6 +336,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		if (spec->input_len) {
 			x->input = malloc(spec->input_len);
 			if (!x->input) {
+				evpool_job_unref(job); /* the queue's */
 				evpool_job_unref(job);
 				return evpool__err(-ENOMEM,
 						   "evpool_submit: out of memory copying %zu input bytes",
@@ -365,8 +366,10 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		evpool_job_ref(job);
 
 	r = evpool__queue_reserve(q, spec->flags, spec->wait_ms);
-	if (evpool__unlikely(r < 0))
+	if (evpool__unlikely(r < 0)) {
+		evpool_job_unref(job); /* never queued: the queue's ref */
 		goto fail;
+	}
 	evpool__queue_push(q, job);
 	r = evpool__queue_wake(q);
 	if (evpool__unlikely(r < 0)) {
@@ -375,7 +378,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		pthread_mutex_lock(&q->mu);
 		if (evpool__queue_flush(q) == 0 &&
 		    evpool__job_claim(job, EVPOOL__QUEUED)) {
-			evpool__queue_forget(q, job);
+			evpool__queue_forget(q); /* keeps the queue's ref */
 			pthread_mutex_unlock(&q->mu);
 			r = evpool__err(-EAGAIN,
 					"evpool_submit: no worker could be started: %s",

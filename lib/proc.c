@@ -628,9 +628,9 @@ take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
 
 			if (!job)
 				break;
+			/* The queue's reference comes with the pop. */
 			evpool__job_set_state(job, EVPOOL__QUEUED,
 					      EVPOOL__RUNNING);
-			evpool_job_ref(job);
 			EVPOOL__EXT(job)->worker = w;
 			fl_push(pw, job);
 		}

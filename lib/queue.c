@@ -281,10 +281,9 @@ job_leaves(struct evpool_queue *q)
 }
 
 void
-evpool__queue_forget(struct evpool_queue *q, struct evpool_job *job)
+evpool__queue_forget(struct evpool_queue *q)
 {
-	evpool_job_ref(job);	/* the list's; dropped by the pop */
-	job_leaves(q);
+	job_leaves(q);		/* the queue's ref stays: the pop drops it */
 	if (q->nroom_waiters)
 		pthread_cond_signal(&q->room_cv);
 }
@@ -310,7 +309,7 @@ evpool__queue_pop(struct evpool_queue *q)
 					pthread_cond_signal(&q->room_cv);
 				return job;
 			}
-			evpool_job_unref(job); /* forgotten: the list's ref */
+			evpool_job_unref(job); /* forgotten: the queue's ref */
 		}
 		if (level_trim(q, l))
 			i--; /* the next level moved here */
@@ -347,6 +346,7 @@ evpool__queue_cancel_all(struct evpool_queue *q)
 			fifo = job->qnext;
 			job->qnext = NULL;
 			evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+			evpool_job_unref(job); /* the queue's, from the pop */
 		}
 	}
 	return n;

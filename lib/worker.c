@@ -119,6 +119,14 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 		return;
 	}
 	status = fn(&ctx);
+	if (!x) {
+		/* Nothing else can finish a plain job: no claim needed. */
+		if (evpool__job_set_output(job, ctx.result, ctx.rbytes,
+					   ctx.rlen) < 0)
+			status = -ENOMEM;
+		evpool__job_complete_ran(job, status);
+		return;
+	}
 	if (timed)
 		evpool__timer_disarm(pool, job);
 	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
@@ -290,8 +298,8 @@ worker_main(void *arg)
 				break;
 			continue;
 		}
+		/* The pop gave us the queue's reference: dropped below. */
 		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
-		evpool_job_ref(job);
 		w->current = job;
 		if (evpool__job_ext(job))
 			EVPOOL__EXT(job)->worker = w;
