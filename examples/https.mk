@@ -18,6 +18,8 @@ endif
 
 TESTS += t/https-server.sh
 dist_check_SCRIPTS += t/https-server.sh
+# Sourced by t/https-server.sh and t/https-attack.sh (t/reliability.mk).
+EXTRA_DIST += t/https-lib.sh
 EXTRA_DIST += \
 	examples/www/index.html \
 	examples/www/hello.txt \

@@ -19,17 +19,14 @@
 top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-..}
 SERVER=${HTTPS_SERVER:-$top_builddir/examples/https-server}
+WRAP=
+# 60 s for the server to start and to stop (under valgrind, after the flood).
+START_TRIES=1200
+STOP_TRIES=1200
+# skip_without, setup_tmp, ok, diag, start_server, stop_server:
+. "$top_srcdir/t/https-lib.sh"
 
-for tool in curl openssl python3; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-if [ ! -x "$SERVER" ]; then
-	echo "1..0 # SKIP $SERVER not built (no libevent_openssl/OpenSSL?)"
-	exit 0
-fi
+skip_without curl openssl python3
 VG=${HTTPS_ATTACK_VALGRIND:-1}
 command -v valgrind >/dev/null 2>&1 || VG=0
 # A sanitizer build (ASan, TSan) cannot run under valgrind, and is several
@@ -45,24 +42,7 @@ fi
 
 echo "1..21"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/https-attack.XXXXXX") || exit 1
-PIDS=()
-cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-n=0
-ok() { # ok STATUS DESCRIPTION
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
-}
-diag() { sed 's/^/# /' "$@"; }
+setup_tmp https-attack
 
 # Room for 1000 connections on each side.
 ulimit -n 8192 2>/dev/null || ulimit -n 4096 2>/dev/null
@@ -70,42 +50,6 @@ ulimit -n 8192 2>/dev/null || ulimit -n 4096 2>/dev/null
 mkdir -p "$TMP/www"
 cp "$top_srcdir"/examples/www/* "$TMP/www/"
 ln -s /etc/passwd "$TMP/www/escape-link"
-
-# start_server NAME WRAPPER ARGS...: sets PORT, SPID, B.
-start_server() {
-	local name=$1 wrap=$2 i
-	shift 2
-	$wrap "$SERVER" --port 0 --quiet --root "$TMP/www" "$@" \
-		2>"$TMP/$name.err" &
-	SPID=$!
-	PIDS+=("$SPID")
-	for ((i = 0; i < 1200; i++)); do
-		if grep -qs '^listening on ' "$TMP/$name.err"; then
-			PORT=$(sed -n 's/^listening on https:\/\/.*:\([0-9]*\) (.*/\1/p' "$TMP/$name.err")
-			B=https://127.0.0.1:$PORT
-			return 0
-		fi
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	diag "$TMP/$name.err"
-	return 1
-}
-# stop_server: SIGTERM, then the exit status (124 if it hangs for 60 s).
-stop_server() {
-	local i
-	kill -TERM "$SPID" 2>/dev/null
-	for ((i = 0; i < 1200; i++)); do
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$SPID" 2>/dev/null; then
-		kill -KILL "$SPID"
-		wait "$SPID" 2>/dev/null
-		return 124
-	fi
-	wait "$SPID"
-}
 
 C=(curl -sk --path-as-is --max-time 20)
 good() { # a well-formed request gets the file
@@ -341,8 +285,8 @@ attack() { python3 -W ignore "$TMP/attack.py" 127.0.0.1 "$PORT" "$@" >"$TMP/atta
 # ---------------------------------------------------------------------------
 # The server: a thread pool, header timeout 2 s, bodies up to 1 MiB, room
 # for the 1000 connections.
-start_server a "" --workers 4 --max-conns 1500 --header-timeout 2 \
-	--timeout 10 --max-body 1048576 --max-header 8192
+start_server a --quiet --root "$TMP/www" --workers 4 --max-conns 1500 \
+	--header-timeout 2 --timeout 10 --max-body 1048576 --max-header 8192
 ok $? "the HTTPS server starts"
 good
 ok $? "a well-formed request is served"
@@ -411,10 +355,11 @@ ok $? "the server exits 0 on SIGTERM after the attacks"
 # ---------------------------------------------------------------------------
 # Under valgrind: a shorter attack, then SIGTERM; no leak, no error.
 if [ "$VG" = 1 ]; then
-	start_server vg "$top_builddir/libtool --mode=execute valgrind -q --leak-check=full
+	WRAP="$top_builddir/libtool --mode=execute valgrind -q --leak-check=full
 		--show-leak-kinds=definite,indirect,possible
 		--errors-for-leak-kinds=definite,indirect,possible --error-exitcode=99
-		--log-file=$TMP/valgrind.log" \
+		--log-file=$TMP/valgrind.log"
+	start_server vg --quiet --root "$TMP/www" \
 		--workers 2 --max-conns 200 --header-timeout 2 --timeout 10
 	ok $? "the server starts under valgrind"
 	good

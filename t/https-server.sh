@@ -18,45 +18,25 @@ top_builddir=${top_builddir:-.}
 top_srcdir=${top_srcdir:-..}
 SERVER=${HTTPS_SERVER:-$top_builddir/examples/https-server}
 WRAP=${HTTPS_SERVER_WRAPPER:-}
+# 10 s for the server to start, 20 s to stop.
+START_TRIES=200
+STOP_TRIES=400
+# skip_without, setup_tmp, ok, diag, start_server, stop_server, wait_server:
+. "$top_srcdir/t/https-lib.sh"
 
-for tool in curl openssl; do
-	if ! command -v "$tool" >/dev/null 2>&1; then
-		echo "1..0 # SKIP $tool is not installed"
-		exit 0
-	fi
-done
-if [ ! -x "$SERVER" ]; then
-	echo "1..0 # SKIP $SERVER not built (no libevent_openssl/OpenSSL?)"
-	exit 0
-fi
+skip_without curl openssl
 
 echo "1..75"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/https-test.XXXXXX") || exit 1
-SERVER_PIDS=()
-cleanup() {
+setup_tmp https-test
+# Clients still running in the background (only after a failure).
+cleanup_more() {
 	local p
-	for p in "${SERVER_PIDS[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	# Clients still running in the background (only after a failure).
 	for p in "${CLIENTS[@]}"; do
 		kill "$p" 2>/dev/null
 	done
-	rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
-n=0
-ok() { # ok STATUS DESCRIPTION: STATUS 0 passes
-	n=$((n + 1))
-	if [ "$1" = 0 ]; then
-		echo "ok $n - $2"
-	else
-		echo "not ok $n - $2"
-	fi
-}
 is() { # is GOT WANT DESCRIPTION
 	n=$((n + 1))
 	if [ "$1" = "$2" ]; then
@@ -74,50 +54,7 @@ skip() { # skip COUNT REASON
 		echo "ok $n # SKIP $2"
 	done
 }
-diag() { sed 's/^/# /' "$@"; }
 now_ms() { date +%s%3N; }
-
-# start_server NAME ARGS...: sets PORT, FP, SPID, B; returns 1 if the
-# server exits (or says nothing) instead of listening.
-start_server() {
-	local name=$1 i
-	shift
-	$WRAP "$SERVER" --port 0 "$@" 2>"$TMP/$name.err" &
-	SPID=$!
-	SERVER_PIDS+=("$SPID")
-	for ((i = 0; i < 200; i++)); do
-		if grep -qs '^listening on ' "$TMP/$name.err"; then
-			PORT=$(sed -n 's/^listening on https:\/\/.*:\([0-9]*\) (.*/\1/p' "$TMP/$name.err")
-			FP=$(sed -n 's/^listening on .*(sha256 fingerprint \([0-9A-F:]*\)).*/\1/p' "$TMP/$name.err")
-			B=https://127.0.0.1:$PORT
-			return 0
-		fi
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	diag "$TMP/$name.err"
-	return 1
-}
-
-# stop_server: SIGTERM and the exit status (124 if it hangs for 20 s).
-# wait_server: the same without sending the signal.
-stop_server() {
-	kill -TERM "$SPID" 2>/dev/null
-	wait_server
-}
-wait_server() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		kill -0 "$SPID" 2>/dev/null || break
-		sleep 0.05
-	done
-	if kill -0 "$SPID" 2>/dev/null; then
-		kill -KILL "$SPID"
-		wait "$SPID" 2>/dev/null
-		return 124
-	fi
-	wait "$SPID"
-}
 
 C=(curl -sk --path-as-is --max-time 30)
 code() { "${C[@]}" -o /dev/null -w '%{http_code}' "$@"; }
