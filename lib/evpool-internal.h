@@ -287,7 +287,10 @@ struct evpool__rbox {
 #define EVPOOL__JS_MASK (3u << EVPOOL__JS_SHIFT)
 #define EVPOOL__JF_EXT (1u << 4)	/* an extension follows the job */
 #define EVPOOL__JF_CANCELLED (1u << 5)	/* evpool_ctx_cancelled() */
-#define EVPOOL__JF_DELIVERED (1u << 6)	/* loop thread: done cb has run */
+/* Bit 6 means one thing on a job with an extension, another on a plain
+ * one (neither kind needs the other meaning): */
+#define EVPOOL__JF_DELIVERED (1u << 6)	/* ext: loop thread: done cb has run */
+#define EVPOOL__JF_PINNED (1u << 6)	/* plain: a handle pins the pool */
 #define EVPOOL__JF_RBOX (1u << 7)	/* result is a struct evpool__rbox */
 #define EVPOOL__JREF_SHIFT 8u
 #define EVPOOL__JREF_ONE (1u << EVPOOL__JREF_SHIFT)
@@ -346,11 +349,19 @@ struct evpool_ctx {
 
 /** A job with an extension if @p ext.  Its word: JOB, QUEUED, two refs:
  *  the delivery's, and the queue's (handed by the pop to whoever runs or
- *  cancels the job, or dropped by the pop of a forgotten job).  Only jobs
- *  with an extension pin the pool: a plain job outliving evpool_free() is
- *  finished, and nothing of a finished plain job needs the pool. */
+ *  cancels the job, or dropped by the pop of a forgotten job).  A job with
+ *  an extension pins the pool's memory (evpool__pool_pin()) until it is
+ *  freed; a plain one only once the user holds a handle to it
+ *  (evpool__job_ref_handle()), so that the common job, which the library
+ *  alone holds and evpool_free() finishes, costs no pin. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
 						      bool ext);
+/** A reference for the library's own use (no pin: see evpool__job_alloc). */
+EVPOOL__INTERNAL struct evpool_job *evpool__job_ref(struct evpool_job *job);
+/** A reference that the user will hold: a plain job then pins its pool,
+ *  once, so the handle's calls may touch the pool's memory after
+ *  evpool_free().  evpool_job_ref() is this. */
+EVPOOL__INTERNAL struct evpool_job *evpool__job_ref_handle(struct evpool_job *job);
 /** Move a job from state @p from to @p to (no other thread may move it). */
 EVPOOL__INTERNAL void evpool__job_set_state(struct evpool_job *job,
 					    unsigned from, unsigned to);

@@ -126,7 +126,7 @@ evpool_as_completed(struct evpool_job *const *jobs, size_t n,
 	ac->pool = pool;
 	ac->n = ac->left = n;
 	for (size_t i = 0; i < n; i++)
-		ac->jobs[i] = evpool_job_ref(jobs[i]);
+		ac->jobs[i] = evpool__job_ref(jobs[i]);
 	if (pool)
 		evpool__pool_pin(pool);
 	*acp = ac;

@@ -486,7 +486,7 @@ evpool_imap_free(struct evpool_imap *it)
 		free((void *)s->r.data);
 		memset(s, 0, sizeof(*s));
 		if (list && it->jobs[i] && it->jobs[i] != FINISHED)
-			list[n++] = evpool_job_ref(it->jobs[i]);
+			list[n++] = evpool__job_ref(it->jobs[i]);
 	}
 	it->count = 0;
 	pthread_mutex_unlock(&it->mu);

@@ -16,9 +16,10 @@
  * the job; the submitter holds one if it asked for the handle.  Job structs
  * come from a per-thread cache, so a warm thread submits without a lock or
  * malloc.  A job with an extension pins the pool's memory past
- * evpool_free() (evpool__pool_pin()); a plain one need not, since nothing of
- * a finished plain job touches its pool, so a user may keep any finished
- * job past the pool.
+ * evpool_free() (evpool__pool_pin()), and so does a plain job once the user
+ * holds a handle to it (evpool__job_ref_handle()); a plain job only the
+ * library holds is finished by evpool_free() and needs no pin.  So a user
+ * may keep any finished job past the pool.
  */
 #include "evpool-internal.h"
 
@@ -244,6 +245,7 @@ job_free(struct evpool_job *job)
 	struct evpool__job_ext *x = evpool__job_ext(job);
 	struct job_cache *c = cache_get();
 	bool ext = x != NULL;
+	bool pinned = ext || evpool__job_flag(job, EVPOOL__JF_PINNED);
 
 	if (x) {
 		free(x->input);
@@ -260,17 +262,38 @@ job_free(struct evpool_job *job)
 	} else {
 		plain_delete(job);
 	}
-	if (ext)
+	if (pinned)
 		evpool__pool_unpin(pool);
 }
 
 struct evpool_job *
-evpool_job_ref(struct evpool_job *job)
+evpool__job_ref(struct evpool_job *job)
 {
 	if (job)
 		atomic_fetch_add_explicit(&job->node.word, EVPOOL__JREF_ONE,
 					  memory_order_relaxed);
 	return job;
+}
+
+struct evpool_job *
+evpool__job_ref_handle(struct evpool_job *job)
+{
+	if (!job)
+		return NULL;
+	/* The pool is alive here: the caller holds the job, and a job the
+	 * user can reach has not been freed by evpool_free() yet. */
+	if (!evpool__job_flag(job, EVPOOL__JF_EXT) &&
+	    !(atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_PINNED,
+				       memory_order_relaxed) &
+	      EVPOOL__JF_PINNED))
+		evpool__pool_pin(job->pool);
+	return evpool__job_ref(job);
+}
+
+struct evpool_job *
+evpool_job_ref(struct evpool_job *job)
+{
+	return evpool__job_ref_handle(job);
 }
 
 void
@@ -753,7 +776,7 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 	if (!e)
 		return evpool__err(-ENOMEM, "evpool_ctx_emit: out of memory");
 	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
-	e->job = evpool_job_ref(job);
+	e->job = evpool__job_ref(job);
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);

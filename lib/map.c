@@ -653,7 +653,7 @@ evpool_map_cancel(struct evpool_map *m)
 	pthread_mutex_lock(&m->mu);
 	for (size_t c = 0; c < m->nchunks; c++)
 		if (m->jobs[c] && m->jobs[c] != FINISHED)
-			list[n++] = evpool_job_ref(m->jobs[c]);
+			list[n++] = evpool__job_ref(m->jobs[c]);
 	pthread_mutex_unlock(&m->mu);
 	for (size_t i = 0; i < n; i++) {
 		if (!evpool_job_ready(list[i]) && evpool_job_cancel(list[i]) == 0)

@@ -363,7 +363,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	/* The caller's reference too: once queued, the job may run, be
 	 * delivered and be recycled before we get back here. */
 	if (jobp)
-		evpool_job_ref(job);
+		evpool__job_ref_handle(job);
 
 	r = evpool__queue_reserve(q, spec->flags, spec->wait_ms);
 	if (evpool__unlikely(r < 0)) {

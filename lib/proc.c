@@ -720,7 +720,7 @@ push_emission(struct evpool_job *job, const void *data, size_t len)
 	if (!e)
 		return -ENOMEM;
 	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
-	e->job = evpool_job_ref(job);
+	e->job = evpool__job_ref(job);
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);
@@ -1129,7 +1129,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 	unsigned max_jobs = pool->cfg.max_jobs_per_worker;
 
 	pw->max_jobs = max_jobs;
-	fl_push(pw, evpool_job_ref(first));
+	fl_push(pw, evpool__job_ref(first));
 	for (;;) {
 		enum io io;
 		uint64_t deadline;

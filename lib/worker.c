@@ -534,7 +534,7 @@ evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
 		pool->theap_cap = cap;
 	}
 	EVPOOL__EXT(job)->deadline_ns = evpool__now_ns() + (uint64_t)EVPOOL__EXT(job)->timeout_ms * 1000000u;
-	evpool_job_ref(job);
+	evpool__job_ref(job);
 	heap_set(pool, pool->theap_len++, job);
 	heap_up(pool, pool->theap_len - 1);
 	if (pool->theap[0] == job)
