@@ -167,7 +167,7 @@ struct evpool__mailbox {
 	atomic_long outstanding;	/* jobs not yet delivered */
 	pthread_mutex_t mu;		/* guards ev_added */
 	bool ev_added;
-	atomic_bool spinning;		/* loop is polling head: no fd write */
+	atomic_bool awake;		/* a drain will look at head: no fd write */
 	unsigned spin_ns;		/* adaptive loop-side spin budget */
 	unsigned spin_probe;		/* drains since the budget hit 0 */
 	atomic_bool loop_known;

@@ -241,10 +241,10 @@ evpool__mailbox_push(struct evpool__mailbox *mb, struct evpool__node *node)
 	while (!atomic_compare_exchange_weak_explicit(
 		&mb->head, &old, node, memory_order_seq_cst,
 		memory_order_relaxed));
-	/* A loop polling the stack will see the node: no wakeup needed.  It
-	 * clears `spinning` before its last look (both seq_cst), so either we
+	/* A drain in progress will see the node: no wakeup needed.  It
+	 * clears `awake` before its last look (both seq_cst), so either we
 	 * see false here or it sees our node. */
-	if (!old && !atomic_load_explicit(&mb->spinning, memory_order_seq_cst))
+	if (!old && !atomic_load_explicit(&mb->awake, memory_order_seq_cst))
 		notify_write(mb);
 }
 
@@ -279,6 +279,8 @@ mailbox_take(struct evpool__mailbox *mb)
 __thread struct evpool *evpool__tls_delivering;
 __thread struct evpool *evpool__tls_free_deferred;
 
+/* Poll the stack for a while before giving the loop back (mb->awake is
+ * set, so pushes meanwhile write no fd).  @return true if a node came. */
 static bool
 mailbox_spin(struct evpool__mailbox *mb)
 {
@@ -296,7 +298,6 @@ mailbox_spin(struct evpool__mailbox *mb)
 		 * one round trip and would never find the way back. */
 		mb->spin_ns = LOOP_SPIN_MAX_NS;
 	}
-	atomic_store_explicit(&mb->spinning, true, memory_order_seq_cst);
 	end = evpool__now_ns() + mb->spin_ns;
 	for (unsigned i = 0;; i++) {
 		if (atomic_load_explicit(&mb->head, memory_order_relaxed)) {
@@ -307,9 +308,6 @@ mailbox_spin(struct evpool__mailbox *mb)
 		if ((i & 31) == 31 && evpool__now_ns() >= end)
 			break;
 	}
-	atomic_store_explicit(&mb->spinning, false, memory_order_seq_cst);
-	if (!got)
-		got = atomic_load_explicit(&mb->head, memory_order_seq_cst) != NULL;
 	if (got)
 		mb->spin_ns = mb->spin_ns * 2 > LOOP_SPIN_MAX_NS
 			      ? LOOP_SPIN_MAX_NS : mb->spin_ns * 2;
@@ -325,8 +323,16 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 	struct evpool *prev_delivering = evpool__tls_delivering;
 	int jobs = 0, rounds = 0;
 	long held = 0;		/* delivered, not yet released from the hold */
+	bool outer;
 
 	mailbox_note_thread(mb);
+	/* Awake from here to the last look at the stack: workers that push
+	 * meanwhile write no fd (a system call each, and the batch is taken
+	 * anyway).  A nested drain (a callback that waits) leaves it to the
+	 * outermost to clear. */
+	outer = !atomic_load_explicit(&mb->awake, memory_order_relaxed);
+	if (outer)
+		atomic_store_explicit(&mb->awake, true, memory_order_seq_cst);
 	notify_read(mb);
 	evpool__tls_delivering = pool;
 	/* A few rounds: completions that land while we deliver are taken
@@ -341,8 +347,18 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 				evpool__mailbox_unhold(mb, held);
 				held = 0;
 			}
-			if (!mailbox_spin(mb))
+			if (mailbox_spin(mb))
+				continue;
+			if (!outer)
 				break;
+			/* The last look, after saying we stop looking. */
+			atomic_store_explicit(&mb->awake, false,
+					      memory_order_seq_cst);
+			if (!atomic_load_explicit(&mb->head,
+						  memory_order_seq_cst))
+				break;
+			atomic_store_explicit(&mb->awake, true,
+					      memory_order_seq_cst);
 			continue;
 		}
 
@@ -381,10 +397,14 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 	}
 	if (held)
 		evpool__mailbox_unhold(mb, held);
-	/* Leaving with nodes on the stack (the round limit, or a push that
-	 * skipped its write while we spun): wake ourselves up again. */
-	if (atomic_load_explicit(&mb->head, memory_order_seq_cst))
-		notify_write(mb);
+	/* Leaving at the round limit with the stack unread, or pushes that
+	 * skipped their write while we were awake: wake ourselves up again,
+	 * so the loop runs its other events and then comes back. */
+	if (outer && atomic_load_explicit(&mb->awake, memory_order_relaxed)) {
+		atomic_store_explicit(&mb->awake, false, memory_order_seq_cst);
+		if (atomic_load_explicit(&mb->head, memory_order_seq_cst))
+			notify_write(mb);
+	}
 	evpool__tls_delivering = prev_delivering;
 	if (evpool__tls_free_deferred == pool && !prev_delivering) {
 		evpool__tls_free_deferred = NULL;
