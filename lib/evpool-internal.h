@@ -430,7 +430,6 @@ struct evpool_queue {
 	pthread_cond_t room_cv;		/* EVPOOL_SUBMIT_BLOCK waits here */
 	struct evpool__level *levels;	/* sorted by prio, highest first */
 	unsigned nlevels, caplevels;
-	unsigned nwakeups;		/* signals sent, not yet consumed */
 	atomic_uint nrunning;		/* written under mu; read lock-free */
 	unsigned nroom_waiters;
 	unsigned nleaving;		/* left the list, still in worker_stop */
@@ -442,6 +441,8 @@ struct evpool_queue {
 	_Alignas(64) atomic_uint max_workers;	/* written under mu; read lock-free */
 	atomic_uint nworkers;		/* alive or starting; as above */
 	atomic_uint nsleeping;		/* waiting on work_cv; as above */
+	atomic_uint nwakeups;		/* signals sent, not yet consumed; as
+					 * above */
 
 	/* Submitters push here without the mutex (a lock-free LIFO); a
 	 * worker or canceller holding the mutex moves it into the levels. */
@@ -682,6 +683,9 @@ EVPOOL__INTERNAL uint64_t evpool__deadline_ns(int timeout_ms);
 /** pthread_cond_timedwait until @p deadline (UINT64_MAX: plain wait). */
 EVPOOL__INTERNAL int evpool__cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu,
 				       uint64_t deadline);
+/** A mutex for a lock that threads on other CPUs take briefly and often
+ *  (adaptive where the C library has it). */
+EVPOOL__INTERNAL void evpool__mutex_init_hot(pthread_mutex_t *mu);
 /** A condvar on CLOCK_MONOTONIC. */
 EVPOOL__INTERNAL int evpool__cond_init(pthread_cond_t *cv);
 

@@ -40,7 +40,7 @@ evpool__queue_new(struct evpool *pool, const char *name, unsigned min_workers,
 		free(q);
 		return evpool__err(-ENOMEM, "queue: out of memory");
 	}
-	pthread_mutex_init(&q->mu, NULL);
+	evpool__mutex_init_hot(&q->mu);
 	evpool__cond_init(&q->work_cv);
 	evpool__cond_init(&q->room_cv);
 	*qp = q;
@@ -193,9 +193,14 @@ evpool__queue_wake(struct evpool_queue *q)
 	unsigned nw;
 	int r;
 
-	/* seq_cst pairs with the worker's nsleeping++ then intake check. */
-	if (evpool__likely(!atomic_load_explicit(&q->nsleeping,
-						 memory_order_seq_cst))) {
+	/* seq_cst pairs with the worker's nsleeping++ then intake check.  A
+	 * sleeper with a signal already on its way needs no other: the lock
+	 * is taken only when some sleeper has none (else a submit would take
+	 * it every time while a signalled worker waits for a CPU). */
+	unsigned nsl = atomic_load_explicit(&q->nsleeping, memory_order_seq_cst);
+
+	if (evpool__likely(!nsl || atomic_load_explicit(&q->nwakeups,
+							memory_order_seq_cst) >= nsl)) {
 		nw = atomic_load_explicit(&q->nworkers, memory_order_relaxed);
 		if (nw >= atomic_load_explicit(&q->max_workers,
 					       memory_order_relaxed) ||

@@ -48,6 +48,22 @@ evpool__deadline_ns(int timeout_ms)
 	return evpool__now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
+void
+evpool__mutex_init_hot(pthread_mutex_t *mu)
+{
+	pthread_mutexattr_t a;
+
+	pthread_mutexattr_init(&a);
+#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
+	/* Held for a few hundred ns at a time by workers on other CPUs: spin
+	 * a little before sleeping, since a futex wait and wake cost two
+	 * system calls (several microseconds on a virtual machine). */
+	pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+	pthread_mutex_init(mu, &a);
+	pthread_mutexattr_destroy(&a);
+}
+
 int
 evpool__cond_init(pthread_cond_t *cv)
 {
