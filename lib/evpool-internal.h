@@ -18,7 +18,9 @@
  *
  *  Running: a worker takes the first job of the highest level under the queue
  *  mutex, drops the mutex, runs the job through the pool's mode ops (thread:
- *  call it; process: ship it to the worker's child) and finishes it.
+ *  call it; process: ship it to the worker's child) and finishes it.  In
+ *  thread mode it takes several waiting jobs at once when it can (a batch,
+ *  queue.c), which stay queued and cancellable until it starts each.
  *
  *  Finishing is a race that exactly one party wins: the job's state goes
  *  QUEUED/RUNNING -> FINISHING by compare-and-swap (the worker returning, a
@@ -379,6 +381,9 @@ EVPOOL__INTERNAL void *evpool__job_rbytes(struct evpool_job *job, size_t *len,
 EVPOOL__INTERNAL void *evpool__job_result(const struct evpool_job *job);
 EVPOOL__INTERNAL struct evpool_queue *evpool__job_queue(const struct evpool_job *job);
 EVPOOL__INTERNAL struct evpool__mailbox *evpool__job_mb(const struct evpool_job *job);
+/** A worker starts a job that waited in a batch: QUEUED -> RUNNING, unless
+ *  a cancel took it first.  @return true if it is ours to run. */
+EVPOOL__INTERNAL bool evpool__job_start(struct evpool_job *job);
 /** Try to win the right to finish @p job from state @p from. */
 EVPOOL__INTERNAL bool evpool__job_claim(struct evpool_job *job, unsigned from);
 /** Winner only: record the outcome, count it, deliver it, wake waiters. */
@@ -411,6 +416,22 @@ struct evpool__level {
 
 struct evpool__worker;
 
+/** Jobs a thread-mode worker took from its queue in one lock hold (see
+ *  queue.c).  They stay QUEUED, and count as queued, until the owner (or a
+ *  thief that stole them into a batch of its own) claims them one by one;
+ *  the batch holds a reference to each until its owner ends it, under
+ *  q->mu, so that cancel and terminate may look at them meanwhile. */
+#define EVPOOL__BATCH_MAX 16
+struct evpool__batch {
+	_Atomic uint32_t range;		/* end << 16 | next: jobs[next, end)
+					 * are not claimed yet */
+	unsigned n;			/* jobs[0, n) are held (NULL: given
+					 * back to the queue) */
+	struct evpool__batch *next;	/* q->batches, oldest first, */
+	struct evpool__batch **prev;	/* under q->mu */
+	struct evpool_job *jobs[EVPOOL__BATCH_MAX];
+};
+
 struct evpool_queue {
 	/* Cache lines by who writes them: a submit reads the first and third
 	 * and writes the fourth; workers write the second per job.  Sharing
@@ -422,6 +443,9 @@ struct evpool_queue {
 	unsigned idle_timeout_ms;
 	evpool_fn default_fn;
 	bool stopping;			/* workers exit when they see it */
+	atomic_bool prio_used;		/* a job had a priority other than 0:
+					 * no more batches (their jobs would
+					 * skip the priority order) */
 	struct evpool_queue *next;	/* pool->queues */
 	struct evpool_results *results;	/* put()/get() (lib/queues.c), or NULL */
 
@@ -430,11 +454,14 @@ struct evpool_queue {
 	pthread_cond_t room_cv;		/* EVPOOL_SUBMIT_BLOCK waits here */
 	struct evpool__level *levels;	/* sorted by prio, highest first */
 	unsigned nlevels, caplevels;
-	atomic_uint nrunning;		/* written under mu; read lock-free */
+	atomic_uint nrunning;		/* busy workers; read lock-free */
 	unsigned nroom_waiters;
 	unsigned nleaving;		/* left the list, still in worker_stop */
-	atomic_size_t nout;		/* jobs that left the queue; under mu */
+	atomic_size_t nout;		/* jobs that left the queue (claimed
+					 * from a batch without mu) */
 	struct evpool__worker *workers;	/* alive ones */
+	struct evpool__batch *batches;	/* being run by workers, oldest */
+	struct evpool__batch **batches_tail; /* first */
 	struct evpool__worker *exited;	/* to be joined */
 
 	/* Written only when workers come, go or sleep. */
@@ -488,6 +515,29 @@ EVPOOL__INTERNAL int evpool__queue_flush(struct evpool_queue *q);
  *  it; takes q->mu only then.  @return 0, or < 0 if no worker exists and
  *  none could be started. */
 EVPOOL__INTERNAL int evpool__queue_wake(struct evpool_queue *q);
+/** Take up to @p want jobs into @p b, in queue order, for the calling
+ *  worker (q->mu held): only jobs that may wait in a batch, and one alone
+ *  is returned in *@p single instead, as evpool__queue_pop() would (the
+ *  caller gets the queue's reference).  @return the count (0: nothing). */
+EVPOOL__INTERNAL unsigned evpool__queue_take(struct evpool_queue *q,
+					     struct evpool__batch *b,
+					     unsigned want,
+					     struct evpool_job **single);
+/** An idle worker claims the oldest job that waits in another worker's
+ *  batch (q->mu held), with a reference of its own to drop when done.
+ *  NULL if there is none. */
+EVPOOL__INTERNAL struct evpool_job *evpool__queue_steal(struct evpool_queue *q);
+/** The owner claims the next job of its batch, lock-free: RUNNING and no
+ *  longer queued.  NULL when none is left. */
+EVPOOL__INTERNAL struct evpool_job *evpool__batch_claim(struct evpool_queue *q,
+							struct evpool__batch *b);
+/** The owner gives the jobs of its batch it has not started back to the
+ *  front of the queue (q->mu held): a job with a priority came. */
+EVPOOL__INTERNAL void evpool__queue_batch_unclaim(struct evpool_queue *q,
+						  struct evpool__batch *b);
+/** The owner ends its batch (q->mu held): unlink it, drop its references. */
+EVPOOL__INTERNAL void evpool__queue_batch_end(struct evpool_queue *q,
+					      struct evpool__batch *b);
 /** Unlink the next job to run (q->mu held); NULL if empty.  The caller
  *  gets the queue's reference to the job and must drop it when done. */
 EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
@@ -508,6 +558,7 @@ struct evpool__worker {
 	unsigned id;
 	struct evpool_job *current;	/* under q->mu */
 	unsigned jobs_done;
+	struct evpool__batch batch;	/* thread mode, while n > 0 */
 	struct evpool__worker *next;
 	void *mode_data;		/* process mode: the child */
 };

@@ -316,6 +316,20 @@ evpool__job_set_state(struct evpool_job *job, unsigned from, unsigned to)
 }
 
 bool
+evpool__job_start(struct evpool_job *job)
+{
+	uint32_t w = atomic_load_explicit(&job->node.word, memory_order_relaxed);
+
+	while (((w & EVPOOL__JS_MASK) >> EVPOOL__JS_SHIFT) == EVPOOL__QUEUED)
+		if (atomic_compare_exchange_weak_explicit(
+			    &job->node.word, &w,
+			    w + (EVPOOL__RUNNING << EVPOOL__JS_SHIFT),
+			    memory_order_acquire, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+bool
 evpool__job_claim(struct evpool_job *job, unsigned from)
 {
 	uint32_t w = atomic_load_explicit(&job->node.word, memory_order_relaxed);
@@ -633,11 +647,15 @@ evpool_job_cancel(struct evpool_job *job)
 					   "evpool_job_cancel: out of memory, try again");
 		}
 		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
-		evpool__job_claim(job, EVPOOL__QUEUED);
-		evpool__queue_forget(q);
-		pthread_mutex_unlock(&q->mu);
-		evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
-		return 0;
+		/* A job in a worker's batch may be claimed meanwhile, without
+		 * the lock: then it runs, flagged, as a running one does. */
+		if (evpool__job_claim(job, EVPOOL__QUEUED)) {
+			evpool__queue_forget(q);
+			pthread_mutex_unlock(&q->mu);
+			evpool__job_complete(job, EVPOOL__FIN_CANCEL, 0);
+			return 0;
+		}
+		st = evpool__job_state(job, memory_order_acquire);
 	}
 	if (st == EVPOOL__RUNNING) {
 		struct evpool__worker *w;

@@ -356,6 +356,9 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	job->done = spec->done;
 	job->done_arg = spec->done_arg;
 	job->status = spec->priority;	/* until it is placed */
+	if (evpool__unlikely(spec->priority) &&
+	    !atomic_load_explicit(&q->prio_used, memory_order_relaxed))
+		atomic_store_explicit(&q->prio_used, true, memory_order_relaxed);
 
 	/* Count the job before a worker can see it: it may finish at once. */
 	evpool__mailbox_hold(mb);

@@ -11,6 +11,28 @@
  * cancel is O(1) too.  Every queue has its own mutex, its own workers and its own
  * limits: the pool's default queue is one, named queues are more, and a
  * queue whose jobs all block cannot hold up another queue's jobs.
+ *
+ * Batches (thread mode): a worker takes up to EVPOOL__BATCH_MAX waiting jobs
+ * in one lock hold and then starts them one by one without the lock, so a
+ * stream of short jobs costs one lock and one pass of bookkeeping per batch
+ * instead of per job.  Nothing a user sees changes, because the jobs of a
+ * batch stay QUEUED, and count as queued, until they are claimed:
+ *  - a claim is a compare-and-swap of the batch's range (next, end) and
+ *    then of the job's state, QUEUED -> RUNNING; a cancel that wins the
+ *    state first makes the claim skip the job (and counted it out itself);
+ *  - the batch holds a reference to each job until its owner ends it under
+ *    q->mu, and batches are listed on the queue, so evpool_job_cancel(),
+ *    cancel_all and terminate find and cancel (or flag) their jobs;
+ *  - an idle worker, before it spins or sleeps, claims the oldest job that
+ *    waits in another worker's batch: a long job never holds the jobs
+ *    behind it while a worker is free, and FIFO order holds across
+ *    workers (batches list oldest first, each claims from its front);
+ *  - no batch is taken from a bounded queue (its blocked submitters are
+ *    signalled under the lock as jobs leave), and none once the queue has
+ *    seen a priority other than 0: the batch that is running then gives
+ *    the jobs it has not started back to the front of the queue, so that
+ *    priority order holds from the first prioritised job on;
+ *  - a timed job is never batched: its deadline counts from its start.
  */
 #include "evpool-internal.h"
 
@@ -34,6 +56,7 @@ evpool__queue_new(struct evpool *pool, const char *name, unsigned min_workers,
 	q->max_queued = pool->cfg.max_queued;
 	q->idle_timeout_ms = pool->cfg.idle_timeout_ms;
 	q->default_fn = pool->cfg.default_fn;
+	q->batches_tail = &q->batches;
 	q->caplevels = 4;
 	q->levels = calloc(q->caplevels, sizeof(*q->levels));
 	if (!q->levels) {
@@ -241,6 +264,9 @@ evpool__queue_flush(struct evpool_queue *q)
 	if (!atomic_load_explicit(&q->intake, memory_order_relaxed))
 		return 0;
 	n = atomic_exchange_explicit(&q->intake, NULL, memory_order_acquire);
+	/* The length only grows by submits, which land here, so its peak is
+	 * seen when they are taken in (and when stats are read). */
+	evpool__queue_note_peak(q);
 	while (n) {			/* LIFO -> FIFO */
 		struct evpool_job *next = n->qnext;
 		n->qnext = fifo;
@@ -274,15 +300,12 @@ evpool__queue_flush(struct evpool_queue *q)
 	return 0;
 }
 
-/* A job stops counting as queued (q->mu held, so nout has one writer). */
+/* A job stops counting as queued.  Pops and cancels do it under q->mu,
+ * batch claims without it. */
 static void
 job_leaves(struct evpool_queue *q)
 {
-	evpool__queue_note_peak(q);
-	atomic_store_explicit(&q->nout,
-			      atomic_load_explicit(&q->nout,
-						   memory_order_relaxed) + 1,
-			      memory_order_release);
+	atomic_fetch_add_explicit(&q->nout, 1, memory_order_release);
 }
 
 void
@@ -291,6 +314,164 @@ evpool__queue_forget(struct evpool_queue *q)
 	job_leaves(q);		/* the queue's ref stays: the pop drops it */
 	if (q->nroom_waiters)
 		pthread_cond_signal(&q->room_cv);
+}
+
+/* Unlink the head of @p l (q->mu held). */
+static struct evpool_job *
+level_shift(struct evpool__level *l)
+{
+	struct evpool_job *job = l->head;
+
+	l->head = job->qnext;
+	if (!l->head)
+		l->tail = NULL;
+	job->qnext = NULL;
+	return job;
+}
+
+/* Can a job wait in a batch?  Not a timed one: its deadline counts from
+ * its start, which a batch could delay behind its neighbours. */
+static bool
+batchable(const struct evpool_job *job)
+{
+	const struct evpool__job_ext *x = evpool__job_ext(job);
+
+	return !x || x->timeout_ms <= 0;
+}
+
+unsigned
+evpool__queue_take(struct evpool_queue *q, struct evpool__batch *b,
+		   unsigned want, struct evpool_job **single)
+{
+	unsigned n = 0;
+
+	*single = NULL;
+	evpool__queue_flush(q);
+	for (unsigned i = 0; i < q->nlevels && n < want; i++) {
+		struct evpool__level *l = &q->levels[i];
+		struct evpool_job *job;
+
+		while (n < want && (job = l->head) != NULL) {
+			if (evpool__job_state(job, memory_order_acquire) !=
+			    EVPOOL__QUEUED) {
+				level_shift(l);
+				evpool_job_unref(job); /* forgotten */
+				continue;
+			}
+			if (n && !batchable(job))
+				goto out;
+			b->jobs[n++] = level_shift(l);
+			if (!batchable(job))
+				goto out;
+		}
+		if (level_trim(q, l))
+			i--; /* the next level moved here */
+	}
+out:
+	if (n == 1) {
+		/* One job is a plain pop. */
+		*single = b->jobs[0];
+		job_leaves(q);
+		if (q->nroom_waiters)
+			pthread_cond_signal(&q->room_cv);
+		return 1;
+	}
+	if (n) {
+		b->n = n;
+		atomic_store_explicit(&b->range, (uint32_t)n << 16,
+				      memory_order_relaxed);
+		b->next = NULL;
+		b->prev = q->batches_tail;
+		*q->batches_tail = b;
+		q->batches_tail = &b->next;
+	}
+	return n;
+}
+
+struct evpool_job *
+evpool__queue_steal(struct evpool_queue *q)
+{
+	/* The oldest batch first: batches hold jobs in queue order, so this
+	 * starts the oldest job still waiting (FIFO holds across workers). */
+	for (struct evpool__batch *b = q->batches; b; b = b->next) {
+		struct evpool_job *job = evpool__batch_claim(q, b);
+
+		/* Its batch may end as soon as we drop the lock: our own
+		 * reference, dropped when we are done with the job. */
+		if (job)
+			return evpool__job_ref(job);
+	}
+	return NULL;
+}
+
+struct evpool_job *
+evpool__batch_claim(struct evpool_queue *q, struct evpool__batch *b)
+{
+	uint32_t r = atomic_load_explicit(&b->range, memory_order_relaxed);
+
+	for (;;) {
+		unsigned next = r & 0xffffu, end = r >> 16;
+		struct evpool_job *job;
+
+		if (next >= end)
+			return NULL;
+		if (!atomic_compare_exchange_weak_explicit(
+			    &b->range, &r, r + 1, memory_order_relaxed,
+			    memory_order_relaxed))
+			continue;
+		r++;
+		job = b->jobs[next];
+		/* A cancel may have taken it first (and counted it). */
+		if (evpool__job_start(job)) {
+			job_leaves(q);
+			return job;
+		}
+	}
+}
+
+void
+evpool__queue_batch_unclaim(struct evpool_queue *q, struct evpool__batch *b)
+{
+	uint32_t r = atomic_load_explicit(&b->range, memory_order_relaxed);
+	unsigned next = r & 0xffffu, end = r >> 16;
+
+	/* Under q->mu only the owner (us) claims: the range is ours to set.
+	 * From the last job back, each to the front of its level, so they
+	 * keep their order ahead of the jobs that came after them. */
+	while (end > next) {
+		struct evpool_job *job = b->jobs[end - 1];
+
+		if (evpool__job_state(job, memory_order_acquire) ==
+		    EVPOOL__QUEUED) {
+			struct evpool__level *l = level_get(q, job->status);
+
+			if (!l)
+				break;	/* out of memory: the rest stay ours */
+			job->qnext = l->head;
+			l->head = job;
+			if (!l->tail)
+				l->tail = job;
+			b->jobs[end - 1] = NULL; /* the level has its ref now */
+		}
+		end--;	/* (a cancelled one keeps its ref in the batch) */
+	}
+	atomic_store_explicit(&b->range, ((uint32_t)end << 16) | next,
+			      memory_order_relaxed);
+}
+
+void
+evpool__queue_batch_end(struct evpool_queue *q, struct evpool__batch *b)
+{
+	*b->prev = b->next;
+	if (b->next)
+		b->next->prev = b->prev;
+	else
+		q->batches_tail = b->prev;
+	/* Unlinked first: cancel and terminate no longer look at these. */
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->jobs[i])
+			evpool_job_unref(b->jobs[i]);
+	b->n = 0;
 }
 
 struct evpool_job *
@@ -302,10 +483,7 @@ evpool__queue_pop(struct evpool_queue *q)
 		struct evpool_job *job;
 
 		while ((job = l->head) != NULL) {
-			l->head = job->qnext;
-			if (!l->head)
-				l->tail = NULL;
-			job->qnext = NULL;
+			level_shift(l);
 			if (evpool__job_state(job, memory_order_acquire) ==
 			    EVPOOL__QUEUED) {
 				job_leaves(q);
@@ -329,6 +507,20 @@ evpool__queue_cancel_all(struct evpool_queue *q)
 	int n = 0;
 
 	pthread_mutex_lock(&q->mu);
+	/* Jobs waiting in workers' batches first (they were queued before
+	 * the rest).  A batch keeps the queue's reference until it ends, so
+	 * take one for the completion below; its owner's claim now fails. */
+	for (struct evpool__batch *b = q->batches; b; b = b->next)
+		for (unsigned i = 0; i < b->n; i++) {
+			job = b->jobs[i];
+			if (!job || !evpool__job_claim(job, EVPOOL__QUEUED))
+				continue;
+			evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
+			evpool__queue_forget(q);
+			job->qnext = list;
+			list = evpool__job_ref(job);
+			n++;
+		}
 	while ((job = evpool__queue_pop(q)) != NULL) {
 		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		evpool__job_claim(job, EVPOOL__QUEUED);
@@ -361,6 +553,15 @@ void
 evpool__queue_flag_running(struct evpool_queue *q)
 {
 	pthread_mutex_lock(&q->mu);
+	/* Batches hold their jobs until they end (under q->mu): those that
+	 * have started are running (flagging a finished one is harmless). */
+	for (struct evpool__batch *b = q->batches; b; b = b->next)
+		for (unsigned i = 0; i < b->n; i++)
+			if (b->jobs[i] &&
+			    evpool__job_state(b->jobs[i], memory_order_acquire) ==
+				    EVPOOL__RUNNING)
+				evpool__job_set_flag(b->jobs[i],
+						     EVPOOL__JF_CANCELLED);
 	for (struct evpool__worker *w = q->workers; w; w = w->next) {
 		struct evpool_job *job = w->current;
 		if (!job)

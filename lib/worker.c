@@ -238,6 +238,55 @@ spin_for_work(struct evpool_queue *q)
 	return true;
 }
 
+/* How many jobs a worker takes from its queue at once (queue.c).  A batch
+ * saves the lock and the bookkeeping of each job.  Thread mode only (a
+ * process worker prefetches in its own way), not for a bounded queue (its
+ * blocked submitters are signalled as jobs leave, under the lock), and
+ * not once the queue has seen a priority (a batched job would skip the
+ * priority order). */
+static unsigned
+batch_want(struct evpool_queue *q)
+{
+	if (q->pool->ops != &evpool__thread_ops || q->max_queued ||
+	    atomic_load_explicit(&q->prio_used, memory_order_relaxed))
+		return 1;
+	return EVPOOL__BATCH_MAX;
+}
+
+/* Run the jobs of w->batch (q->mu held, dropped meanwhile), then end it. */
+static void
+batch_run(struct evpool__worker *w)
+{
+	struct evpool_queue *q = w->q;
+	const struct evpool__mode_ops *ops = q->pool->ops;
+	struct evpool_job *job;
+	bool busy = false;
+
+	pthread_mutex_unlock(&q->mu);
+	while ((job = evpool__batch_claim(q, &w->batch)) != NULL) {
+		/* Running from the first job on (one at a time), not from
+		 * the take: its jobs wait until then. */
+		if (!busy) {
+			atomic_fetch_add(&q->nrunning, 1);
+			busy = true;
+		}
+		ops->run(w, job);
+		w->jobs_done++;
+		/* The first job with a priority: what we have not started
+		 * goes back, so that it can run first. */
+		if (evpool__unlikely(atomic_load_explicit(
+			    &q->prio_used, memory_order_relaxed))) {
+			pthread_mutex_lock(&q->mu);
+			evpool__queue_batch_unclaim(q, &w->batch);
+			pthread_mutex_unlock(&q->mu);
+		}
+	}
+	pthread_mutex_lock(&q->mu);
+	if (busy)
+		q->nrunning--;
+	evpool__queue_batch_end(q, &w->batch);
+}
+
 static void
 worker_unlink(struct evpool_queue *q, struct evpool__worker *w)
 {
@@ -267,17 +316,31 @@ worker_main(void *arg)
 	pthread_mutex_lock(&q->mu);
 	while (started) {
 		struct evpool_job *job;
+		unsigned want;
 
 		/* Above the limit (kill_workers, a lowered max_workers): leave
 		 * after the current job, not only once the queue is empty. */
 		if (evpool__unlikely(q->nworkers > q->max_workers))
 			break;
-		job = evpool__queue_pop(q);
+		want = batch_want(q);
+		if (want > 1) {
+			if (evpool__queue_take(q, &w->batch, want, &job) > 1) {
+				batch_run(w);
+				continue;
+			}
+		} else {
+			job = evpool__queue_pop(q);
+		}
 
 		if (!job) {
 			uint64_t deadline = UINT64_MAX;
 			int r;
 
+			/* Before idling, help a worker whose batch still
+			 * holds jobs it has not started: it may be stuck
+			 * in a long one. */
+			if (q->batches && (job = evpool__queue_steal(q)) != NULL)
+				goto run;
 			if (q->stopping || q->nworkers > q->max_workers)
 				break;
 			/* Spin a little before sleeping: a job arriving
@@ -316,6 +379,7 @@ worker_main(void *arg)
 		}
 		/* The pop gave us the queue's reference: dropped below. */
 		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
+run:		/* (a stolen job is RUNNING already, with a reference) */
 		w->current = job;
 		if (evpool__job_ext(job))
 			EVPOOL__EXT(job)->worker = w;

@@ -12,6 +12,7 @@ EVPOOL_CORE_TESTS = \
 	t/priority \
 	t/queue-bound \
 	t/cancel \
+	t/batch \
 	t/lifecycle \
 	t/stats \
 	t/emit
@@ -33,6 +34,10 @@ t_errors_LDADD = $(EVPOOL_TEST_LDADD)
 t_config_SOURCES = t/config.c $(EVPOOL_TAP_SOURCES)
 t_config_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_config_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_batch_SOURCES = t/batch.c $(EVPOOL_TAP_SOURCES)
+t_batch_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_batch_LDADD = $(EVPOOL_TEST_LDADD)
 
 t_notify_SOURCES = t/notify.c $(EVPOOL_TAP_SOURCES)
 t_notify_CFLAGS = $(EVPOOL_T_CFLAGS)

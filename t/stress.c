@@ -6,7 +6,9 @@
  *  passed.  A round starts three event_bases, each run by its own loop thread
  *  (EVLOOP_NO_EXIT_ON_EMPTY, so the loops outlive idle moments), two "pool
  *  slots" and three submitter threads.  The submitters pick a slot and submit
- *  jobs with random priorities, input sizes, durations, behaviours (succeed,
+ *  jobs with random priorities (in half the pools; in the others all jobs
+ *  are priority 0, so that thread workers take them in batches), input
+ *  sizes, durations, behaviours (succeed,
  *  fail, poll the cancel flag, spin, emit partial results; in process mode
  *  also SIGSEGV, abort() and SIGKILL), bases (including none: the detached
  *  mailbox, drained by an event on evpool_fd() in loop 0), timeouts and the
@@ -373,6 +375,8 @@ struct tpool {
 	struct evpool *p;
 	int id;
 	bool process;
+	bool prio;		/* jobs get priorities (else all 0: a thread
+				 * pool's workers then take them in batches) */
 	int base_idx;		/* the pool's base, -1: none */
 	unsigned job_timeout;	/* pool default */
 	struct event *dev;	/* loop 0's event on evpool_fd() */
@@ -548,9 +552,11 @@ submit_one(uint64_t *rs, struct tpool *tp, int loop_idx)
 	spec.done = done_cb;
 	spec.emit = emit_cb;
 	spec.done_arg = r;
-	spec.priority = (int)rndn(rs, 5) - 2;
-	if (chance(rs, 3))
-		spec.priority = chance(rs, 50) ? INT32_MAX : INT32_MIN;
+	if (tp->prio) {
+		spec.priority = (int)rndn(rs, 5) - 2;
+		if (chance(rs, 3))
+			spec.priority = chance(rs, 50) ? INT32_MAX : INT32_MIN;
+	}
 	k = rndn(rs, 100);
 	spec.timeout_ms = k < 80 ? 0 : k < 92 ? -1 : 1 + (int)rndn(rs, 10);
 	r->timeout_eff = spec.timeout_ms > 0 ? spec.timeout_ms
@@ -757,6 +763,7 @@ pool_make(uint64_t *rs)
 		tap_bail("out of memory");
 	tp->id = ++W.next_pool_id;
 	tp->process = W.process_round && chance(rs, 80);
+	tp->prio = chance(rs, 50);
 	tp->base_idx = chance(rs, 15) ? -1 : (int)rndn(rs, NLOOPS);
 	atomic_store(&tp->free_on_loop, -1);
 	maxw = 1 + rndn(rs, 4);
@@ -970,7 +977,7 @@ pool_end(uint64_t *rs, struct slot *s)
 			spec.done = done_cb;
 			spec.emit = emit_cb;
 			spec.done_arg = rr;
-			spec.priority = INT32_MIN;
+			spec.priority = tp->prio ? INT32_MIN : 0;
 			spec.timeout_ms = -1;
 			tp->trigger = NULL;
 			rr->is_trigger = true;
