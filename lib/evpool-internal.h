@@ -358,6 +358,8 @@ struct evpool_ctx {
  *  alone holds and evpool_free() finishes, costs no pin. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
 						      bool ext);
+/** evpool__job_alloc(pool, false), faster on a warm thread. */
+EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc_plain(struct evpool *pool);
 /** A reference for the library's own use (no pin: see evpool__job_alloc). */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_ref(struct evpool_job *job);
 /** A reference that the user will hold: a plain job then pins its pool,
@@ -496,11 +498,21 @@ evpool__queue_len(struct evpool_queue *q)
 }
 /** Free what lib/queues.c hangs on a queue (called by evpool__queue_free). */
 EVPOOL__INTERNAL void evpool__queue_results_free(struct evpool_queue *q);
+/** evpool__queue_reserve() for a bounded queue. */
+EVPOOL__INTERNAL int evpool__queue_reserve_bounded(struct evpool_queue *q,
+						   unsigned flags, int wait_ms);
 /** Reserve a place for one job in nin, honouring max_queued (and
  *  EVPOOL_SUBMIT_BLOCK with @p wait_ms).  @return 0, -EAGAIN, -ETIMEDOUT or
  *  -ESHUTDOWN.  Lock-free unless it has to wait. */
-EVPOOL__INTERNAL int evpool__queue_reserve(struct evpool_queue *q,
-					   unsigned flags, int wait_ms);
+static inline int
+evpool__queue_reserve(struct evpool_queue *q, unsigned flags, int wait_ms)
+{
+	if (evpool__likely(!q->max_queued)) {
+		atomic_fetch_add_explicit(&q->nin, 1, memory_order_relaxed);
+		return 0;
+	}
+	return evpool__queue_reserve_bounded(q, flags, wait_ms);
+}
 /** Raise the pool's peak_queued to @p q's length if that is higher (done
  *  before a job leaves the queue, and when stats are read). */
 EVPOOL__INTERNAL void evpool__queue_note_peak(struct evpool_queue *q);

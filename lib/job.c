@@ -200,6 +200,31 @@ _Static_assert(sizeof(struct evpool_job) <= 64,
 	       "a queued job costs at most 64 bytes");
 
 struct evpool_job *
+evpool__job_alloc_plain(struct evpool *pool)
+{
+	struct job_cache *c = tls_cache;
+	struct evpool_job *job;
+
+	/* evpool__job_alloc(pool, false) on the paths a warm thread takes:
+	 * its free list, or the next slot of its slab. */
+	if (evpool__unlikely(!c))
+		return evpool__job_alloc(pool, false);
+	if (evpool__likely(c->head[0] != NULL)) {
+		job = c->head[0];
+		c->head[0] = job->qnext;
+		c->n[0]--;
+	} else if (JOB_SLABS && c->cur && c->next <= SLAB_SLOTS) {
+		job = (struct evpool_job *)(void *)c->cur + c->next++;
+	} else {
+		return evpool__job_alloc(pool, false);
+	}
+	memset(job, 0, sizeof(*job));
+	atomic_init(&job->node.word, EVPOOL__NODE_JOB | 2 * EVPOOL__JREF_ONE);
+	job->pool = pool;
+	return job;
+}
+
+struct evpool_job *
 evpool__job_alloc(struct evpool *pool, bool ext)
 {
 	struct job_cache *c = cache_get();

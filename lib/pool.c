@@ -264,6 +264,11 @@ fail:
 
 #define SUBMIT_FLAGS (EVPOOL_SUBMIT_BLOCK)
 
+static inline int submit_commit(struct evpool *pool, struct evpool_queue *q,
+				struct evpool__mailbox *mb,
+				struct evpool_job *job, unsigned flags,
+				int wait_ms, struct evpool_job **jobp);
+
 int
 evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	       evpool__sink_fn sink, struct evpool_job **jobp)
@@ -359,6 +364,17 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__unlikely(spec->priority) &&
 	    !atomic_load_explicit(&q->prio_used, memory_order_relaxed))
 		atomic_store_explicit(&q->prio_used, true, memory_order_relaxed);
+	return submit_commit(pool, q, mb, job, spec->flags, spec->wait_ms, jobp);
+}
+
+/* Every submit ends here, its job made and filled in: count it, queue it,
+ * get a worker to it.  On failure the job is taken back and freed. */
+static inline __attribute__((always_inline)) int
+submit_commit(struct evpool *pool, struct evpool_queue *q,
+	      struct evpool__mailbox *mb, struct evpool_job *job,
+	      unsigned flags, int wait_ms, struct evpool_job **jobp)
+{
+	int r;
 
 	/* Count the job before a worker can see it: it may finish at once. */
 	evpool__mailbox_hold(mb);
@@ -368,7 +384,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (jobp)
 		evpool__job_ref_handle(job);
 
-	r = evpool__queue_reserve(q, spec->flags, spec->wait_ms);
+	r = evpool__queue_reserve(q, flags, wait_ms);
 	if (evpool__unlikely(r < 0)) {
 		evpool_job_unref(job); /* never queued: the queue's ref */
 		goto fail;
@@ -415,17 +431,34 @@ int
 evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 	      void *done_arg)
 {
-	struct evpool_job_spec spec = {
-		.fn = fn,
-		.arg = arg,
-		.done = done,
-		.done_arg = done_arg,
-	};
+	struct evpool_job *job;
 
+	/* The common job, straight: a plain job (no extension) on the
+	 * default queue and the pool's own base.  Anything else, and every
+	 * error, goes the long way, which says what is wrong. */
+	if (evpool__likely(pool && pool->cfg.mode == EVPOOL_MODE_THREAD &&
+			   !pool->cfg.job_timeout_ms && (fn || pool->dq->default_fn) &&
+			   !atomic_load_explicit(&pool->closed,
+						 memory_order_relaxed) &&
+			   !evpool__inherited(pool)) &&
+	    (job = evpool__job_alloc_plain(pool)) != NULL) {
+		job->fn = fn ? fn : pool->dq->default_fn;
+		job->arg = arg;
+		job->done = done;
+		job->done_arg = done_arg;
+		return submit_commit(pool, pool->dq, pool->mb_main, job, 0, 0,
+				     NULL);
+	}
 	if (pool && pool->cfg.mode == EVPOOL_MODE_PROCESS)
 		return evpool__err(EVPOOL_ENOTBYTES,
 				   "evpool_submit: process-mode pools take byte input; use evpool_submit_job()");
-	return evpool__submit(pool, &spec, NULL, NULL);
+	return evpool__submit(pool, &(struct evpool_job_spec){
+					    .fn = fn,
+					    .arg = arg,
+					    .done = done,
+					    .done_arg = done_arg,
+				    },
+			      NULL, NULL);
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */

@@ -141,23 +141,24 @@ evpool__queue_note_peak(struct evpool_queue *q)
 		;
 }
 
-/* Take a place in nin if the queue has room.  Only a bounded queue reads
- * the workers' nout: an unbounded one writes its own line alone. */
+/* Take a place in nin if the bounded queue has room.  Only a bounded
+ * queue reads the workers' nout: an unbounded one writes its own line
+ * alone (evpool__queue_reserve()). */
 static bool
 reserve_once(struct evpool_queue *q)
 {
 	size_t in = atomic_fetch_add_explicit(&q->nin, 1, memory_order_relaxed);
 
-	if (evpool__likely(!q->max_queued) ||
-	    in - atomic_load_explicit(&q->nout, memory_order_acquire) <
-		    q->max_queued)
+	if (in - atomic_load_explicit(&q->nout, memory_order_acquire) <
+	    q->max_queued)
 		return true;
 	atomic_fetch_sub_explicit(&q->nin, 1, memory_order_relaxed);
 	return false;
 }
 
 int
-evpool__queue_reserve(struct evpool_queue *q, unsigned flags, int wait_ms)
+evpool__queue_reserve_bounded(struct evpool_queue *q, unsigned flags,
+			      int wait_ms)
 {
 	struct evpool *pool = q->pool;
 	uint64_t deadline;
