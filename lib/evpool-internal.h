@@ -358,6 +358,9 @@ struct evpool_ctx {
  *  alone holds and evpool_free() finishes, costs no pin. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
 						      bool ext);
+/** Workers call it between jobs, with no lock held: if a thread took a
+ *  slab of job memory from the reserve, make one more (job.c). */
+EVPOOL__INTERNAL void evpool__job_memory_refill(void);
 /** evpool__job_alloc(pool, false), faster on a warm thread. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc_plain(struct evpool *pool);
 /** A reference for the library's own use (no pin: see evpool__job_alloc). */

@@ -219,6 +219,7 @@ spin_for_work(struct evpool_queue *q)
 		return false;
 	}
 	pthread_mutex_unlock(&q->mu);
+	evpool__job_memory_refill();
 	end = evpool__now_ns() + WORKER_SPIN_NS;
 	for (unsigned i = 0;; i++) {
 		if (evpool__queue_len(q))
