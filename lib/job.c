@@ -36,10 +36,11 @@
  * freed when the thread exits (pthread key destructor) or, for the thread
  * that unloads the library, by the library destructor.
  *
- * Plain jobs (no extension) come from slabs: 256 KiB blocks, aligned to
- * their size, of 4095 64-byte slots after a 64-byte header, handed out in
- * order by the thread that owns the block.  So a queued job costs 64 bytes
- * and nothing more (malloc would add its header: 80).  A slab counts the
+ * Jobs come from slabs: 256 KiB blocks, aligned to their size, of slots
+ * of one size class after a 64-byte header (4095 of 64 bytes for plain
+ * jobs, fewer of 192 for jobs with an extension), handed out in order by
+ * the thread that owns the block.  So a queued job costs 64 bytes and
+ * nothing more (malloc would add its header: 80).  A slab counts the
  * slots not yet given back (its owner's unused ones included while it is
  * the owner's current slab); the last one given back, from any thread,
  * frees it.  Under AddressSanitizer jobs come from malloc, so that a use
@@ -69,7 +70,14 @@
 #endif
 
 #define SLAB_SIZE (256u * 1024u)
-#define SLAB_SLOTS (SLAB_SIZE / sizeof(struct evpool_job) - 1)
+#define SLAB_HEAD 64u			/* struct slab, a line of its own */
+/* Slot sizes of the two classes, in whole cache lines: plain jobs, and
+ * jobs with an extension. */
+#define SLOT_SIZE(ext)                                                         \
+	((ext) ? (sizeof(struct evpool_job) + sizeof(struct evpool__job_ext) + \
+		  63u) & ~(size_t)63u                                          \
+	       : sizeof(struct evpool_job))
+#define SLAB_SLOTS(ext) ((SLAB_SIZE - SLAB_HEAD) / SLOT_SIZE(ext))
 
 struct slab {
 	atomic_size_t live;		/* slots not given back, + unused */
@@ -79,8 +87,8 @@ struct slab {
 struct job_cache {
 	struct evpool_job *head[2];
 	unsigned n[2];
-	struct slab *cur;		/* the slab slots are cut from */
-	size_t next;			/* its next slot (1..SLAB_SLOTS) */
+	struct slab *cur[2];		/* the slabs slots are cut from */
+	size_t next[2];			/* their next slot (0..SLAB_SLOTS-1) */
 };
 
 static __thread struct job_cache *tls_cache;
@@ -216,31 +224,35 @@ slab_release(struct slab *sl, size_t n)
 		munmap(sl, SLAB_SIZE);
 }
 
-/* A plain job's memory: from its slab, or malloc. */
-static struct evpool_job *
-plain_new(struct job_cache *c)
+static inline struct evpool_job *
+slab_slot(struct slab *sl, bool ext, size_t i)
 {
-	struct evpool_job *job;
+	return (struct evpool_job *)(void *)((char *)sl + SLAB_HEAD +
+					     i * SLOT_SIZE(ext));
+}
 
+/* A job's memory: from its class's slab, or malloc. */
+static struct evpool_job *
+slot_new(struct job_cache *c, bool ext)
+{
 	if (!JOB_SLABS)
-		return malloc(sizeof(*job));
-	if (!c->cur || c->next > SLAB_SLOTS) {
+		return malloc(SLOT_SIZE(ext));
+	if (!c->cur[ext] || c->next[ext] >= SLAB_SLOTS(ext)) {
 		struct slab *sl = slab_get();
 
 		if (!sl)
 			return NULL;
-		atomic_init(&sl->live, SLAB_SLOTS + 1);
-		if (c->cur) /* all its slots are out: only its owner's hold */
-			slab_release(c->cur, 1);
-		c->cur = sl;
-		c->next = 1;
+		atomic_init(&sl->live, SLAB_SLOTS(ext) + 1);
+		if (c->cur[ext]) /* all its slots are out: only our hold */
+			slab_release(c->cur[ext], 1);
+		c->cur[ext] = sl;
+		c->next[ext] = 0;
 	}
-	job = (struct evpool_job *)(void *)c->cur + c->next++;
-	return job;
+	return slab_slot(c->cur[ext], ext, c->next[ext]++);
 }
 
 static void
-plain_delete(struct evpool_job *job)
+slot_delete(struct evpool_job *job)
 {
 	if (!JOB_SLABS)
 		free(job);
@@ -256,16 +268,15 @@ cache_destroy(void *arg)
 	struct job_cache *c = arg;
 	struct evpool_job *job;
 
-	while ((job = c->head[1]) != NULL) {
-		c->head[1] = job->qnext;
-		free(job);
+	for (int ext = 0; ext < 2; ext++) {
+		while ((job = c->head[ext]) != NULL) {
+			c->head[ext] = job->qnext;
+			slot_delete(job);
+		}
+		if (c->cur[ext]) /* its unused slots and the hold */
+			slab_release(c->cur[ext],
+				     SLAB_SLOTS(ext) + 1 - c->next[ext]);
 	}
-	while ((job = c->head[0]) != NULL) {
-		c->head[0] = job->qnext;
-		plain_delete(job);
-	}
-	if (c->cur) /* its unused slots and the hold */
-		slab_release(c->cur, SLAB_SLOTS + 2 - c->next);
 	free(c);
 	tls_cache = NULL;
 }
@@ -333,8 +344,8 @@ evpool__job_alloc_plain(struct evpool *pool)
 		job = c->head[0];
 		c->head[0] = job->qnext;
 		c->n[0]--;
-	} else if (JOB_SLABS && c->cur && c->next <= SLAB_SLOTS) {
-		job = (struct evpool_job *)(void *)c->cur + c->next++;
+	} else if (JOB_SLABS && c->cur[0] && c->next[0] < SLAB_SLOTS(0)) {
+		job = slab_slot(c->cur[0], false, c->next[0]++);
 	} else {
 		return evpool__job_alloc(pool, false);
 	}
@@ -358,7 +369,7 @@ evpool__job_alloc(struct evpool *pool, bool ext)
 		c->head[ext] = job->qnext;
 		c->n[ext]--;
 	} else {
-		job = ext ? malloc(size) : plain_new(c);
+		job = slot_new(c, ext);
 		if (!job)
 			return NULL;
 	}
@@ -402,10 +413,8 @@ job_free(struct evpool_job *job)
 		job->qnext = c->head[ext];
 		c->head[ext] = job;
 		c->n[ext]++;
-	} else if (ext) {
-		free(job);
 	} else {
-		plain_delete(job);
+		slot_delete(job);
 	}
 	if (pinned)
 		evpool__pool_unpin(pool);
