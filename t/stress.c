@@ -36,6 +36,14 @@
  *
  *  EVPOOL_STRESS_SECONDS=600 for a long run; EVPOOL_STRESS_SEED=N replays a
  *  seed (the schedule still differs: threads race).  Prints TAP.
+ *
+ *  Knobs to hunt a rare process-mode bug faster (defaults in brackets):
+ *   EVPOOL_STRESS_ROUND_MS=N     length of a round [2500, or a quarter of a
+ *                                run under 10 s; at least 300];
+ *   EVPOOL_STRESS_PROCESS_ONLY=1 every round a process round, every pool in
+ *                                process mode [every other round; 80%];
+ *   EVPOOL_STRESS_BIG_PERCENT=N  N% of the jobs (at most 30) get a big,
+ *                                64-264 KB input [3].
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -469,6 +477,8 @@ rec_new(void)
  * process pool still stalls now and then (reported, issue 4).
  */
 static bool big_process_input;
+static unsigned big_percent = 3;	/* EVPOOL_STRESS_BIG_PERCENT */
+static bool process_only;		/* EVPOOL_STRESS_PROCESS_ONLY */
 
 static unsigned char *
 make_input(uint64_t *rs, struct rec *r, size_t *lenp)
@@ -481,7 +491,7 @@ make_input(uint64_t *rs, struct rec *r, size_t *lenp)
 		len = 0;
 	else if (pick < 70)
 		len = sizeof(struct jhdr) + rndn(rs, 64);
-	else if (pick < 97)
+	else if (pick < 100 - big_percent)
 		len = sizeof(struct jhdr) + rndn(rs, 4096);
 	else if (r->thread_mode || big_process_input)
 		len = sizeof(struct jhdr) + 65536 + rndn(rs, 200000);
@@ -756,7 +766,7 @@ pool_make(uint64_t *rs)
 	if (!tp || !cfg)
 		tap_bail("out of memory");
 	tp->id = ++W.next_pool_id;
-	tp->process = W.process_round && chance(rs, 80);
+	tp->process = W.process_round && (process_only || chance(rs, 80));
 	tp->base_idx = chance(rs, 15) ? -1 : (int)rndn(rs, NLOOPS);
 	atomic_store(&tp->free_on_loop, -1);
 	maxw = 1 + rndn(rs, 4);
@@ -1462,15 +1472,22 @@ main(void)
 	}
 	racy = getenv("EVPOOL_STRESS_RACY") != NULL;
 	big_process_input = getenv("EVPOOL_STRESS_BIG_INPUT") != NULL;
+	process_only = getenv("EVPOOL_STRESS_PROCESS_ONLY") != NULL;
+	e = getenv("EVPOOL_STRESS_BIG_PERCENT");
+	if (e)
+		big_percent = atoi(e) < 0 ? 0 : atoi(e) > 30 ? 30 : (unsigned)atoi(e);
 	tap_diag("seed %" PRIu64 " (EVPOOL_STRESS_SEED), %.0f s (EVPOOL_STRESS_SECONDS),"
 		 " process mode %s", W.seed, secs,
 		 W.process_ok ? "available" : "not available: thread rounds only");
 	round_ms = secs < 10 ? secs * 1000 / 4 : 2500;
+	e = getenv("EVPOOL_STRESS_ROUND_MS");
+	if (e)
+		round_ms = atof(e);
 	if (round_ms < 300)
 		round_ms = 300;
 
 	do {
-		bool process = W.process_ok && (round % 2 == 1);
+		bool process = W.process_ok && (process_only || round % 2 == 1);
 		run_round(++round, round_ms, process);
 	} while (now_ms() - start + round_ms < secs * 1000);
 
