@@ -212,6 +212,8 @@ struct proc_worker {
 	unsigned depth;		/* jobs to keep in flight */
 	unsigned max_jobs;	/* max_jobs_per_worker, 0: none */
 	unsigned idle_deaths;	/* deaths in a row before a job started */
+	bool desync;		/* a BIG payload stopped half-way: the
+				 * stream is out of step, the worker must go */
 };
 
 /* Spinning helps only with a CPU to spare (EVPOOL_NO_SPIN turns it off). */
@@ -365,14 +367,19 @@ sock_check(struct proc_worker *pw)
 /*
  * Move bytes over the socket (a BIG payload): send @p len bytes from @p buf,
  * or receive them into it, waiting in poll() for the socket and @p deadline.
- * A poke does not stop it: half a payload would put the stream out of step
- * (the poke is handled once the payload has moved).
+ * Its header is in a ring already, so the payload must cross whole: the
+ * other side reads or writes exactly f.len bytes, and a payload left
+ * half-way puts every later one out of step.  So whatever stops it early
+ * (the worker's death, the deadline) sets pw->desync, and that worker gets
+ * no job again (see handle_timeout()).  A poke does not stop it (the poke
+ * is handled once the payload has moved).
  */
 static enum io
 sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 	  uint64_t deadline)
 {
 	size_t done = 0;
+	enum io io = IO_OK;
 
 	while (done < len) {
 		struct pollfd p[2] = {
@@ -390,18 +397,26 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 			continue;
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
-			       errno != EINTR))
-			return IO_DEAD;
+			       errno != EINTR)) {
+			io = IO_DEAD;
+			break;
+		}
 		ms = ms_until(deadline);
-		if (ms == 0)
-			return IO_TIMEOUT;
+		if (ms == 0) {
+			io = IO_TIMEOUT;
+			break;
+		}
 		r = poll(p, 2, ms);
-		if (r < 0 && errno != EINTR)
-			return IO_DEAD;
+		if (r < 0 && errno != EINTR) {
+			io = IO_DEAD;
+			break;
+		}
 		if (r > 0 && p[1].revents)
 			cancel_drain(pw);
 	}
-	return IO_OK;
+	if (io != IO_OK)
+		pw->desync = true;
+	return io;
 }
 
 /* ---- proxy: the worker process's life ------------------------------------ */
@@ -434,6 +449,7 @@ child_release(struct proc_worker *pw)
 		if (FL(pw, i)->state == FL_SENT)
 			FL(pw, i)->state = FL_UNSENT;
 	pw->sent = 0;
+	pw->desync = false;
 	pw->replacing = true;
 }
 
@@ -694,10 +710,15 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		if (big) {
 			evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
 			put = false;
-			io = sock_move(pw, true, EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len,
-				       run_deadline(pw));
+			/* No deadline: the job has not started (the worker
+			 * starts it once its input is there), and a payload
+			 * stopped half-way would cost the worker.  Its time
+			 * counts from now on. */
+			io = sock_move(pw, true, EVPOOL__EXT(job)->input,
+				       EVPOOL__EXT(job)->input_len, UINT64_MAX);
 			if (io != IO_OK)
 				return io;
+			pw->run_start_ns = evpool__now_ns();
 		}
 	}
 	if (put)
@@ -790,14 +811,25 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 		}
 		data = f.payload;
 		if (f.flags & EVPOOL__WF_BIG) {
+			/* After a payload left half-way, what the socket
+			 * holds belongs to no frame. */
+			if (pw->desync) {
+				io = IO_PROTO;
+				break;
+			}
 			evpool__ring_done(&pw->up, &f);
 			took = true;
 			big = malloc(f.len);
 			if (!big) {
+				pw->desync = true; /* its payload stays unread */
 				io = IO_NOMEM;
 				break;
 			}
-			io = sock_move(pw, false, big, f.len, run_deadline(pw));
+			/* A RESULT means the job has finished: no deadline
+			 * (as for e->finished). */
+			io = sock_move(pw, false, big, f.len,
+				       f.type == EVPOOL__W_RESULT ? UINT64_MAX
+								 : run_deadline(pw));
 			if (io != IO_OK) {
 				free(big);
 				break;
@@ -927,16 +959,29 @@ end_worker(struct evpool *pool, struct proc_worker *pw,
 }
 
 /* The running job's deadline passed.  It may have finished meanwhile (its
- * result waiting behind a full emit window): look before killing. */
+ * result waiting behind a full emit window): look before killing.  It may
+ * not have started yet either: the deadline was reckoned from when it could
+ * start, and the worker was slow to get to it; its time counts from its
+ * start, so the clock starts again (the worker will get to it: it runs
+ * nothing else, and what it holds before it is done). */
 static void
 handle_timeout(struct evpool *pool, struct proc_worker *pw)
 {
-	struct fl_entry *e;
+	struct fl_entry *e = fl_first(pw);
 
-	fence(pw);
-	e = fl_first(pw);
+	if (pw->desync) {
+		/* A payload was left half-way on the socket. */
+		end_worker(pool, pw, EVPOOL__FIN_TIMEOUT, 0);
+		return;
+	}
 	if (!e || e->state != FL_SENT)
 		return;
+	if (atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]) ==
+	    (e->seq << 2 | EVPOOL__SLOT_PENDING)) {
+		pw->run_start_ns = evpool__now_ns();
+		return;
+	}
+	fence(pw);
 	if (result_ready(pw, e->seq)) {
 		e->finished = true; /* it made it: collect() delivers it */
 		return;
@@ -1205,7 +1250,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			end_worker(pool, pw, EVPOOL__FIN_CRASH, 0);
 			break;
 		case IO_TIMEOUT:
-			if (ms_until(run_deadline(pw)) == 0)
+			if (pw->desync || ms_until(run_deadline(pw)) == 0)
 				handle_timeout(pool, pw);
 			break;
 		case IO_PROTO:

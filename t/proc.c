@@ -1027,6 +1027,104 @@ static void test_big(void)
 	evpool_free(pool);
 }
 
+/* Length, first and last byte of the input: cheap, so that the job itself
+ * never comes near its timeout however big its input. */
+static int job_ends(struct evpool_ctx *ctx)
+{
+	size_t len;
+	const unsigned char *in = evpool_ctx_input(ctx, &len);
+	uint64_t out[3] = { len, len ? in[0] : 0, len ? in[len - 1] : 0 };
+
+	return evpool_ctx_set_result_bytes(ctx, out, sizeof(out));
+}
+
+static bool ends_right(const struct rec *r, const unsigned char *in, size_t len)
+{
+	uint64_t want[3] = { len, in[0], in[len - 1] };
+
+	return r->status == 0 && r->len == sizeof(want) &&
+	       memcmp(r->bytes, want, sizeof(want)) == 0;
+}
+
+/* Run the loop until the @p n records are done or @p ms have passed. */
+static bool wait_recs_for(struct rec *r, int n, double ms)
+{
+	double end = tap_now_ms() + ms;
+
+	for (;;) {
+		int done = 0;
+
+		for (int i = 0; i < n; i++)
+			done += r[i].done;
+		if (done == n)
+			return true;
+		if (tap_now_ms() > end)
+			return false;
+		if (event_base_loop(base, EVLOOP_NONBLOCK) < 0)
+			bail("event_base_loop failed");
+		tap_sleep_ms(1);
+	}
+}
+
+static void stop_worker(pid_t p)
+{
+	kill(p, SIGSTOP);
+	if (!tap_wait_until(proc_state(p, NULL) == 'T', 2000))
+		bail("worker %d did not stop", (int)p);
+}
+
+#define SLOW_IN ((size_t)4 << 20)	/* far more than a socket buffer */
+
+/*
+ * A BIG input crosses the socket while its worker does not read (stopped
+ * here; in real life a worker the scheduler leaves out on a loaded machine).
+ * Its transfer may outlast the job's timeout: the timeout counts from the
+ * job's start, which is after its input has arrived, and the stream must stay
+ * in step for the jobs behind it.
+ */
+static void test_big_slow_reader(void)
+{
+	struct evpool *pool = new_pool(proc_cfg(1, 1));
+	unsigned char *in = malloc(SLOW_IN);
+	struct evpool_stats st;
+	struct rec r[2], c;
+	int32_t p;
+
+	if (!in)
+		bail("out of memory");
+	for (size_t i = 0; i < SLOW_IN; i++)
+		in[i] = (unsigned char)(i * 7 + 3);
+	run1(pool, job_pid, NULL, 0, 0, &r[0]);
+	p = rec_pid(&r[0]);
+	rec_free(&r[0]);
+
+	stop_worker(p);
+	submit(pool, job_ends, in, SLOW_IN, 50, 0, &r[0]);
+	submit(pool, job_pid, NULL, 0, 0, 0, &r[1]);
+	tap_sleep_ms(300); /* six times the big job's timeout */
+	kill(p, SIGCONT);
+	ok(wait_recs_for(r, 2, 10000.0 * tap_slowdown()),
+	   "a big input whose transfer outlasts its job's timeout, and a job"
+	   " behind it, both complete");
+	ok(ends_right(&r[0], in, SLOW_IN),
+	   "... the big job ran and succeeded: its timeout counts from its"
+	   " start, not from its input's transfer (status %d)", r[0].status);
+	settled_stats(pool, &st);
+	ok(r[1].done && r[1].status == 0 && rec_pid(&r[1]) == p &&
+		   st.respawns == 0 && st.timed_out == 0,
+	   "... the stream stayed in step: the next job ran on the same worker"
+	   " (pid %d, was %d; %llu respawns)", (int)rec_pid(&r[1]), (int)p,
+	   (unsigned long long)st.respawns);
+	rec_free(&r[0]);
+	rec_free(&r[1]);
+
+	run1(pool, job_ends, in, SLOW_IN, 0, &c);
+	ok(ends_right(&c, in, SLOW_IN), "then it takes another big job");
+	rec_free(&c);
+	free(in);
+	evpool_free(pool);
+}
+
 static void test_emit(void)
 {
 	struct evpool_config *cfg = proc_cfg(0, 2);
@@ -1470,7 +1568,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(80);
+	plan(84);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
@@ -1491,6 +1589,7 @@ int main(void)
 	test_init_hang();
 	test_proto();
 	test_big();
+	test_big_slow_reader();
 	test_emit();
 	test_priority_bound();
 	test_many_crashes();
