@@ -66,6 +66,9 @@
 #define DEPTH_TARGET_NS 100000u
 /* Before sleeping, a proxy whose worker is busy polls the ring this long. */
 #define PROXY_SPIN_NS 3000u
+/* A BIG payload of a cancelled job (or under terminate) that the worker
+ * does not move for this long is given up, and the worker with it. */
+#define SOCK_STALL_MS 20
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -302,6 +305,7 @@ enum io {
 	IO_PROTO,	/* a corrupt frame or ring */
 	IO_NOMEM,
 	IO_WINDOW,	/* the emit window is full: wait for the loop */
+	IO_ABORTED,	/* a BIG payload of a cancelled job was given up */
 };
 
 static void
@@ -365,18 +369,21 @@ sock_check(struct proc_worker *pw)
 }
 
 /*
- * Move bytes over the socket (a BIG payload): send @p len bytes from @p buf,
- * or receive them into it, waiting in poll() for the socket and @p deadline.
- * Its header is in a ring already, so the payload must cross whole: the
- * other side reads or writes exactly f.len bytes, and a payload left
- * half-way puts every later one out of step.  So whatever stops it early
- * (the worker's death, the deadline) sets pw->desync, and that worker gets
- * no job again (see handle_timeout()).  A poke does not stop it (the poke
- * is handled once the payload has moved).
+ * Move bytes over the socket (a BIG payload of @p job): send @p len bytes
+ * from @p buf, or receive them into it, waiting in poll() for the socket and
+ * @p deadline.  Its header is in a ring already, so the payload must cross
+ * whole: the other side reads or writes exactly f.len bytes, and a payload
+ * left half-way puts every later one out of step.  So whatever stops it
+ * early (the worker's death, the deadline, a give-up) sets pw->desync, and
+ * that worker gets no job again (see handle_timeout() and proc_run()).
+ * A poke does not stop a payload that moves (the poke is handled once it
+ * has crossed); only when @p job was taken by ops->kill, or kill_all came,
+ * and the worker has not moved it for SOCK_STALL_MS, is it given up
+ * (IO_ABORTED): a cancel must not wait for a worker that does not read.
  */
 static enum io
 sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
-	  uint64_t deadline)
+	  uint64_t deadline, struct evpool_job *job)
 {
 	size_t done = 0;
 	enum io io = IO_OK;
@@ -390,6 +397,7 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 				       MSG_NOSIGNAL | MSG_DONTWAIT)
 				: recv(pw->c.sock, (char *)buf + done, len - done,
 				       MSG_DONTWAIT);
+		bool give_up;
 		int ms, r;
 
 		if (n > 0) {
@@ -406,6 +414,9 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 			io = IO_TIMEOUT;
 			break;
 		}
+		give_up = job && (atomic_load(&pw->kill_all) || job_taken(job));
+		if (give_up && (ms < 0 || ms > SOCK_STALL_MS))
+			ms = SOCK_STALL_MS;
 		r = poll(p, 2, ms);
 		if (r < 0 && errno != EINTR) {
 			io = IO_DEAD;
@@ -413,6 +424,10 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 		}
 		if (r > 0 && p[1].revents)
 			cancel_drain(pw);
+		if (r == 0 && give_up) {
+			io = IO_ABORTED;
+			break;
+		}
 	}
 	if (io != IO_OK)
 		pw->desync = true;
@@ -715,7 +730,8 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 			 * stopped half-way would cost the worker.  Its time
 			 * counts from now on. */
 			io = sock_move(pw, true, EVPOOL__EXT(job)->input,
-				       EVPOOL__EXT(job)->input_len, UINT64_MAX);
+				       EVPOOL__EXT(job)->input_len, UINT64_MAX,
+				       job);
 			if (io != IO_OK)
 				return io;
 			pw->run_start_ns = evpool__now_ns();
@@ -829,7 +845,8 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 			 * (as for e->finished). */
 			io = sock_move(pw, false, big, f.len,
 				       f.type == EVPOOL__W_RESULT ? UINT64_MAX
-								 : run_deadline(pw));
+								 : run_deadline(pw),
+				       e->job);
 			if (io != IO_OK) {
 				free(big);
 				break;
@@ -1258,6 +1275,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			break;
 		case IO_NOMEM:
 			end_worker(pool, pw, EVPOOL__FIN_ERROR, -ENOMEM);
+			break;
+		case IO_ABORTED:
+			/* Its job was taken: handle_pokes() completes it. */
+			end_worker(pool, pw, EVPOOL__FIN_CANCEL, 0);
 			break;
 		}
 	}

@@ -1080,7 +1080,8 @@ static void stop_worker(pid_t p)
  * here; in real life a worker the scheduler leaves out on a loaded machine).
  * Its transfer may outlast the job's timeout: the timeout counts from the
  * job's start, which is after its input has arrived, and the stream must stay
- * in step for the jobs behind it.
+ * in step for the jobs behind it.  A cancel of that job meanwhile must not
+ * wait for the worker to read: the half-sent payload costs the worker.
  */
 static void test_big_slow_reader(void)
 {
@@ -1089,6 +1090,7 @@ static void test_big_slow_reader(void)
 	struct evpool_stats st;
 	struct rec r[2], c;
 	int32_t p;
+	double t0, dt;
 
 	if (!in)
 		bail("out of memory");
@@ -1118,8 +1120,27 @@ static void test_big_slow_reader(void)
 	rec_free(&r[0]);
 	rec_free(&r[1]);
 
+	run1(pool, job_pid, NULL, 0, 0, &c);
+	p = rec_pid(&c);
+	rec_free(&c);
+	stop_worker(p);
+	submit(pool, job_ends, in, SLOW_IN, 0, 0, &c);
+	tap_sleep_ms(50); /* the proxy is in the transfer */
+	t0 = tap_now_ms();
+	is_int(0, evpool_job_cancel(c.job),
+	       "cancelling a job whose big input is half across returns 0");
+	wait_recs_for(&c, 1, 3000.0 * tap_slowdown());
+	dt = tap_now_ms() - t0;
+	ok(c.done && c.status == -ECANCELED && dt < 1000.0 * tap_slowdown() &&
+		   !alive(p),
+	   "... it completes -ECANCELED without waiting for the worker to read"
+	   " (%.0f ms), and the worker, its stream out of step, is killed", dt);
+	kill(p, SIGCONT); /* in case it still lives */
+	wait_recs(&c, 1);
+	rec_free(&c);
+
 	run1(pool, job_ends, in, SLOW_IN, 0, &c);
-	ok(ends_right(&c, in, SLOW_IN), "then it takes another big job");
+	ok(ends_right(&c, in, SLOW_IN), "then a new worker takes a big job");
 	rec_free(&c);
 	free(in);
 	evpool_free(pool);
@@ -1568,7 +1589,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(84);
+	plan(86);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
