@@ -1202,6 +1202,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			break;
 		if (!pw->c.pid && child_start(w) < 0) {
 			struct fl_entry *e;
+			/* A start cut short by terminate (kill_all) or a
+			 * cancel: those jobs end -ECANCELED, not ESPAWN. */
+			if (atomic_load(&pw->poked))
+				handle_pokes(pool, pw);
 			while ((e = fl_first(pw)) != NULL)
 				finish(pw, e, EVPOOL__FIN_ERROR, EVPOOL_ESPAWN, -1);
 			break;

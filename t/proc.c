@@ -508,6 +508,14 @@ static bool alive(pid_t pid)
 	return st != 0 && st != 'Z' && st != 'X';
 }
 
+/* SIGSTOP a worker and wait until it is stopped. */
+static void stop_worker(pid_t p)
+{
+	kill(p, SIGSTOP);
+	if (!tap_wait_until(proc_state(p, NULL) == 'T', 2000))
+		bail("worker %d did not stop", (int)p);
+}
+
 /* The children of @p parent; *zombies counts those that are zombies. */
 static int children_of(pid_t parent, pid_t *out, int max, int *zombies)
 {
@@ -958,6 +966,58 @@ static void test_init_hang(void)
 	rec_free(&r);
 }
 
+/* Hangs in the initializer of every worker started once the marker file
+ * exists (the path is set before the pool, so its workers know it). */
+static char g_hang_marker[256];
+
+static void init_hang_if_marked(void *arg)
+{
+	(void)arg;
+	if (g_hang_marker[0] && access(g_hang_marker, F_OK) == 0)
+		for (;;)
+			pause();
+}
+
+/* A job held by a proxy across its worker's replacement, when the
+ * replacement's initializer is cut short by evpool_terminate(): the job was
+ * cancelled, it did not fail to get a worker. */
+static void test_terminate_in_respawn(void)
+{
+	struct evpool_config *cfg = proc_cfg(1, 1);
+	struct evpool *pool;
+	struct rec r;
+	int32_t p;
+	int fd;
+
+	snprintf(g_hang_marker, sizeof(g_hang_marker),
+		 "/tmp/evpool-proc-hang.%d", (int)getpid());
+	unlink(g_hang_marker);
+	evpool_config_set_initializer(cfg, init_hang_if_marked, NULL, NULL);
+	pool = new_pool(cfg);
+	run1(pool, job_pid, NULL, 0, 0, &r);
+	p = rec_pid(&r);
+	rec_free(&r);
+	fd = open(g_hang_marker, O_CREAT | O_WRONLY, 0600);
+	if (fd < 0)
+		sysbail("open %s", g_hang_marker);
+	close(fd);
+	stop_worker(p);
+	submit(pool, job_pid, NULL, 0, 0, 0, &r);
+	tap_sleep_ms(50);	/* shipped to the stopped worker, not started */
+	kill(p, SIGKILL);	/* its replacement hangs in the initializer */
+	tap_sleep_ms(200);
+	evpool_terminate(pool);
+	wait_recs(&r, 1);
+	is_int(-ECANCELED, r.status,
+	       "evpool_terminate() during the replacement of a worker: the job"
+	       " it held completes -ECANCELED (was %s)",
+	       evpool_err_name(r.status));
+	rec_free(&r);
+	unlink(g_hang_marker);
+	g_hang_marker[0] = 0;
+	evpool_free(pool);
+}
+
 static void test_proto(void)
 {
 	struct evpool *pool = new_pool(proc_cfg(0, 1));
@@ -1064,13 +1124,6 @@ static bool wait_recs_for(struct rec *r, int n, double ms)
 			bail("event_base_loop failed");
 		tap_sleep_ms(1);
 	}
-}
-
-static void stop_worker(pid_t p)
-{
-	kill(p, SIGSTOP);
-	if (!tap_wait_until(proc_state(p, NULL) == 'T', 2000))
-		bail("worker %d did not stop", (int)p);
 }
 
 #define SLOW_IN ((size_t)4 << 20)	/* far more than a socket buffer */
@@ -1589,7 +1642,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(86);
+	plan(87);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
@@ -1608,6 +1661,7 @@ int main(void)
 	test_rlimits();
 	test_init_crash();
 	test_init_hang();
+	test_terminate_in_respawn();
 	test_proto();
 	test_big();
 	test_big_slow_reader();
