@@ -43,6 +43,17 @@
  *  in the block: indices and frames are checked, a violation is
  *  EVPOOL_EPROTO.
  *
+ *  A BIG frame (a payload too large for a ring) puts its header in the ring
+ *  and its payload, whole, on the socket; the reader takes exactly that many
+ *  bytes.  A payload stopped half-way would put every later one out of
+ *  step, so a worker with one (its death, the deadline of an emission, a
+ *  give-up) is killed and never gets another job.  A BIG input goes only to
+ *  an idle worker, so the two sides never both write.  Its transfer is not
+ *  part of its job's time: a job's timeout counts from its start, after its
+ *  input has arrived, and a deadline that passes before the worker has
+ *  started the job restarts its clock.  A cancel (or terminate) gives a
+ *  transfer up only when the worker does not move it.
+ *
  *  The fork server is forked once, by evpool_new(), while the host is still
  *  as the user made it; it closes every descriptor but stdin, stdout, stderr
  *  and its control socket.  Later spawns ask it for a worker; it forks one,

@@ -66,6 +66,9 @@
 #define DEPTH_TARGET_NS 100000u
 /* Before sleeping, a proxy whose worker is busy polls the ring this long. */
 #define PROXY_SPIN_NS 3000u
+/* A BIG payload of a cancelled job (or under terminate) that the worker
+ * does not move for this long is given up, and the worker with it. */
+#define SOCK_STALL_MS 20
 
 /* ---- configuration ------------------------------------------------------- */
 
@@ -212,6 +215,8 @@ struct proc_worker {
 	unsigned depth;		/* jobs to keep in flight */
 	unsigned max_jobs;	/* max_jobs_per_worker, 0: none */
 	unsigned idle_deaths;	/* deaths in a row before a job started */
+	bool desync;		/* a BIG payload stopped half-way: the
+				 * stream is out of step, the worker must go */
 };
 
 /* Spinning helps only with a CPU to spare (EVPOOL_NO_SPIN turns it off). */
@@ -300,6 +305,7 @@ enum io {
 	IO_PROTO,	/* a corrupt frame or ring */
 	IO_NOMEM,
 	IO_WINDOW,	/* the emit window is full: wait for the loop */
+	IO_ABORTED,	/* a BIG payload of a cancelled job was given up */
 };
 
 static void
@@ -363,16 +369,24 @@ sock_check(struct proc_worker *pw)
 }
 
 /*
- * Move bytes over the socket (a BIG payload): send @p len bytes from @p buf,
- * or receive them into it, waiting in poll() for the socket and @p deadline.
- * A poke does not stop it: half a payload would put the stream out of step
- * (the poke is handled once the payload has moved).
+ * Move bytes over the socket (a BIG payload of @p job): send @p len bytes
+ * from @p buf, or receive them into it, waiting in poll() for the socket and
+ * @p deadline.  Its header is in a ring already, so the payload must cross
+ * whole: the other side reads or writes exactly f.len bytes, and a payload
+ * left half-way puts every later one out of step.  So whatever stops it
+ * early (the worker's death, the deadline, a give-up) sets pw->desync, and
+ * that worker gets no job again (see handle_timeout() and proc_run()).
+ * A poke does not stop a payload that moves (the poke is handled once it
+ * has crossed); only when @p job was taken by ops->kill, or kill_all came,
+ * and the worker has not moved it for SOCK_STALL_MS, is it given up
+ * (IO_ABORTED): a cancel must not wait for a worker that does not read.
  */
 static enum io
 sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
-	  uint64_t deadline)
+	  uint64_t deadline, struct evpool_job *job)
 {
 	size_t done = 0;
+	enum io io = IO_OK;
 
 	while (done < len) {
 		struct pollfd p[2] = {
@@ -383,6 +397,7 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 				       MSG_NOSIGNAL | MSG_DONTWAIT)
 				: recv(pw->c.sock, (char *)buf + done, len - done,
 				       MSG_DONTWAIT);
+		bool give_up;
 		int ms, r;
 
 		if (n > 0) {
@@ -390,18 +405,33 @@ sock_move(struct proc_worker *pw, bool out, void *buf, size_t len,
 			continue;
 		}
 		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK &&
-			       errno != EINTR))
-			return IO_DEAD;
+			       errno != EINTR)) {
+			io = IO_DEAD;
+			break;
+		}
 		ms = ms_until(deadline);
-		if (ms == 0)
-			return IO_TIMEOUT;
+		if (ms == 0) {
+			io = IO_TIMEOUT;
+			break;
+		}
+		give_up = job && (atomic_load(&pw->kill_all) || job_taken(job));
+		if (give_up && (ms < 0 || ms > SOCK_STALL_MS))
+			ms = SOCK_STALL_MS;
 		r = poll(p, 2, ms);
-		if (r < 0 && errno != EINTR)
-			return IO_DEAD;
+		if (r < 0 && errno != EINTR) {
+			io = IO_DEAD;
+			break;
+		}
 		if (r > 0 && p[1].revents)
 			cancel_drain(pw);
+		if (r == 0 && give_up) {
+			io = IO_ABORTED;
+			break;
+		}
 	}
-	return IO_OK;
+	if (io != IO_OK)
+		pw->desync = true;
+	return io;
 }
 
 /* ---- proxy: the worker process's life ------------------------------------ */
@@ -434,6 +464,7 @@ child_release(struct proc_worker *pw)
 		if (FL(pw, i)->state == FL_SENT)
 			FL(pw, i)->state = FL_UNSENT;
 	pw->sent = 0;
+	pw->desync = false;
 	pw->replacing = true;
 }
 
@@ -694,10 +725,16 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		if (big) {
 			evpool__shm_wake(shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
 			put = false;
-			io = sock_move(pw, true, EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len,
-				       run_deadline(pw));
+			/* No deadline: the job has not started (the worker
+			 * starts it once its input is there), and a payload
+			 * stopped half-way would cost the worker.  Its time
+			 * counts from now on. */
+			io = sock_move(pw, true, EVPOOL__EXT(job)->input,
+				       EVPOOL__EXT(job)->input_len, UINT64_MAX,
+				       job);
 			if (io != IO_OK)
 				return io;
+			pw->run_start_ns = evpool__now_ns();
 		}
 	}
 	if (put)
@@ -790,14 +827,26 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 		}
 		data = f.payload;
 		if (f.flags & EVPOOL__WF_BIG) {
+			/* After a payload left half-way, what the socket
+			 * holds belongs to no frame. */
+			if (pw->desync) {
+				io = IO_PROTO;
+				break;
+			}
 			evpool__ring_done(&pw->up, &f);
 			took = true;
 			big = malloc(f.len);
 			if (!big) {
+				pw->desync = true; /* its payload stays unread */
 				io = IO_NOMEM;
 				break;
 			}
-			io = sock_move(pw, false, big, f.len, run_deadline(pw));
+			/* A RESULT means the job has finished: no deadline
+			 * (as for e->finished). */
+			io = sock_move(pw, false, big, f.len,
+				       f.type == EVPOOL__W_RESULT ? UINT64_MAX
+								 : run_deadline(pw),
+				       e->job);
 			if (io != IO_OK) {
 				free(big);
 				break;
@@ -927,16 +976,29 @@ end_worker(struct evpool *pool, struct proc_worker *pw,
 }
 
 /* The running job's deadline passed.  It may have finished meanwhile (its
- * result waiting behind a full emit window): look before killing. */
+ * result waiting behind a full emit window): look before killing.  It may
+ * not have started yet either: the deadline was reckoned from when it could
+ * start, and the worker was slow to get to it; its time counts from its
+ * start, so the clock starts again (the worker will get to it: it runs
+ * nothing else, and what it holds before it is done). */
 static void
 handle_timeout(struct evpool *pool, struct proc_worker *pw)
 {
-	struct fl_entry *e;
+	struct fl_entry *e = fl_first(pw);
 
-	fence(pw);
-	e = fl_first(pw);
+	if (pw->desync) {
+		/* A payload was left half-way on the socket. */
+		end_worker(pool, pw, EVPOOL__FIN_TIMEOUT, 0);
+		return;
+	}
 	if (!e || e->state != FL_SENT)
 		return;
+	if (atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]) ==
+	    (e->seq << 2 | EVPOOL__SLOT_PENDING)) {
+		pw->run_start_ns = evpool__now_ns();
+		return;
+	}
+	fence(pw);
 	if (result_ready(pw, e->seq)) {
 		e->finished = true; /* it made it: collect() delivers it */
 		return;
@@ -1140,6 +1202,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			break;
 		if (!pw->c.pid && child_start(w) < 0) {
 			struct fl_entry *e;
+			/* A start cut short by terminate (kill_all) or a
+			 * cancel: those jobs end -ECANCELED, not ESPAWN. */
+			if (atomic_load(&pw->poked))
+				handle_pokes(pool, pw);
 			while ((e = fl_first(pw)) != NULL)
 				finish(pw, e, EVPOOL__FIN_ERROR, EVPOOL_ESPAWN, -1);
 			break;
@@ -1205,7 +1271,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			end_worker(pool, pw, EVPOOL__FIN_CRASH, 0);
 			break;
 		case IO_TIMEOUT:
-			if (ms_until(run_deadline(pw)) == 0)
+			if (pw->desync || ms_until(run_deadline(pw)) == 0)
 				handle_timeout(pool, pw);
 			break;
 		case IO_PROTO:
@@ -1213,6 +1279,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			break;
 		case IO_NOMEM:
 			end_worker(pool, pw, EVPOOL__FIN_ERROR, -ENOMEM);
+			break;
+		case IO_ABORTED:
+			/* Its job was taken: handle_pokes() completes it. */
+			end_worker(pool, pw, EVPOOL__FIN_CANCEL, 0);
 			break;
 		}
 	}

@@ -508,6 +508,14 @@ static bool alive(pid_t pid)
 	return st != 0 && st != 'Z' && st != 'X';
 }
 
+/* SIGSTOP a worker and wait until it is stopped. */
+static void stop_worker(pid_t p)
+{
+	kill(p, SIGSTOP);
+	if (!tap_wait_until(proc_state(p, NULL) == 'T', 2000))
+		bail("worker %d did not stop", (int)p);
+}
+
 /* The children of @p parent; *zombies counts those that are zombies. */
 static int children_of(pid_t parent, pid_t *out, int max, int *zombies)
 {
@@ -958,6 +966,58 @@ static void test_init_hang(void)
 	rec_free(&r);
 }
 
+/* Hangs in the initializer of every worker started once the marker file
+ * exists (the path is set before the pool, so its workers know it). */
+static char g_hang_marker[256];
+
+static void init_hang_if_marked(void *arg)
+{
+	(void)arg;
+	if (g_hang_marker[0] && access(g_hang_marker, F_OK) == 0)
+		for (;;)
+			pause();
+}
+
+/* A job held by a proxy across its worker's replacement, when the
+ * replacement's initializer is cut short by evpool_terminate(): the job was
+ * cancelled, it did not fail to get a worker. */
+static void test_terminate_in_respawn(void)
+{
+	struct evpool_config *cfg = proc_cfg(1, 1);
+	struct evpool *pool;
+	struct rec r;
+	int32_t p;
+	int fd;
+
+	snprintf(g_hang_marker, sizeof(g_hang_marker),
+		 "/tmp/evpool-proc-hang.%d", (int)getpid());
+	unlink(g_hang_marker);
+	evpool_config_set_initializer(cfg, init_hang_if_marked, NULL, NULL);
+	pool = new_pool(cfg);
+	run1(pool, job_pid, NULL, 0, 0, &r);
+	p = rec_pid(&r);
+	rec_free(&r);
+	fd = open(g_hang_marker, O_CREAT | O_WRONLY, 0600);
+	if (fd < 0)
+		sysbail("open %s", g_hang_marker);
+	close(fd);
+	stop_worker(p);
+	submit(pool, job_pid, NULL, 0, 0, 0, &r);
+	tap_sleep_ms(50);	/* shipped to the stopped worker, not started */
+	kill(p, SIGKILL);	/* its replacement hangs in the initializer */
+	tap_sleep_ms(200);
+	evpool_terminate(pool);
+	wait_recs(&r, 1);
+	is_int(-ECANCELED, r.status,
+	       "evpool_terminate() during the replacement of a worker: the job"
+	       " it held completes -ECANCELED (was %s)",
+	       evpool_err_name(r.status));
+	rec_free(&r);
+	unlink(g_hang_marker);
+	g_hang_marker[0] = 0;
+	evpool_free(pool);
+}
+
 static void test_proto(void)
 {
 	struct evpool *pool = new_pool(proc_cfg(0, 1));
@@ -1023,6 +1083,118 @@ static void test_big(void)
 		ok(good, "after them the worker takes small and big jobs "
 		   "mixed, all echoed intact");
 	}
+	free(in);
+	evpool_free(pool);
+}
+
+/* Length, first and last byte of the input: cheap, so that the job itself
+ * never comes near its timeout however big its input. */
+static int job_ends(struct evpool_ctx *ctx)
+{
+	size_t len;
+	const unsigned char *in = evpool_ctx_input(ctx, &len);
+	uint64_t out[3] = { len, len ? in[0] : 0, len ? in[len - 1] : 0 };
+
+	return evpool_ctx_set_result_bytes(ctx, out, sizeof(out));
+}
+
+static bool ends_right(const struct rec *r, const unsigned char *in, size_t len)
+{
+	uint64_t want[3] = { len, in[0], in[len - 1] };
+
+	return r->status == 0 && r->len == sizeof(want) &&
+	       memcmp(r->bytes, want, sizeof(want)) == 0;
+}
+
+/* Run the loop until the @p n records are done or @p ms have passed. */
+static bool wait_recs_for(struct rec *r, int n, double ms)
+{
+	double end = tap_now_ms() + ms;
+
+	for (;;) {
+		int done = 0;
+
+		for (int i = 0; i < n; i++)
+			done += r[i].done;
+		if (done == n)
+			return true;
+		if (tap_now_ms() > end)
+			return false;
+		if (event_base_loop(base, EVLOOP_NONBLOCK) < 0)
+			bail("event_base_loop failed");
+		tap_sleep_ms(1);
+	}
+}
+
+#define SLOW_IN ((size_t)4 << 20)	/* far more than a socket buffer */
+
+/*
+ * A BIG input crosses the socket while its worker does not read (stopped
+ * here; in real life a worker the scheduler leaves out on a loaded machine).
+ * Its transfer may outlast the job's timeout: the timeout counts from the
+ * job's start, which is after its input has arrived, and the stream must stay
+ * in step for the jobs behind it.  A cancel of that job meanwhile must not
+ * wait for the worker to read: the half-sent payload costs the worker.
+ */
+static void test_big_slow_reader(void)
+{
+	struct evpool *pool = new_pool(proc_cfg(1, 1));
+	unsigned char *in = malloc(SLOW_IN);
+	struct evpool_stats st;
+	struct rec r[2], c;
+	int32_t p;
+	double t0, dt;
+
+	if (!in)
+		bail("out of memory");
+	for (size_t i = 0; i < SLOW_IN; i++)
+		in[i] = (unsigned char)(i * 7 + 3);
+	run1(pool, job_pid, NULL, 0, 0, &r[0]);
+	p = rec_pid(&r[0]);
+	rec_free(&r[0]);
+
+	stop_worker(p);
+	submit(pool, job_ends, in, SLOW_IN, 50, 0, &r[0]);
+	submit(pool, job_pid, NULL, 0, 0, 0, &r[1]);
+	tap_sleep_ms(300); /* six times the big job's timeout */
+	kill(p, SIGCONT);
+	ok(wait_recs_for(r, 2, 10000.0 * tap_slowdown()),
+	   "a big input whose transfer outlasts its job's timeout, and a job"
+	   " behind it, both complete");
+	ok(ends_right(&r[0], in, SLOW_IN),
+	   "... the big job ran and succeeded: its timeout counts from its"
+	   " start, not from its input's transfer (status %d)", r[0].status);
+	settled_stats(pool, &st);
+	ok(r[1].done && r[1].status == 0 && rec_pid(&r[1]) == p &&
+		   st.respawns == 0 && st.timed_out == 0,
+	   "... the stream stayed in step: the next job ran on the same worker"
+	   " (pid %d, was %d; %llu respawns)", (int)rec_pid(&r[1]), (int)p,
+	   (unsigned long long)st.respawns);
+	rec_free(&r[0]);
+	rec_free(&r[1]);
+
+	run1(pool, job_pid, NULL, 0, 0, &c);
+	p = rec_pid(&c);
+	rec_free(&c);
+	stop_worker(p);
+	submit(pool, job_ends, in, SLOW_IN, 0, 0, &c);
+	tap_sleep_ms(50); /* the proxy is in the transfer */
+	t0 = tap_now_ms();
+	is_int(0, evpool_job_cancel(c.job),
+	       "cancelling a job whose big input is half across returns 0");
+	wait_recs_for(&c, 1, 3000.0 * tap_slowdown());
+	dt = tap_now_ms() - t0;
+	ok(c.done && c.status == -ECANCELED && dt < 1000.0 * tap_slowdown() &&
+		   !alive(p),
+	   "... it completes -ECANCELED without waiting for the worker to read"
+	   " (%.0f ms), and the worker, its stream out of step, is killed", dt);
+	kill(p, SIGCONT); /* in case it still lives */
+	wait_recs(&c, 1);
+	rec_free(&c);
+
+	run1(pool, job_ends, in, SLOW_IN, 0, &c);
+	ok(ends_right(&c, in, SLOW_IN), "then a new worker takes a big job");
+	rec_free(&c);
 	free(in);
 	evpool_free(pool);
 }
@@ -1470,7 +1642,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(80);
+	plan(87);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
@@ -1489,8 +1661,10 @@ int main(void)
 	test_rlimits();
 	test_init_crash();
 	test_init_hang();
+	test_terminate_in_respawn();
 	test_proto();
 	test_big();
+	test_big_slow_reader();
 	test_emit();
 	test_priority_bound();
 	test_many_crashes();

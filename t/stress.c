@@ -38,6 +38,14 @@
  *
  *  EVPOOL_STRESS_SECONDS=600 for a long run; EVPOOL_STRESS_SEED=N replays a
  *  seed (the schedule still differs: threads race).  Prints TAP.
+ *
+ *  Knobs to hunt a rare process-mode bug faster (defaults in brackets):
+ *   EVPOOL_STRESS_ROUND_MS=N     length of a round [2500, or a quarter of a
+ *                                run under 10 s; at least 300];
+ *   EVPOOL_STRESS_PROCESS_ONLY=1 every round a process round, every pool in
+ *                                process mode [every other round; 80%];
+ *   EVPOOL_STRESS_BIG_PERCENT=N  N% of the jobs (at most 30) get a big,
+ *                                12-264 KB input [3].
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -467,12 +475,16 @@ rec_new(void)
 }
 
 /*
- * Process pools get inputs below 16 000 bytes (the ring; larger ones take the
- * worker's socket) unless EVPOOL_STRESS_BIG_INPUT=1: a job with a bigger
- * input hung the next job on its worker until 0d1a3f5, and with them a
- * process pool still stalls now and then (reported, issue 4).
+ * Inputs: none (thread mode), tiny, up to 4 KB, and in big_percent of the
+ * jobs 12-264 KB.  In process mode those straddle what a ring frame holds
+ * (16 KB: larger payloads take the worker's socket) and what a socket buffer
+ * holds (about 208 KB: then the proxy waits for the worker to read).  They
+ * found a job with a big input hanging the next job on its worker (0d1a3f5)
+ * and a big input whose transfer outlasted its job's timeout putting the
+ * socket out of step, which stalled the pool.
  */
-static bool big_process_input;
+static unsigned big_percent = 3;	/* EVPOOL_STRESS_BIG_PERCENT */
+static bool process_only;		/* EVPOOL_STRESS_PROCESS_ONLY */
 
 static unsigned char *
 make_input(uint64_t *rs, struct rec *r, size_t *lenp)
@@ -485,12 +497,10 @@ make_input(uint64_t *rs, struct rec *r, size_t *lenp)
 		len = 0;
 	else if (pick < 70)
 		len = sizeof(struct jhdr) + rndn(rs, 64);
-	else if (pick < 97)
+	else if (pick < 100 - big_percent)
 		len = sizeof(struct jhdr) + rndn(rs, 4096);
-	else if (r->thread_mode || big_process_input)
-		len = sizeof(struct jhdr) + 65536 + rndn(rs, 200000);
 	else
-		len = sizeof(struct jhdr) + 4096 + rndn(rs, 11000);
+		len = sizeof(struct jhdr) + 12000 + rndn(rs, 252000);
 	*lenp = len;
 	if (!len)
 		return NULL;
@@ -762,7 +772,7 @@ pool_make(uint64_t *rs)
 	if (!tp || !cfg)
 		tap_bail("out of memory");
 	tp->id = ++W.next_pool_id;
-	tp->process = W.process_round && chance(rs, 80);
+	tp->process = W.process_round && (process_only || chance(rs, 80));
 	tp->prio = chance(rs, 50);
 	tp->base_idx = chance(rs, 15) ? -1 : (int)rndn(rs, NLOOPS);
 	atomic_store(&tp->free_on_loop, -1);
@@ -1468,16 +1478,22 @@ main(void)
 			pthread_join(t, NULL);
 	}
 	racy = getenv("EVPOOL_STRESS_RACY") != NULL;
-	big_process_input = getenv("EVPOOL_STRESS_BIG_INPUT") != NULL;
+	process_only = getenv("EVPOOL_STRESS_PROCESS_ONLY") != NULL;
+	e = getenv("EVPOOL_STRESS_BIG_PERCENT");
+	if (e)
+		big_percent = atoi(e) < 0 ? 0 : atoi(e) > 30 ? 30 : (unsigned)atoi(e);
 	tap_diag("seed %" PRIu64 " (EVPOOL_STRESS_SEED), %.0f s (EVPOOL_STRESS_SECONDS),"
 		 " process mode %s", W.seed, secs,
 		 W.process_ok ? "available" : "not available: thread rounds only");
 	round_ms = secs < 10 ? secs * 1000 / 4 : 2500;
+	e = getenv("EVPOOL_STRESS_ROUND_MS");
+	if (e)
+		round_ms = atof(e);
 	if (round_ms < 300)
 		round_ms = 300;
 
 	do {
-		bool process = W.process_ok && (round % 2 == 1);
+		bool process = W.process_ok && (process_only || round % 2 == 1);
 		run_round(++round, round_ms, process);
 	} while (now_ms() - start + round_ms < secs * 1000);
 
