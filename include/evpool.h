@@ -87,8 +87,8 @@ enum evpool_error {
 	/** The job has not finished yet (evpool_job_successful(), and
 	 *  evpool_job_get() when its wait timed out). */
 	EVPOOL_ENOTREADY = EVPOOL_ERR_BASE - 3,
-	/** A pointer-only input or result in a process-mode pool. */
-	EVPOOL_ENOTBYTES = EVPOOL_ERR_BASE - 4,
+	/* EVPOOL_ERR_BASE - 4 is not used (a pointer input or result in a
+	 * process-mode pool is -EINVAL, with a message). */
 	/** The worker could not be started (fork server or initializer failed). */
 	EVPOOL_ESPAWN = EVPOOL_ERR_BASE - 5,
 };
@@ -381,8 +381,8 @@ EVPOOL_API int evpool_submit(struct evpool *pool, evpool_fn fn, void *arg,
  *              which the handle must not be used).  If NULL, the handle is
  *              valid only inside its callbacks.
  * @return as evpool_submit(); also -ETIMEDOUT (EVPOOL_SUBMIT_BLOCK timed
- *         out) and EVPOOL_ENOTBYTES (a pointer arg given to a process-mode
- *         pool).  On error *jobp is untouched and no callback will run.
+ *         out).  A pointer arg given to a process-mode pool is -EINVAL
+ *         ("process-mode pools take byte input" in evpool_errmsg()).  On error *jobp is untouched and no callback will run.
  */
 EVPOOL_API int evpool_submit_job(struct evpool *pool,
 				 const struct evpool_job_spec *spec,
@@ -475,8 +475,8 @@ EVPOOL_API int evpool_ctx_cancelled(struct evpool_ctx *ctx);
 
 /**
  * Set the pointer result (thread mode; ownership passes to whoever reads it
- * in the completion callback).  @return 0, or EVPOOL_ENOTBYTES in process
- * mode (a pointer cannot cross a process boundary).
+ * in the completion callback).  @return 0, or -EINVAL in process mode
+ * (a pointer cannot cross a process boundary; evpool_errmsg() says so).
  */
 EVPOOL_API int evpool_ctx_set_result(struct evpool_ctx *ctx, void *result);
 
@@ -530,9 +530,9 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  *    with -EFAULT without running);
  *  - input and results are bytes, copied (spec.input, at most 1 GiB;
  *    evpool_ctx_set_result_bytes(); evpool_ctx_emit()): spec.arg must be
- *    NULL (EVPOOL_ENOTBYTES at submit), evpool_ctx_arg() and
+ *    NULL (-EINVAL at submit, with a message), evpool_ctx_arg() and
  *    evpool_ctx_pool() are NULL, evpool_ctx_set_result() fails with
- *    EVPOOL_ENOTBYTES; the input is 16-byte aligned;
+ *    -EINVAL; the input is 16-byte aligned;
  *  - workers keep stdin, stdout and stderr but no other descriptor of the
  *    host (the fork server closes them: a socket or pipe the host closes is
  *    really closed).  Output buffered by stdio is flushed by evpool_new()
@@ -582,7 +582,8 @@ EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
  *    server is gone, fork() failed, or the initializer crashed).
  *  - -EFAULT: the job's function is not in the workers (see above);
  *    -EMSGSIZE: the input is over 1 GiB.
- *  - EVPOOL_ENOTBYTES is returned by the submit itself (pointer input).
+ *  - -EINVAL is returned by the submit itself for a pointer input, with
+ *    the reason in evpool_errmsg(); no callback runs.
  *
  * HOST fork().  A pool belongs to the process that made it.  In the child of
  * a fork() (by the host, while a pool exists) an inherited pool is dead: its
@@ -658,7 +659,8 @@ EVPOOL_API int evpool_drain(struct evpool *pool);
  * results as bytes (struct evpool_result .data, .len), and every call here
  * works unchanged in thread and process mode.  Pointer inputs (.arg) and
  * pointer results (.ptr, evpool_ctx_set_result()) are thread mode only: a
- * process pool refuses a pointer input with EVPOOL_ENOTBYTES.
+ * process pool refuses a pointer input with -EINVAL (evpool_errmsg() says
+ * why).
  *
  * BLOCKING calls here (evpool_apply(), evpool_map(), evpool_starmap(),
  * evpool_map_wait(), evpool_imap_next(), evpool_wait(),
@@ -725,7 +727,8 @@ EVPOOL_API void evpool_result_release(struct evpool_result *res);
  * @param res  if not NULL, receives the outcome; release it with
  *             evpool_result_release().
  * @return the job's status (0: success; else its own error, -ETIMEDOUT...)
- *         or a submit error (-EINVAL, -ESHUTDOWN, -EAGAIN, EVPOOL_ENOTBYTES;
+ *         or a submit error (-EINVAL, also for a pointer input in process mode;
+ *         -ESHUTDOWN, -EAGAIN;
  *         the job never ran).  res->status holds the same value.
  */
 EVPOOL_API int evpool_apply(struct evpool *pool, evpool_fn fn,
@@ -814,7 +817,7 @@ struct evpool_map_spec {
  * n = 0.  Without callbacks nothing is delivered; wait with
  * evpool_map_wait().  Non-blocking unless EVPOOL_MAP_BLOCK.
  * @param mapp  if not NULL, receives a reference (evpool_map_unref()).
- * @return 0; -EINVAL; EVPOOL_ENOTBYTES (a pointer input, process mode);
+ * @return 0; -EINVAL (also a pointer input, process mode);
  *         -EAGAIN (a bounded queue had no room for every chunk: the chunks
  *         already queued are cancelled, no callback runs); -ESHUTDOWN;
  *         -ENOMEM.
@@ -950,7 +953,8 @@ struct evpool_imap_spec {
  * window jobs of memory, never 10^7.  Fills the window now (without
  * blocking: a full bounded queue is retried by evpool_imap_next()).
  * Results are only pulled (evpool_imap_next()): no callback runs.
- * @return 0; -EINVAL; EVPOOL_ENOTBYTES; -ESHUTDOWN; -ENOMEM; or the
+ * @return 0; -EINVAL (also a pointer input, process mode); -ESHUTDOWN;
+ *         -ENOMEM; or the
  *         producer's own error.
  */
 EVPOOL_API int evpool_imap_start(struct evpool *pool,

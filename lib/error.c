@@ -35,8 +35,6 @@
 	X(EVPOOL_EPROTO, "EVPOOL_EPROTO",                                      \
 	  "Corrupt or truncated frame from a worker process")                  \
 	X(EVPOOL_ENOTREADY, "EVPOOL_ENOTREADY", "Job has not finished yet")    \
-	X(EVPOOL_ENOTBYTES, "EVPOOL_ENOTBYTES",                                \
-	  "Process-mode pools take byte input and results, not pointers")      \
 	X(EVPOOL_ESPAWN, "EVPOOL_ESPAWN", "Worker could not be started")
 
 const char *

@@ -859,7 +859,7 @@ evpool_ctx_set_result(struct evpool_ctx *ctx, void *result)
 	if (!ctx)
 		return evpool__err(-EINVAL, "evpool_ctx_set_result: NULL ctx");
 	if (ctx->process)
-		return evpool__err(EVPOOL_ENOTBYTES,
+		return evpool__err(-EINVAL,
 				   "evpool_ctx_set_result: a pointer cannot leave a worker process; use evpool_ctx_set_result_bytes()");
 	ctx->result = result;
 	return 0;

@@ -365,7 +365,7 @@ evpool__check_items(struct evpool *pool, const char *who,
 					   "%s: item %zu has NULL data of %zu bytes",
 					   who, i, items[i].len);
 		if (items[i].arg && pool->cfg.mode == EVPOOL_MODE_PROCESS)
-			return evpool__err(EVPOOL_ENOTBYTES,
+			return evpool__err(-EINVAL,
 					   "%s: item %zu is a pointer; process-mode pools take bytes (.data, .len)",
 					   who, i);
 	}

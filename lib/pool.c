@@ -314,7 +314,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 			     spec->reserved[2] || spec->reserved[3]))
 		return evpool__err(-EINVAL, "evpool_submit: reserved fields must be zero");
 	if (evpool__unlikely(pool->cfg.mode == EVPOOL_MODE_PROCESS && spec->arg))
-		return evpool__err(EVPOOL_ENOTBYTES,
+		return evpool__err(-EINVAL,
 				   "evpool_submit: process-mode pools take byte input (spec.input), not a pointer");
 	timeout = spec->timeout_ms == 0 ? (int)pool->cfg.job_timeout_ms
 		  : spec->timeout_ms < 0 ? 0 : spec->timeout_ms;
@@ -450,7 +450,7 @@ evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 				     NULL);
 	}
 	if (pool && pool->cfg.mode == EVPOOL_MODE_PROCESS)
-		return evpool__err(EVPOOL_ENOTBYTES,
+		return evpool__err(-EINVAL,
 				   "evpool_submit: process-mode pools take byte input; use evpool_submit_job()");
 	return evpool__submit(pool, &(struct evpool_job_spec){
 					    .fn = fn,

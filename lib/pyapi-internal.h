@@ -20,7 +20,7 @@
  *  ctx of its own and writes one byte frame of results (status, pointer
  *  result, bytes).  Because input and output are bytes owned by the job, the
  *  same chunk runs on a worker thread or in a worker process (where pointer
- *  fields are refused at submit: EVPOOL_ENOTBYTES), and a chunk that times
+ *  fields are refused at submit: -EINVAL), and a chunk that times
  *  out or is cancelled leaves nothing dangling: its late output is the job's
  *  to free.  Function pointers travel in the frame: a worker process is
  *  forked from this program, so the address is the same there.
@@ -115,7 +115,7 @@ EVPOOL__INTERNAL size_t evpool__default_chunksize(struct evpool_queue *q,
 						  size_t n);
 
 /** Check a job function and items against the pool's mode.
- *  @return 0, -EINVAL or EVPOOL_ENOTBYTES (message set, naming @p who). */
+ *  @return 0 or -EINVAL (message set, naming @p who). */
 EVPOOL__INTERNAL int evpool__check_items(struct evpool *pool, const char *who,
 					 const struct evpool_item *items,
 					 size_t n);

@@ -612,7 +612,7 @@ evpool_submit_to(struct evpool *pool, const char *queue, evpool_fn fn,
 	if (!spec.queue)
 		return -ENOENT;
 	if (pool->cfg.mode == EVPOOL_MODE_PROCESS)
-		return evpool__err(EVPOOL_ENOTBYTES,
+		return evpool__err(-EINVAL,
 				   "evpool_submit_to: process-mode pools take byte input; use evpool_submit_job() with spec.queue");
 	return evpool_submit_job(pool, &spec, NULL);
 }

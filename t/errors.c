@@ -40,7 +40,6 @@ static const struct code codes[] = {
 	{ EVPOOL_ECRASHED, "EVPOOL_ECRASHED" },
 	{ EVPOOL_EPROTO, "EVPOOL_EPROTO" },
 	{ EVPOOL_ENOTREADY, "EVPOOL_ENOTREADY" },
-	{ EVPOOL_ENOTBYTES, "EVPOOL_ENOTBYTES" },
 	{ EVPOOL_ESPAWN, "EVPOOL_ESPAWN" },
 };
 #define NCODES (sizeof(codes) / sizeof(codes[0]))

@@ -14,7 +14,7 @@
  *  as bytes (struct py_task) and talk back through the FILE SYSTEM: a job
  *  blocks until a "gate" file exists, and appends a byte to a "mark" file to
  *  say it has started.  Results travel as bytes.  Only checks about pointers
- *  are mode-specific (and expect EVPOOL_ENOTBYTES in process mode).
+ *  are mode-specific (and expect -EINVAL in process mode).
  */
 #ifndef EVPOOL_T_PYUTIL_H
 #define EVPOOL_T_PYUTIL_H
