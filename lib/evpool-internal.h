@@ -160,7 +160,6 @@ struct evpool__emit {
 };
 
 struct evpool__mailbox {
-	struct evpool *pool;
 	struct event_base *base;	/* NULL: the detached mailbox */
 	struct event *ev;		/* read event on rfd (NULL: detached) */
 	struct event *learn_ev;		/* runs once: tells us the loop thread */
@@ -176,14 +175,20 @@ struct evpool__mailbox {
 	pthread_t loop_thread;		/* last thread that delivered here */
 	struct evpool__mailbox *next;	/* pool->mailboxes */
 	/* Workers write it per job; the loop's own fields above are kept
-	 * off its line. */
+	 * off its line.  The pool is read from here by every job's finisher
+	 * (a job reaches its pool through its mailbox). */
 	_Alignas(64) _Atomic(struct evpool__node *) head; /* LIFO of completions */
+	struct evpool *pool;
 	_Alignas(64) char head_end_;
 };
 
 EVPOOL__INTERNAL int evpool__mailbox_new(struct evpool *pool,
 					 struct event_base *base,
 					 struct evpool__mailbox **mbp);
+/** Release the mailbox's event and descriptors (evpool_free()); its memory
+ *  stays, for jobs the user still holds, until evpool__mailbox_free(). */
+EVPOOL__INTERNAL void evpool__mailbox_close(struct evpool__mailbox *mb);
+/** Close (if not yet) and free the mailbox. */
 EVPOOL__INTERNAL void evpool__mailbox_free(struct evpool__mailbox *mb);
 /** Count one more outstanding job (adds the read event on 0 -> 1). */
 EVPOOL__INTERNAL void evpool__mailbox_hold(struct evpool__mailbox *mb);
@@ -229,8 +234,7 @@ typedef void (*evpool__sink_fn)(struct evpool_job *job);
  * A job: 64 bytes, so that a million queued jobs cost 64 MB.  The fields
  * most jobs never use live in an extension allocated with the job, right
  * after it, only when the submit needs one of them (EVPOOL__JF_EXT):
- * byte input, emit callback, sink, timeout, a named queue, a mailbox other
- * than the pool's main one, process mode.  Without it, those read as
+ * byte input, emit callback, sink, timeout, a named queue, process mode.  Without it, those read as
  * absent (evpool__job_input() etc.).
  *
  * node.word packs, so that one atomic word says it all:
@@ -257,11 +261,17 @@ struct evpool_job {
 	void *arg;
 	evpool_done_cb done;
 	void *done_arg;
-	struct evpool *pool;
+	struct evpool__mailbox *mb;	/* the completion's; mb->pool: the pool */
 };
 
+/** The pool of @p job (its memory lives while the job does, see job.c). */
+static inline struct evpool *
+evpool__job_pool(const struct evpool_job *job)
+{
+	return job->mb->pool;
+}
+
 struct evpool__job_ext {
-	struct evpool__mailbox *mb;	/* the completion's mailbox */
 	struct evpool_queue *q;
 	evpool_emit_cb emit;
 	evpool__sink_fn sink;
@@ -356,13 +366,13 @@ struct evpool_ctx {
  *  freed; a plain one only once the user holds a handle to it
  *  (evpool__job_ref_handle()), so that the common job, which the library
  *  alone holds and evpool_free() finishes, costs no pin. */
-EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool *pool,
+EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool__mailbox *mb,
 						      bool ext);
 /** Workers call it between jobs, with no lock held: if a thread took a
  *  slab of job memory from the reserve, make one more (job.c). */
 EVPOOL__INTERNAL void evpool__job_memory_refill(void);
 /** evpool__job_alloc(pool, false), faster on a warm thread. */
-EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc_plain(struct evpool *pool);
+EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc_plain(struct evpool__mailbox *mb);
 /** A reference for the library's own use (no pin: see evpool__job_alloc). */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_ref(struct evpool_job *job);
 /** A reference that the user will hold: a plain job then pins its pool,
@@ -385,7 +395,11 @@ EVPOOL__INTERNAL void *evpool__job_rbytes(struct evpool_job *job, size_t *len,
 /** The job's pointer result. */
 EVPOOL__INTERNAL void *evpool__job_result(const struct evpool_job *job);
 EVPOOL__INTERNAL struct evpool_queue *evpool__job_queue(const struct evpool_job *job);
-EVPOOL__INTERNAL struct evpool__mailbox *evpool__job_mb(const struct evpool_job *job);
+static inline struct evpool__mailbox *
+evpool__job_mb(const struct evpool_job *job)
+{
+	return job->mb;
+}
 /** A worker starts a job that waited in a batch: QUEUED -> RUNNING, unless
  *  a cancel took it first.  @return true if it is ours to run. */
 EVPOOL__INTERNAL bool evpool__job_start(struct evpool_job *job);
@@ -632,8 +646,7 @@ struct evpool {
 	struct evpool__mailbox *mailboxes;
 	struct evpool__mailbox *detached;
 	_Atomic(struct evpool__mailbox *) mb_cache;
-	struct evpool__mailbox *mb_main; /* the base's, or detached: a job's
-					  * mailbox unless its extension says */
+	struct evpool__mailbox *mb_main; /* the base's, or detached */
 	struct evpool_queue *queues;	/* the default queue is dq */
 	struct evpool_queue *dq;
 	atomic_bool closed;

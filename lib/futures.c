@@ -30,11 +30,11 @@ check_jobs(const char *who, struct evpool_job *const *jobs, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		if (!jobs[i])
 			return evpool__err(-EINVAL, "%s: job %zu is NULL", who, i);
-		if (pool && jobs[i]->pool != pool)
+		if (pool && evpool__job_pool(jobs[i]) != pool)
 			return evpool__err(-EINVAL,
 					   "%s: the jobs belong to different pools",
 					   who);
-		pool = jobs[i]->pool;
+		pool = evpool__job_pool(jobs[i]);
 	}
 	*poolp = pool;
 	return 0;

@@ -31,7 +31,7 @@
 /*
  * Job memory: a per-thread cache of free job structs, so that submitting
  * and releasing jobs on a warm thread takes no lock and calls no malloc.
- * Job memory belongs to no pool (job->pool is set at allocation); the
+ * Job memory belongs to no pool (job->mb is set at allocation); the
  * pool's own memory is pinned per live job instead.  A thread's cache is
  * freed when the thread exits (pthread key destructor) or, for the thread
  * that unloads the library, by the library destructor.
@@ -331,15 +331,15 @@ _Static_assert(sizeof(struct evpool_job) <= 64,
 	       "a queued job costs at most 64 bytes");
 
 struct evpool_job *
-evpool__job_alloc_plain(struct evpool *pool)
+evpool__job_alloc_plain(struct evpool__mailbox *mb)
 {
 	struct job_cache *c = tls_cache;
 	struct evpool_job *job;
 
-	/* evpool__job_alloc(pool, false) on the paths a warm thread takes:
+	/* evpool__job_alloc(mb, false) on the paths a warm thread takes:
 	 * its free list, or the next slot of its slab. */
 	if (evpool__unlikely(!c))
-		return evpool__job_alloc(pool, false);
+		return evpool__job_alloc(mb, false);
 	if (evpool__likely(c->head[0] != NULL)) {
 		job = c->head[0];
 		c->head[0] = job->qnext;
@@ -347,16 +347,16 @@ evpool__job_alloc_plain(struct evpool *pool)
 	} else if (JOB_SLABS && c->cur[0] && c->next[0] < SLAB_SLOTS(0)) {
 		job = slab_slot(c->cur[0], false, c->next[0]++);
 	} else {
-		return evpool__job_alloc(pool, false);
+		return evpool__job_alloc(mb, false);
 	}
 	memset(job, 0, sizeof(*job));
 	atomic_init(&job->node.word, EVPOOL__NODE_JOB | 2 * EVPOOL__JREF_ONE);
-	job->pool = pool;
+	job->mb = mb;
 	return job;
 }
 
 struct evpool_job *
-evpool__job_alloc(struct evpool *pool, bool ext)
+evpool__job_alloc(struct evpool__mailbox *mb, bool ext)
 {
 	struct job_cache *c = cache_get();
 	struct evpool_job *job;
@@ -377,10 +377,10 @@ evpool__job_alloc(struct evpool *pool, bool ext)
 	atomic_init(&job->node.word,
 		    EVPOOL__NODE_JOB | (ext ? EVPOOL__JF_EXT : 0) |
 			    2 * EVPOOL__JREF_ONE);
-	job->pool = pool;
+	job->mb = mb;
 	if (ext) {
 		EVPOOL__EXT(job)->exit_status = -1;
-		evpool__pool_pin(pool);
+		evpool__pool_pin(mb->pool);
 	}
 	return job;
 }
@@ -397,7 +397,7 @@ rbox_free(struct evpool_job *job)
 static void
 job_free(struct evpool_job *job)
 {
-	struct evpool *pool = job->pool;
+	struct evpool *pool = evpool__job_pool(job);
 	struct evpool__job_ext *x = evpool__job_ext(job);
 	struct job_cache *c = cache_get();
 	bool ext = x != NULL;
@@ -440,7 +440,7 @@ evpool__job_ref_handle(struct evpool_job *job)
 	    !(atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_PINNED,
 				       memory_order_relaxed) &
 	      EVPOOL__JF_PINNED))
-		evpool__pool_pin(job->pool);
+		evpool__pool_pin(evpool__job_pool(job));
 	return evpool__job_ref(job);
 }
 
@@ -573,15 +573,7 @@ evpool__job_queue(const struct evpool_job *job)
 {
 	struct evpool__job_ext *x = evpool__job_ext(job);
 
-	return x ? x->q : job->pool->dq;
-}
-
-struct evpool__mailbox *
-evpool__job_mb(const struct evpool_job *job)
-{
-	struct evpool__job_ext *x = evpool__job_ext(job);
-
-	return x ? x->mb : job->pool->mb_main;
+	return x ? x->q : evpool__job_pool(job)->dq;
 }
 
 static void job_finish(struct evpool_job *job, enum evpool__finish why,
@@ -604,7 +596,7 @@ static void
 job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 	   unsigned from)
 {
-	struct evpool *pool = job->pool;
+	struct evpool *pool = evpool__job_pool(job);
 	struct evpool__job_ext *x = evpool__job_ext(job);
 	atomic_uint_fast64_t *counter;
 
@@ -643,7 +635,7 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 	if (x && x->sink)
 		x->sink(job);
 	else
-		evpool__mailbox_push(x ? x->mb : pool->mb_main, &job->node);
+		evpool__mailbox_push(job->mb, &job->node);
 	atomic_fetch_add_explicit(counter, 1, memory_order_release);
 	evpool__pool_wake(pool);
 }
@@ -651,7 +643,7 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 void
 evpool__job_deliver(struct evpool_job *job)
 {
-	struct evpool *pool = job->pool;
+	struct evpool *pool = evpool__job_pool(job);
 
 	if (evpool__job_ext(job)) /* only emissions look at it */
 		atomic_fetch_or_explicit(&job->node.word, EVPOOL__JF_DELIVERED,
@@ -715,7 +707,7 @@ evpool_job_wait(struct evpool_job *job, int timeout_ms)
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
-	return evpool__pool_wait(job->pool, wait_pred, job, timeout_ms);
+	return evpool__pool_wait(evpool__job_pool(job), wait_pred, job, timeout_ms);
 }
 
 int
@@ -819,10 +811,10 @@ evpool_job_cancel(struct evpool_job *job)
 		/* the worker running it (process mode: it may hold several
 		 * jobs at once) */
 		w = evpool__job_ext(job) ? EVPOOL__EXT(job)->worker : NULL;
-		if (w && job->pool->ops->kill)
-			killed = job->pool->ops->kill(w, job);
+		if (w && evpool__job_pool(job)->ops->kill)
+			killed = evpool__job_pool(job)->ops->kill(w, job);
 		pthread_mutex_unlock(&q->mu);
-		evpool__pool_wake(job->pool); /* an emitter may be waiting */
+		evpool__pool_wake(evpool__job_pool(job)); /* an emitter may be waiting */
 		return killed ? 0 : -EBUSY;
 	}
 	pthread_mutex_unlock(&q->mu);
@@ -906,7 +898,7 @@ bool
 evpool__emit_has_room(struct evpool_job *job, atomic_int *stop)
 {
 	return atomic_load(&EVPOOL__EXT(job)->emit_pending) <
-		       job->pool->cfg.emit_window ||
+		       evpool__job_pool(job)->cfg.emit_window ||
 	       evpool__job_flag(job, EVPOOL__JF_CANCELLED) ||
 	       (stop && atomic_load(stop));
 }
@@ -918,7 +910,7 @@ evpool__emit_wait(struct evpool_job *job, atomic_int *stop, int timeout_ms)
 
 	if (emit_room(&ew))
 		return 0;
-	return evpool__pool_wait(job->pool, emit_room, &ew, timeout_ms);
+	return evpool__pool_wait(evpool__job_pool(job), emit_room, &ew, timeout_ms);
 }
 
 int
@@ -939,7 +931,7 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 	x = evpool__job_ext(job);
 	if (!x || !x->emit || x->sink)
 		return 0;
-	if (atomic_load(&x->emit_pending) >= job->pool->cfg.emit_window) {
+	if (atomic_load(&x->emit_pending) >= evpool__job_pool(job)->cfg.emit_window) {
 		evpool__emit_wait(job, NULL, -1);
 		if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
 			return -ECANCELED;
@@ -953,7 +945,7 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 	if (len)
 		memcpy(e->data, data, len);
 	atomic_fetch_add(&x->emit_pending, 1);
-	evpool__mailbox_push(x->mb, &e->node);
+	evpool__mailbox_push(job->mb, &e->node);
 	return 0;
 }
 

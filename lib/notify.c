@@ -158,16 +158,26 @@ evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 }
 
 void
-evpool__mailbox_free(struct evpool__mailbox *mb)
+evpool__mailbox_close(struct evpool__mailbox *mb)
 {
 	if (mb->ev) {
 		event_del(mb->ev);
 		event_free(mb->ev);
 		event_free(mb->learn_ev);
+		mb->ev = mb->learn_ev = NULL;
 	}
-	close(mb->rfd);
-	if (mb->wfd != mb->rfd)
-		close(mb->wfd);
+	if (mb->rfd >= 0) {
+		close(mb->rfd);
+		if (mb->wfd != mb->rfd)
+			close(mb->wfd);
+		mb->rfd = mb->wfd = -1;
+	}
+}
+
+void
+evpool__mailbox_free(struct evpool__mailbox *mb)
+{
+	evpool__mailbox_close(mb);
 	pthread_mutex_destroy(&mb->mu);
 	free(mb);
 }

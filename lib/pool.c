@@ -328,10 +328,10 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	}
 	{
 		bool ext = spec->input_len || spec->emit || sink || timeout ||
-			   mb != pool->mb_main || q != pool->dq ||
+			   q != pool->dq ||
 			   pool->cfg.mode == EVPOOL_MODE_PROCESS;
 
-		job = evpool__job_alloc(pool, ext);
+		job = evpool__job_alloc(mb, ext);
 	}
 	if (evpool__unlikely(!job))
 		return evpool__err(-ENOMEM, "evpool_submit: out of memory");
@@ -351,7 +351,6 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 			x->input_len = spec->input_len;
 		}
 		x->emit = spec->emit;
-		x->mb = mb;
 		x->q = q;
 		x->sink = sink;
 		x->timeout_ms = timeout;
@@ -441,7 +440,7 @@ evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 			   !atomic_load_explicit(&pool->closed,
 						 memory_order_relaxed) &&
 			   !evpool__inherited(pool)) &&
-	    (job = evpool__job_alloc_plain(pool)) != NULL) {
+	    (job = evpool__job_alloc_plain(pool->mb_main)) != NULL) {
 		job->fn = fn ? fn : pool->dq->default_fn;
 		job->arg = arg;
 		job->done = done;
@@ -593,6 +592,12 @@ evpool__pool_unpin(struct evpool *pool)
 void
 evpool__pool_release(struct evpool *pool)
 {
+	struct evpool__mailbox *mb;
+
+	while ((mb = pool->mailboxes) != NULL) {
+		pool->mailboxes = mb->next;
+		evpool__mailbox_free(mb);
+	}
 	pthread_mutex_destroy(&pool->mu);
 	pthread_mutex_destroy(&pool->wait_mu);
 	pthread_mutex_destroy(&pool->timer_mu);
@@ -650,10 +655,10 @@ evpool_free(struct evpool *pool)
 			}
 		}
 	}
-	while ((mb = pool->mailboxes) != NULL) {
-		pool->mailboxes = mb->next;
-		evpool__mailbox_free(mb);
-	}
+	/* Their memory stays until the pool's does: a job the user still
+	 * holds reaches the pool through its mailbox. */
+	for (mb = pool->mailboxes; mb; mb = mb->next)
+		evpool__mailbox_close(mb);
 	while ((q = pool->queues) != NULL) {
 		pool->queues = q->next;
 		evpool__queue_free(q);

@@ -762,7 +762,7 @@ push_emission(struct evpool_job *job, const void *data, size_t len)
 	if (len)
 		memcpy(e->data, data, len);
 	atomic_fetch_add(&x->emit_pending, 1);
-	evpool__mailbox_push(x->mb, &e->node);
+	evpool__mailbox_push(job->mb, &e->node);
 	return 0;
 }
 
