@@ -325,8 +325,11 @@ EVPOOL_API int evpool_set_max_workers(struct evpool *pool, unsigned max_workers)
 /**
  * Cancel every queued job of every queue: each completes with -ECANCELED.
  * Running jobs are untouched.  In process mode a worker may already hold a
- * few short jobs it prefetched (about 100 us of work); they count as running
- * and are left to run (evpool_job_cancel() still takes one back unstarted).
+ * few short jobs it prefetched (about 100 us of work, by their measured
+ * time); they count as running and are left to run (evpool_job_cancel()
+ * still takes one back unstarted).  Prefetched jobs that wait more than
+ * 1 ms behind a job that runs long go back to the front of the queue as
+ * soon as another worker is idle or may start.
  * @return the number cancelled, or -EINVAL.
  */
 EVPOOL_API int evpool_cancel_all(struct evpool *pool);

@@ -570,6 +570,15 @@ EVPOOL__INTERNAL void evpool__queue_batch_end(struct evpool_queue *q,
 /** Unlink the next job to run (q->mu held); NULL if empty.  The caller
  *  gets the queue's reference to the job and must drop it when done. */
 EVPOOL__INTERNAL struct evpool_job *evpool__queue_pop(struct evpool_queue *q);
+/** Make sure evpool__queue_unpop() of @p job cannot fail while q->mu stays
+ *  held (its priority's level exists).  @return 0 or -ENOMEM. */
+EVPOOL__INTERNAL int evpool__queue_unpop_room(struct evpool_queue *q,
+					      const struct evpool_job *job);
+/** Put back at the front of its level a job popped and not started (q->mu
+ *  held, room made sure of; the caller has made it QUEUED again and gives
+ *  the queue its reference). */
+EVPOOL__INTERNAL void evpool__queue_unpop(struct evpool_queue *q,
+					  struct evpool_job *job);
 /** A queued job that has just left state QUEUED (cancelled, or taken back)
  *  stops counting as queued; it stays linked, with the queue's reference,
  *  until a pop passes it and drops that (q->mu held). */

@@ -64,6 +64,9 @@
 /* Prefetch: keep about this much work (by the measured job time) in
  * flight per worker; a job slower than this is never prefetched. */
 #define DEPTH_TARGET_NS 100000u
+/* A prefetched job waits behind the running one at most about this long
+ * while another worker could run it: then it goes back to the queue. */
+#define GIVEBACK_NS 1000000u
 /* Before sleeping, a proxy whose worker is busy polls the ring this long. */
 #define PROXY_SPIN_NS 3000u
 /* A BIG payload of a cancelled job (or under terminate) that the worker
@@ -215,6 +218,7 @@ struct proc_worker {
 	unsigned depth;		/* jobs to keep in flight */
 	unsigned max_jobs;	/* max_jobs_per_worker, 0: none */
 	unsigned idle_deaths;	/* deaths in a row before a job started */
+	uint64_t giveback_ns;	/* when to look again at giving back */
 	bool desync;		/* a BIG payload stopped half-way: the
 				 * stream is out of step, the worker must go */
 };
@@ -901,25 +905,32 @@ collect(struct evpool *pool, struct proc_worker *pw, bool force)
 
 /* ---- proxy: when things go wrong ----------------------------------------- */
 
-/* Take back every job shipped to the worker that it has not started (it
- * will skip them; they go out again, under new numbers).  Afterwards the
- * worker cannot start anything new: the jobs it has started are all there
- * is to decide about. */
+/* Take back a job shipped to the worker (FL_SENT) if it has not started
+ * it: the worker will skip it, and the entry is FL_UNSENT again.  @return
+ * false if it has started. */
+static bool
+unship(struct proc_worker *pw, struct fl_entry *e)
+{
+	uint64_t want = e->seq << 2 | EVPOOL__SLOT_PENDING;
+
+	if (!atomic_compare_exchange_strong(
+		    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS], &want,
+		    e->seq << 2 | EVPOOL__SLOT_CANCELLED))
+		return false;
+	e->state = FL_UNSENT;
+	pw->sent--;
+	return true;
+}
+
+/* Take back every job shipped to the worker that it has not started (they
+ * go out again, under new numbers).  Afterwards the worker cannot start
+ * anything new: the jobs it has started are all there is to decide about. */
 static void
 fence(struct proc_worker *pw)
 {
-	for (unsigned i = 0; i < pw->fl_n; i++) {
-		struct fl_entry *e = FL(pw, i);
-		uint64_t want = e->seq << 2 | EVPOOL__SLOT_PENDING;
-
-		if (e->state == FL_SENT &&
-		    atomic_compare_exchange_strong(
-			    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS], &want,
-			    e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
-			e->state = FL_UNSENT;
-			pw->sent--;
-		}
-	}
+	for (unsigned i = 0; i < pw->fl_n; i++)
+		if (FL(pw, i)->state == FL_SENT)
+			(void)unship(pw, FL(pw, i));
 }
 
 static bool
@@ -1022,21 +1033,13 @@ handle_pokes(struct evpool *pool, struct proc_worker *pw)
 						  EVPOOL__RUNNING);
 	for (unsigned i = 0; i < pw->fl_n; i++) {
 		struct fl_entry *e = FL(pw, i);
-		uint64_t want;
 
 		if (e->state == FL_DONE || !job_taken(e->job))
 			continue;
-		if (e->state == FL_SENT) {
-			want = e->seq << 2 | EVPOOL__SLOT_PENDING;
-			if (!atomic_compare_exchange_strong(
-				    &pw->c.shm->slot[e->seq % EVPOOL__SLOTS],
-				    &want, e->seq << 2 | EVPOOL__SLOT_CANCELLED)) {
-				running = true; /* started */
-				continue;
-			}
-			/* The worker will skip it: no result will come. */
-			pw->sent--;
-			e->state = FL_UNSENT;
+		/* Unshipped, the worker skips it: no result will come. */
+		if (e->state == FL_SENT && !unship(pw, e)) {
+			running = true; /* started */
+			continue;
 		}
 		evpool__job_complete(e->job, EVPOOL__FIN_CANCEL, 0);
 		fl_done(pw, e);
@@ -1056,6 +1059,73 @@ handle_pokes(struct evpool *pool, struct proc_worker *pw)
 			return;
 		}
 	}
+}
+
+/*
+ * Prefetched jobs must not wait long behind one that turned out slow while
+ * another worker could run them (Celery's prefetch problem).  When the
+ * running job has gone on for GIVEBACK_NS with jobs held behind it, and a
+ * worker of the queue is idle or may start, the jobs it has not started go
+ * back to the front of the queue, in order: each is taken back from the
+ * ring (the worker skips it, as for a cancel) and made QUEUED again.  A
+ * job ops->kill took stays, for handle_pokes().  Looked at again every
+ * GIVEBACK_NS while that goes on (overrunning() gives the time).
+ */
+static bool
+overrunning(struct proc_worker *pw, uint64_t now)
+{
+	struct fl_entry *e = fl_first(pw);
+
+	return pw->live > 1 && e && e->state == FL_SENT && !e->finished &&
+	       now - pw->run_start_ns >= GIVEBACK_NS && started(pw, e);
+}
+
+static void
+give_back(struct evpool__worker *w, struct proc_worker *pw)
+{
+	struct evpool_queue *q = w->q;
+	struct fl_entry *head;
+	uint64_t now = evpool__now_ns();
+	unsigned i;
+
+	if (evpool__likely(pw->live < 2) ||
+	    now - pw->run_start_ns < GIVEBACK_NS || now < pw->giveback_ns)
+		return;
+	pw->giveback_ns = now + GIVEBACK_NS; /* (the sleep's deadline) */
+	if (!overrunning(pw, now))
+		return;
+	head = fl_first(pw);
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || (q->nrunning >= q->nworkers &&
+			    q->nworkers >= q->max_workers))
+		goto out;
+	/* Room in the levels first, so that nothing below can fail. */
+	for (i = pw->fl_n; i-- > 0 && FL(pw, i) != head;)
+		if (FL(pw, i)->state != FL_DONE && !job_taken(FL(pw, i)->job) &&
+		    evpool__queue_unpop_room(q, FL(pw, i)->job))
+			goto out;
+	/* From the last back, each to the front: they keep their order.  The
+	 * worker runs them in order, so once one has started, every one
+	 * before it has too. */
+	for (i = pw->fl_n; i-- > 0 && FL(pw, i) != head;) {
+		struct fl_entry *e = FL(pw, i);
+		struct evpool_job *job = e->job;
+
+		if (e->state == FL_DONE || job_taken(job))
+			continue;
+		if (e->state == FL_SENT) {
+			if (!unship(pw, e))
+				break;
+			pw->njobs--;
+		}
+		EVPOOL__EXT(job)->worker = NULL;
+		evpool__job_set_state(job, EVPOOL__RUNNING, EVPOOL__QUEUED);
+		evpool__queue_unpop(q, evpool__job_ref(job));
+		fl_done(pw, e);
+	}
+	evpool__queue_kick(q);
+out:
+	pthread_mutex_unlock(&q->mu);
 }
 
 /* ---- proxy: mode ops ----------------------------------------------------- */
@@ -1216,8 +1286,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			child_stop(pw);
 			continue;
 		}
-		/* Prefetch short jobs, up to the depth their time allows. */
-		{
+		give_back(w, pw);
+		/* Prefetch short jobs, up to the depth their time allows
+		 * (none behind a job that runs long). */
+		if (!overrunning(pw, evpool__now_ns())) {
 			unsigned room = pw->depth > pw->live ? pw->depth - pw->live
 							     : 0;
 			unsigned held = pw->njobs + (pw->live - pw->sent);
@@ -1250,6 +1322,15 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 					continue;
 			}
 			deadline = run_deadline(pw);
+			if (pw->live > 1) {
+				/* Wake to look at giving jobs back. */
+				uint64_t g = pw->run_start_ns + GIVEBACK_NS;
+
+				if (g < pw->giveback_ns)
+					g = pw->giveback_ns;
+				if (g < deadline)
+					deadline = g;
+			}
 			io = proxy_sleep(pw, proxy_ready, deadline, true);
 		}
 		switch (io) {

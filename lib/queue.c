@@ -430,6 +430,39 @@ evpool__batch_claim(struct evpool_queue *q, struct evpool__batch *b)
 	}
 }
 
+/* Link a job at the head of its level (q->mu held).  @return 0 or
+ * -ENOMEM. */
+static int
+level_unshift(struct evpool_queue *q, struct evpool_job *job)
+{
+	struct evpool__level *l = level_get(q, job->status);
+
+	if (!l)
+		return -ENOMEM;
+	job->qnext = l->head;
+	l->head = job;
+	if (!l->tail)
+		l->tail = job;
+	return 0;
+}
+
+int
+evpool__queue_unpop_room(struct evpool_queue *q, const struct evpool_job *job)
+{
+	return level_get(q, job->status) ? 0 : -ENOMEM;
+}
+
+void
+evpool__queue_unpop(struct evpool_queue *q, struct evpool_job *job)
+{
+	/* (The room was made sure of; were it not there, the intake takes
+	 * the job, at the back.) */
+	if (level_unshift(q, job))
+		evpool__queue_push(q, job);
+	/* It counts as queued again. */
+	atomic_fetch_sub_explicit(&q->nout, 1, memory_order_release);
+}
+
 void
 evpool__queue_batch_unclaim(struct evpool_queue *q, struct evpool__batch *b)
 {
@@ -444,14 +477,8 @@ evpool__queue_batch_unclaim(struct evpool_queue *q, struct evpool__batch *b)
 
 		if (evpool__job_state(job, memory_order_acquire) ==
 		    EVPOOL__QUEUED) {
-			struct evpool__level *l = level_get(q, job->status);
-
-			if (!l)
+			if (level_unshift(q, job))
 				break;	/* out of memory: the rest stay ours */
-			job->qnext = l->head;
-			l->head = job;
-			if (!l->tail)
-				l->tail = job;
 			b->jobs[end - 1] = NULL; /* the level has its ref now */
 		}
 		end--;	/* (a cancelled one keeps its ref in the batch) */

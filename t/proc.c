@@ -1594,6 +1594,54 @@ static void test_cancel_waiting(void)
 	evpool_free(pool);
 }
 
+/* Short jobs a worker prefetched behind one that runs long go to a worker
+ * that has nothing to do, rather than wait for the long one. */
+#define NBEHIND 300
+
+static void test_give_back(void)
+{
+	struct evpool *pool = new_pool(proc_cfg(2, 2));
+	struct rec *r = calloc(NBEHIND, sizeof(*r)), *pre = calloc(NBEHIND, sizeof(*r)), slow;
+	int32_t ms = 1500;
+	int late = 0, bad = 0;
+	struct evpool_stats st;
+
+	if (!r || !pre)
+		bail("out of memory");
+	/* Short jobs first, so that both workers learn to prefetch deep;
+	 * then the long one among short ones, so that one is prefetched with
+	 * it (both workers busy). */
+	for (int i = 0; i < NBEHIND; i++)
+		submit(pool, job_pid, NULL, 0, 0, 0, &pre[i]);
+	wait_recs(pre, NBEHIND);
+	for (int i = 0; i < NBEHIND; i++) {
+		rec_free(&pre[i]);
+		submit(pool, job_pid, NULL, 0, 0, 0, &pre[i]);
+	}
+	submit(pool, job_sleep, &ms, sizeof(ms), 0, 0, &slow);
+	for (int i = 0; i < NBEHIND; i++)
+		submit(pool, job_pid, NULL, 0, 0, 0, &r[i]);
+	wait_recs(pre, NBEHIND);
+	wait_recs(r, NBEHIND);
+	wait_recs(&slow, 1);
+	for (int i = 0; i < NBEHIND; i++)
+		rec_free(&pre[i]);
+	free(pre);
+	for (int i = 0; i < NBEHIND; i++) {
+		late += r[i].order > slow.order;
+		bad += r[i].status != 0;
+		rec_free(&r[i]);
+	}
+	ok(slow.status == 0 && bad == 0 && late == 0,
+	   "short jobs behind a long one in a worker all ran before it ended "
+	   "(%d after it, %d failed)", late, bad);
+	settled_stats(pool, &st);
+	is_int(0, (int)st.respawns, "... and no worker was replaced for it");
+	rec_free(&slow);
+	free(r);
+	evpool_free(pool);
+}
+
 static void test_host_fork(void)
 {
 	struct evpool *pool = new_pool(proc_cfg(2, 2));
@@ -1642,7 +1690,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(87);
+	plan(89);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */
@@ -1670,6 +1718,7 @@ int main(void)
 	test_many_crashes();
 	test_mixed_burst();
 	test_cancel_waiting();
+	test_give_back();
 	test_host_fork();
 	test_idle_and_zombies();
 	event_base_free(base);
