@@ -1069,55 +1069,49 @@ handle_pokes(struct evpool *pool, struct proc_worker *pw)
  * back to the front of the queue, in order: each is taken back from the
  * ring (the worker skips it, as for a cancel) and made QUEUED again.  A
  * job ops->kill took stays, for handle_pokes().  Looked at again every
- * GIVEBACK_NS while that goes on (overrunning() gives the time).
+ * GIVEBACK_NS (pw->giveback_ns, the proxy's sleep deadline meanwhile).
+ * @return true while jobs are held behind one that overruns: no prefetch.
  */
 static bool
-overrunning(struct proc_worker *pw, uint64_t now)
-{
-	struct fl_entry *e = fl_first(pw);
-
-	return pw->live > 1 && e && e->state == FL_SENT && !e->finished &&
-	       now - pw->run_start_ns >= GIVEBACK_NS && started(pw, e);
-}
-
-static void
 give_back(struct evpool__worker *w, struct proc_worker *pw)
 {
 	struct evpool_queue *q = w->q;
 	struct fl_entry *head;
-	uint64_t now = evpool__now_ns();
-	unsigned i;
+	uint64_t now;
+	bool over;
 
-	if (evpool__likely(pw->live < 2) ||
-	    now - pw->run_start_ns < GIVEBACK_NS || now < pw->giveback_ns)
-		return;
-	pw->giveback_ns = now + GIVEBACK_NS; /* (the sleep's deadline) */
-	if (!overrunning(pw, now))
-		return;
+	if (evpool__likely(pw->live < 2))
+		return false;
+	now = evpool__now_ns();
+	if (now - pw->run_start_ns < GIVEBACK_NS)
+		return false;
 	head = fl_first(pw);
+	over = head->state == FL_SENT && !head->finished && started(pw, head);
+	if (!over || now < pw->giveback_ns) {
+		if (now >= pw->giveback_ns)
+			pw->giveback_ns = now + GIVEBACK_NS;
+		return over;
+	}
+	pw->giveback_ns = now + GIVEBACK_NS;
 	pthread_mutex_lock(&q->mu);
 	if (q->stopping || (q->nrunning >= q->nworkers &&
 			    q->nworkers >= q->max_workers))
 		goto out;
-	/* Room in the levels first, so that nothing below can fail. */
-	for (i = pw->fl_n; i-- > 0 && FL(pw, i) != head;)
-		if (FL(pw, i)->state != FL_DONE && !job_taken(FL(pw, i)->job) &&
-		    evpool__queue_unpop_room(q, FL(pw, i)->job))
-			goto out;
 	/* From the last back, each to the front: they keep their order.  The
 	 * worker runs them in order, so once one has started, every one
-	 * before it has too. */
-	for (i = pw->fl_n; i-- > 0 && FL(pw, i) != head;) {
+	 * before it has too; so has one stopped short of (out of memory)
+	 * the rest, and the FIFO stays in order. */
+	for (unsigned i = pw->fl_n; i-- > 0 && FL(pw, i) != head;) {
 		struct fl_entry *e = FL(pw, i);
 		struct evpool_job *job = e->job;
+		bool sent = e->state == FL_SENT;
 
 		if (e->state == FL_DONE || job_taken(job))
 			continue;
-		if (e->state == FL_SENT) {
-			if (!unship(pw, e))
-				break;
-			pw->njobs--;
-		}
+		if (evpool__queue_unpop_room(q, job) || (sent && !unship(pw, e)))
+			break;
+		if (sent)
+			pw->njobs--; /* (counted when shipped) */
 		EVPOOL__EXT(job)->worker = NULL;
 		evpool__job_set_state(job, EVPOOL__RUNNING, EVPOOL__QUEUED);
 		evpool__queue_unpop(q, evpool__job_ref(job));
@@ -1126,6 +1120,7 @@ give_back(struct evpool__worker *w, struct proc_worker *pw)
 	evpool__queue_kick(q);
 out:
 	pthread_mutex_unlock(&q->mu);
+	return pw->live > 1;
 }
 
 /* ---- proxy: mode ops ----------------------------------------------------- */
@@ -1286,10 +1281,9 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			child_stop(pw);
 			continue;
 		}
-		give_back(w, pw);
 		/* Prefetch short jobs, up to the depth their time allows
 		 * (none behind a job that runs long). */
-		if (!overrunning(pw, evpool__now_ns())) {
+		if (!give_back(w, pw)) {
 			unsigned room = pw->depth > pw->live ? pw->depth - pw->live
 							     : 0;
 			unsigned held = pw->njobs + (pw->live - pw->sent);
