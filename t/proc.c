@@ -1154,9 +1154,11 @@ static void test_big_slow_reader(void)
 	rec_free(&r[0]);
 
 	stop_worker(p);
-	submit(pool, job_ends, in, SLOW_IN, 50, 0, &r[0]);
+	/* The timeout leaves room for the rest of the 4 MiB to cross after
+	 * the worker wakes, on a loaded machine, under a sanitizer too. */
+	submit(pool, job_ends, in, SLOW_IN, 100 * (int)tap_slowdown(), 0, &r[0]);
 	submit(pool, job_pid, NULL, 0, 0, 0, &r[1]);
-	tap_sleep_ms(300); /* six times the big job's timeout */
+	tap_sleep_ms(600 * tap_slowdown()); /* six times that timeout */
 	kill(p, SIGCONT);
 	ok(wait_recs_for(r, 2, 10000.0 * tap_slowdown()),
 	   "a big input whose transfer outlasts its job's timeout, and a job"
