@@ -1,6 +1,6 @@
 /*
  * fuzz-config.c — libFuzzer harness for the environment and command-line
- * configuration parser (lib/config-env.c).  The input is cut at NUL bytes
+ * configuration parser (lib/config/env-argv.c).  The input is cut at NUL bytes
  * into strings; byte 0 picks the entry point (even: an environment block
  * for evpool__config_from_environ(), odd: an argv for
  * evpool__config_parse_argv()).  Bit 1 of byte 0 prefixes strings that do
@@ -14,8 +14,8 @@
  *   argv after a success: argc did not grow, argv[argc] is NULL, and what
  *     is left is the original arguments in their original order.
  */
-#include "evpool-internal.h"
-#include "pyapi-internal.h"
+#include "core/evpool-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 #include <errno.h>
 #include <stdbool.h>

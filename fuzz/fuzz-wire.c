@@ -15,7 +15,7 @@
  *     "need more" gives a size of 0 or more than was given;
  *   ring: every frame returned lies within the ring, never past its end.
  */
-#include "proc-internal.h"
+#include "process/proc-internal.h"
 
 #include <stdlib.h>
 #include <string.h>

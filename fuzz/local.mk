@@ -20,7 +20,7 @@ fuzz/fuzz-config: fuzz/fuzz-config.c
 $(FUZZ_TARGETS): $(lib_libevpool_la_SOURCES) $(noinst_HEADERS) fuzz/local.mk
 	@$(MKDIR_P) fuzz
 	@srcs=; for f in $(lib_libevpool_la_SOURCES); do \
-	  case $$f in lib/fault.c) ;; *.c) srcs="$$srcs $(top_srcdir)/$$f";; esac; \
+	  case $$f in lib/fault/fault.c) ;; *.c) srcs="$$srcs $(top_srcdir)/$$f";; esac; \
 	done; \
 	echo "  CLANG    $@"; \
 	$(CLANG) $(FUZZ_CFLAGS) -I$(top_builddir) -I$(top_srcdir)/include \

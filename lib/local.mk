@@ -1,17 +1,29 @@
 # The library.  Only evpool_* symbols are exported: everything is built with
 # -fvisibility=hidden and public functions carry EVPOOL_API.
+#   lib/core/     the thread pool: config, pool, queue, workers, jobs, notify
+#   lib/process/  process mode (lib/proc.mk)
+#   lib/pyapi/    the Python-style API (lib/pyapi.mk)
+#   lib/config/   configuration from the environment and argv (lib/pyapi.mk)
+#   lib/fault/    test-only fault injection (lib/fault.mk)
 lib_LTLIBRARIES += lib/libevpool.la
 include_HEADERS += include/evpool.h
+evpoolincludedir = $(includedir)/evpool
+evpoolinclude_HEADERS = \
+	include/evpool/core.h \
+	include/evpool/process.h \
+	include/evpool/pyapi.h
 nodist_include_HEADERS += include/evpool-version.h
-noinst_HEADERS += lib/evpool-internal.h
+noinst_HEADERS += lib/core/evpool-internal.h
 lib_libevpool_la_SOURCES = \
-	lib/error.c \
-	lib/config.c \
-	lib/pool.c \
-	lib/queue.c \
-	lib/worker.c \
-	lib/job.c \
-	lib/notify.c
+	lib/core/error.c \
+	lib/core/config.c \
+	lib/core/pool.c \
+	lib/core/queue.c \
+	lib/core/worker.c \
+	lib/core/job.c \
+	lib/core/job-memory.c \
+	lib/core/notify.c
+lib_libevpool_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 lib_libevpool_la_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS) -fvisibility=hidden $(LIBEVENT_CFLAGS)
 lib_libevpool_la_LIBADD = $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
 # CURRENT:REVISION:AGE — the bump rules are written in configure.ac.

@@ -1,9 +1,13 @@
-# The Python-style API (issue 3): map family, named queues, env/argv config.
+# The Python-style API (issue 3), in lib/pyapi/: the map family, futures,
+# named queues, results collections, the scoped pool; and, in lib/config/,
+# configuration from the environment and argv.
 lib_libevpool_la_SOURCES += \
-	lib/map.c \
-	lib/imap.c \
-	lib/futures.c \
-	lib/queues.c \
-	lib/scoped.c \
-	lib/config-env.c
-noinst_HEADERS += lib/pyapi-internal.h
+	lib/pyapi/chunk.c \
+	lib/pyapi/map.c \
+	lib/pyapi/imap.c \
+	lib/pyapi/futures.c \
+	lib/pyapi/named-queues.c \
+	lib/pyapi/results.c \
+	lib/pyapi/scoped.c \
+	lib/config/env-argv.c
+noinst_HEADERS += lib/pyapi/pyapi-internal.h

@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """Generate one man page per public function from include/evpool.h.
 
+<evpool.h> includes its parts (<evpool/core.h>, <evpool/process.h>,
+<evpool/pyapi.h>); each `#include <evpool/...>` is read in its place, so
+the functions are found in the order a compiler sees them.
+
 Each EVPOOL_API declaration's preceding /** ... */ comment becomes the page:
 NAME, SYNOPSIS (the prototype), DESCRIPTION, RETURN VALUE (its @return) and
 SEE ALSO (the functions of the same "@name" section).  The header is the one
@@ -15,7 +19,24 @@ HEADER = sys.argv[1] if len(sys.argv) > 1 else "include/evpool.h"
 OUTDIR = sys.argv[2] if len(sys.argv) > 2 else "man"
 VERSION = sys.argv[3] if len(sys.argv) > 3 else ""
 
-src = open(HEADER).read()
+INCDIR = os.path.dirname(HEADER)
+
+
+def expand(path, seen):
+    """The header with its <evpool/...> includes read in, each once."""
+    out = []
+    for line in open(path).read().split("\n"):
+        m = re.match(r"#include <(evpool/[\w.-]+\.h)>", line)
+        if m:
+            if m.group(1) not in seen:
+                seen.add(m.group(1))
+                out.append(expand(os.path.join(INCDIR, m.group(1)), seen))
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+src = expand(HEADER, set())
 
 def clean_comment(c):
     c = re.sub(r"^/\*\*?", "", c.strip())

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include "tap.h"
 #include "pyutil.h"

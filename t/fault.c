@@ -32,7 +32,7 @@
 
 #include "tap.h"
 
-/* The test-only API of lib/fault.h (exported by the fault build). */
+/* The test-only API of lib/fault/fault.h (exported by the fault build). */
 #define EVPOOL_FAULT_MALLOC 0x01u
 #define EVPOOL_FAULT_THREAD 0x02u
 #define EVPOOL_FAULT_FD 0x04u

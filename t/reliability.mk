@@ -77,7 +77,7 @@ LINT_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/include -I$(top_builddir)/incl
 	-I$(top_srcdir)/lib
 lint:
 	$(CPPCHECK) --enable=warning,performance,portability --error-exitcode=1 \
-	  --quiet --inline-suppr --suppress=objectIndex:$(top_srcdir)/lib/forkserver.c \
+	  --quiet --inline-suppr --suppress=objectIndex:$(top_srcdir)/lib/process/forkserver.c \
 	  $(LINT_CPPFLAGS) $(top_srcdir)/lib
 	@out=`for f in $(lib_libevpool_la_SOURCES); do \
 	  case $$f in *.c) ;; *) continue;; esac; \

@@ -41,7 +41,7 @@
  * not exist in it) and must not be used; the child may make pools of its
  * own.  See the "Process mode" section of evpool.h.
  */
-#include "proc-internal.h"
+#include "process/proc-internal.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * config-env.c — a pool configuration from the environment (EVPOOL_*) and
+ * env-argv.c — a pool configuration from the environment (EVPOOL_*) and
  * the command line (--evpool-*), as ThreadRipper reads its settings.
  *
  * DESIGN: one table lists every setting once: its variable, its option, its
@@ -22,7 +22,7 @@
  * nothing — which is what a fuzzer needs.  Integers are strict decimal:
  * digits only, no sign, no spaces, no trailing text, no overflow.
  */
-#include "pyapi-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 #include <ctype.h>
 #include <errno.h>

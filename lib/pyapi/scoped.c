@@ -11,7 +11,7 @@
  * evpool_terminate() before leaving the scope, and the join is then
  * immediate.
  */
-#include "pyapi-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 void
 evpool_scoped_free(struct evpool **poolp)

@@ -1,7 +1,7 @@
 /*
  * pyapi-internal.h — private declarations shared by the Python-style API
- * (lib/map.c, lib/imap.c, lib/futures.c, lib/queues.c, lib/scoped.c,
- * lib/config-env.c).  Never installed.
+ * (lib/pyapi/: chunk.c, map.c, imap.c, futures.c, named-queues.c,
+ * results.c, scoped.c; and lib/config/env-argv.c).  Never installed.
  *
  * DESIGN
  *  Everything here is built on the core's evpool__submit() with a SINK: the
@@ -37,7 +37,7 @@
 #ifndef EVPOOL_PYAPI_INTERNAL_H
 #define EVPOOL_PYAPI_INTERNAL_H
 
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 /* ---- sinks (map.c) ------------------------------------------------------ */
 
@@ -120,7 +120,7 @@ EVPOOL__INTERNAL int evpool__check_items(struct evpool *pool, const char *who,
 					 const struct evpool_item *items,
 					 size_t n);
 
-/* ---- results collections (queues.c) ------------------------------------- */
+/* ---- results collections (results.c) ------------------------------------ */
 
 /** Append one result to @p rc (takes .data, a malloc'd copy, or frees it). */
 EVPOOL__INTERNAL void evpool__results_add(struct evpool_results *rc,
@@ -131,11 +131,16 @@ EVPOOL__INTERNAL void evpool__results_expect(struct evpool_results *rc,
 /** Undo evpool__results_expect() for results that will never come. */
 EVPOOL__INTERNAL void evpool__results_unexpect(struct evpool_results *rc,
 					       size_t n);
+/** Submit @p spec into @p rc (its sink keeps the result there); @p jobp,
+ *  if not NULL, receives a handle.  @return as evpool_submit_job(). */
+EVPOOL__INTERNAL int evpool__results_submit_spec(struct evpool_results *rc,
+						 const struct evpool_job_spec *spec,
+						 struct evpool_job **jobp);
 EVPOOL__INTERNAL void evpool__results_ref(struct evpool_results *rc);
 EVPOOL__INTERNAL void evpool__results_unref(struct evpool_results *rc);
 EVPOOL__INTERNAL struct evpool *evpool__results_pool(struct evpool_results *rc);
 
-/* ---- configuration from env and argv (config-env.c) --------------------- */
+/* ---- configuration from env and argv (lib/config/env-argv.c) ------------ */
 
 /**
  * Apply every EVPOOL_* entry of @p envp (a NULL-terminated "NAME=value"

@@ -16,7 +16,7 @@
  * it, both decided under mb->mu so the two cannot cross.  This keeps
  * event_base_dispatch() alive exactly while work is in flight.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

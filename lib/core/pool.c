@@ -12,7 +12,7 @@
  * queues, flag running jobs, join the workers (every job is now finished and
  * pushed), stop the timer, then deliver what is owed and free.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <errno.h>
 #include <poll.h>

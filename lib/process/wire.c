@@ -19,7 +19,7 @@
  * published by one release store of the tail after it is written whole, so
  * a consumer never sees half a frame; anything else is EVPOOL_EPROTO.
  */
-#include "proc-internal.h"
+#include "process/proc-internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -254,4 +254,14 @@ evpool__shm_wake(struct evpool__shm *shm, int side, int efd)
 				     memory_order_relaxed)) {
 		evpool__wake_fd(efd, sizeof(uint64_t));
 	}
+}
+
+/* Empty an eventfd or the read end of a pipe (non-blocking). */
+void
+evpool__efd_drain(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) > 0)
+		;
 }

@@ -27,7 +27,7 @@
  * -> (sink) NULL, or NULL -> FINISHED (sink first) -> NULL (submitter),
  * under it->mu, and its tag is free again only after both sides are done.
  */
-#include "pyapi-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,8 +1,10 @@
 /*
- * proc-internal.h — process mode: private declarations shared by proc.c
- * (the mode ops: proxy threads and the worker process's main loop),
- * forkserver.c (the fork server and the host's side of it) and wire.c (the
- * frame format between a proxy and its worker process).
+ * proc-internal.h — process mode: private declarations shared by the files
+ * of lib/process/: setup.c (options, pool-wide state), proxy.c and
+ * proxy-worker.c (the mode ops: proxy threads; their own state is in
+ * proxy.h), child.c (the worker process's main loop), forkserver.c (the
+ * fork server and the host's side of it) and wire.c (the frame format
+ * between a proxy and its worker process).
  *
  * DESIGN (process mode in one page)
  *
@@ -84,7 +86,7 @@
 #ifndef EVPOOL_PROC_INTERNAL_H
 #define EVPOOL_PROC_INTERNAL_H
 
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -300,7 +302,7 @@ EVPOOL__INTERNAL int evpool__child_status(struct evpool__child *c,
  *  killing it first if it still runs). */
 EVPOOL__INTERNAL void evpool__child_close(struct evpool__child *c);
 
-/* ---- the worker process (proc.c) ----------------------------------------- */
+/* ---- the worker process (child.c) ---------------------------------------- */
 
 /**
  * Main of a worker process: called by the fork server in the new child,
@@ -313,6 +315,9 @@ EVPOOL__INTERNAL void evpool__proc_child_main(const struct evpool__child_fds *c,
 
 /** Close every descriptor above 2 except the @p n in @p keep. */
 EVPOOL__INTERNAL void evpool__close_fds_except(const int *keep, int n);
+
+/** Empty an eventfd or the read end of a pipe (non-blocking). */
+EVPOOL__INTERNAL void evpool__efd_drain(int fd);
 
 /** Wake @p side if it announced that it sleeps (after publishing). */
 EVPOOL__INTERNAL void evpool__shm_wake(struct evpool__shm *shm, int side,

@@ -19,7 +19,7 @@
  * At a deadline it sets the job's cancelled flag and tries to finish it with
  * -ETIMEDOUT; if the worker finishes first, the job leaves the heap instead.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <errno.h>
 #include <sched.h>

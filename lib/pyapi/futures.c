@@ -13,7 +13,7 @@
  * CPython does too.  The jobs must belong to one pool, whose wakeups we
  * wait on.
  */
-#include "pyapi-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

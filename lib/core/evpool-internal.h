@@ -144,9 +144,9 @@ evpool__node_kind(struct evpool__node *n)
 }
 
 /** A function to run on the loop thread (the completion of an aggregate of
- *  the Python-style API, lib/map.c).  Its pusher holds the mailbox once
- *  (evpool__mailbox_hold()); the delivery runs fn (which may free the node)
- *  and releases that hold, as it does for a job. */
+ *  the Python-style API, lib/pyapi/map.c).  Its pusher holds the mailbox
+ *  once (evpool__mailbox_hold()); the delivery runs fn (which may free the
+ *  node) and releases that hold, as it does for a job. */
 struct evpool__call {
 	struct evpool__node node;
 	void (*fn)(struct evpool__call *call);
@@ -369,8 +369,11 @@ struct evpool_ctx {
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc(struct evpool__mailbox *mb,
 						      bool ext);
 /** Workers call it between jobs, with no lock held: if a thread took a
- *  slab of job memory from the reserve, make one more (job.c). */
+ *  slab of job memory from the reserve, make one more (job-memory.c). */
 EVPOOL__INTERNAL void evpool__job_memory_refill(void);
+/** Give a job's memory back (its last reference is gone): its input and
+ *  result bytes are freed, the struct goes to the thread's cache. */
+EVPOOL__INTERNAL void evpool__job_free(struct evpool_job *job);
 /** evpool__job_alloc(pool, false), faster on a warm thread. */
 EVPOOL__INTERNAL struct evpool_job *evpool__job_alloc_plain(struct evpool__mailbox *mb);
 /** A reference for the library's own use (no pin: see evpool__job_alloc). */
@@ -466,7 +469,7 @@ struct evpool_queue {
 					 * no more batches (their jobs would
 					 * skip the priority order) */
 	struct evpool_queue *next;	/* pool->queues */
-	struct evpool_results *results;	/* put()/get() (lib/queues.c), or NULL */
+	struct evpool_results *results;	/* put()/get() (named-queues.c), or NULL */
 
 	_Alignas(64) pthread_mutex_t mu;
 	pthread_cond_t work_cv;		/* idle workers wait here */
@@ -513,7 +516,7 @@ evpool__queue_len(struct evpool_queue *q)
 
 	return in > out ? in - out : 0;
 }
-/** Free what lib/queues.c hangs on a queue (called by evpool__queue_free). */
+/** Free what named-queues.c hangs on a queue (called by evpool__queue_free). */
 EVPOOL__INTERNAL void evpool__queue_results_free(struct evpool_queue *q);
 /** evpool__queue_reserve() for a bounded queue. */
 EVPOOL__INTERNAL int evpool__queue_reserve_bounded(struct evpool_queue *q,
@@ -631,7 +634,7 @@ struct evpool__mode_ops {
 };
 
 EVPOOL__INTERNAL extern const struct evpool__mode_ops evpool__thread_ops;
-/** Process mode (lib/proc.c); NULL in a build without it. */
+/** Process mode (lib/process/); NULL in a build without it. */
 EVPOOL__INTERNAL extern const struct evpool__mode_ops *const evpool__process_ops;
 
 /* ---- timeouts (worker.c) ------------------------------------------------ */

@@ -1,5 +1,5 @@
 /*
- * fault.c — the wrappers behind lib/fault.h (test-only fault injection).
+ * fault.c — the wrappers behind fault.h (test-only fault injection).
  *
  * DESIGN: one global counter of "counted" calls (those of the armed kinds)
  * and one target number; the call whose increment reaches the target fails.
@@ -8,7 +8,7 @@
  * call sets errno as the real function would and leaves no side effect.
  */
 #define EVPOOL_FAULT_IMPL 1
-#include "fault.h"
+#include "fault/fault.h"
 
 /* fault.h was force-included before the first line of this file, macros
  * and all: here the names must mean the real functions. */

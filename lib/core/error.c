@@ -8,7 +8,7 @@
  * message is thread-local and written only by failing calls (evpool__err()),
  * so the success path costs nothing.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <errno.h>
 #include <stdio.h>

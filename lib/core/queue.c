@@ -34,7 +34,7 @@
  *    priority order holds from the first prioritised job on;
  *  - a timed job is never batched: its deadline counts from its start.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <errno.h>
 #include <stdio.h>

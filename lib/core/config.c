@@ -6,7 +6,7 @@
  * ABI.  evpool_new() copies it; a setter validates at once and says what is
  * wrong through evpool_errmsg(), so a bad value never reaches a pool.
  */
-#include "evpool-internal.h"
+#include "core/evpool-internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,0 +1,523 @@
+/*
+ * evpool/core.h — the core of libevpool: error codes, configuration, a
+ * pool's life, submitting jobs, job handles (futures), what a job sees
+ * while it runs (its ctx), completions for loops other than libevent
+ * (evpool_fd(), evpool_drain()) and statistics.  A program that only
+ * submits jobs needs nothing else.  Include <evpool.h>, not this file:
+ * the contract every function keeps is written there.
+ */
+#ifndef EVPOOL_CORE_H
+#define EVPOOL_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <evpool-version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define EVPOOL_API __attribute__((visibility("default")))
+#else
+#define EVPOOL_API
+#endif
+
+struct event_base;
+
+/** A pool of workers.  Opaque; made by evpool_new(), freed by evpool_free(). */
+struct evpool;
+/** Pool settings.  Opaque; evpool_config_new() / evpool_config_free(). */
+struct evpool_config;
+/** A submitted job and its result (a future).  Opaque, reference counted. */
+struct evpool_job;
+/** A job's view of itself while it runs (input, result, cancel, emit). */
+struct evpool_ctx;
+/** A named queue of a pool, with its own workers (see evpool_queue_*). */
+struct evpool_queue;
+
+/* ------------------------------------------------------------------------ */
+/** @name Errors */
+
+/** First library error code; every library code is <= this value. */
+#define EVPOOL_ERR_BASE (-10000)
+
+/** Library error codes, for what errno cannot say.  All are negative. */
+enum evpool_error {
+	/** The worker process died while running the job (signal or exit);
+	 *  evpool_job_exit_status() tells how. */
+	EVPOOL_ECRASHED = EVPOOL_ERR_BASE - 1,
+	/** The worker sent a corrupt or truncated result frame. */
+	EVPOOL_EPROTO = EVPOOL_ERR_BASE - 2,
+	/** The job has not finished yet (evpool_job_successful(), and
+	 *  evpool_job_get() when its wait timed out). */
+	EVPOOL_ENOTREADY = EVPOOL_ERR_BASE - 3,
+	/* EVPOOL_ERR_BASE - 4 is not used (a pointer input or result in a
+	 * process-mode pool is -EINVAL, with a message). */
+	/** The worker could not be started (fork server or initializer failed). */
+	EVPOOL_ESPAWN = EVPOOL_ERR_BASE - 5,
+};
+
+/**
+ * Describe any code this library returns: a negative errno value, a library
+ * code, or 0 ("Success").  Never NULL; the string is static (thread-safe).
+ */
+EVPOOL_API const char *evpool_strerror(int code);
+
+/** The symbolic name of a code ("EAGAIN", "EVPOOL_ECRASHED"); never NULL. */
+EVPOOL_API const char *evpool_err_name(int code);
+
+/**
+ * The detail message of the last failure in the calling thread, e.g.
+ * "evpool_submit_job: process-mode pools take byte input, not a pointer".
+ * Set only by failing calls (a success leaves it as it was).  The string is
+ * thread-local and valid until the thread's next failing call; "" if none.
+ */
+EVPOOL_API const char *evpool_errmsg(void);
+
+/* ------------------------------------------------------------------------ */
+/** @name Version */
+
+/** The runtime version string, e.g. "0.1.0". */
+EVPOOL_API const char *evpool_version(void);
+/** The runtime version as EVPOOL_VERSION_HEX encodes it (0xMMmmpp). */
+EVPOOL_API unsigned evpool_version_hex(void);
+
+/* ------------------------------------------------------------------------ */
+/** @name Job functions and callbacks */
+
+/**
+ * A job.  Runs on a worker thread (thread mode) or in a worker process
+ * (process mode); the signature is the same in both, so switching a pool's
+ * mode is one configuration line.  Read the input with evpool_ctx_arg() or
+ * evpool_ctx_input(), store a result with evpool_ctx_set_result() or
+ * evpool_ctx_set_result_bytes(), and return the job's status: 0 for success,
+ * anything else (a negative errno value is customary) for the job's own
+ * failure.  Library codes (<= EVPOOL_ERR_BASE) are reserved; a job returning
+ * one is treated as failed with that code.
+ */
+typedef int (*evpool_fn)(struct evpool_ctx *ctx);
+
+/**
+ * Completion callback: runs exactly once per successful submit, on the loop
+ * thread of the job's base.  @p job is valid for the duration of the call
+ * (take evpool_job_ref() to keep it longer); read its outcome with
+ * evpool_job_status(), evpool_job_result(), evpool_job_result_bytes().
+ * @p arg is the done_arg given at submit.
+ */
+typedef void (*evpool_done_cb)(struct evpool_job *job, void *arg);
+
+/**
+ * Partial-result callback of a streaming ("generator") job: runs on the loop
+ * thread once per evpool_ctx_emit(), in emission order, always before the
+ * job's completion callback.  @p data (@p len bytes) is valid only during the
+ * call.  @p arg is the done_arg given at submit.
+ */
+typedef void (*evpool_emit_cb)(struct evpool_job *job, const void *data,
+			       size_t len, void *arg);
+
+/** Worker start / stop hook (initializer, finalizer); runs in the worker. */
+typedef void (*evpool_worker_fn)(void *arg);
+
+/* ------------------------------------------------------------------------ */
+/** @name Configuration */
+
+/** Where a pool runs its jobs. */
+enum evpool_mode {
+	EVPOOL_MODE_THREAD = 0,  /**< worker threads (default) */
+	EVPOOL_MODE_PROCESS = 1, /**< worker processes (crash isolation) */
+};
+
+/** How workers wake the loop. */
+enum evpool_notify {
+	EVPOOL_NOTIFY_AUTO = 0,    /**< eventfd where available, else a pipe */
+	EVPOOL_NOTIFY_EVENTFD = 1, /**< eventfd; evpool_new() fails with
+				        -ENOSYS where it is missing */
+	EVPOOL_NOTIFY_PIPE = 2,    /**< a non-blocking pipe */
+};
+
+/**
+ * Make a configuration holding the defaults: thread mode, min_workers 0,
+ * max_workers = online CPUs, unbounded queue, idle timeout 10 000 ms, thread
+ * name prefix "evpool", no job timeout.
+ * @return the configuration, or NULL when out of memory.
+ */
+EVPOOL_API struct evpool_config *evpool_config_new(void);
+
+/** Free a configuration.  NULL is ignored.  Pools made from it keep a copy. */
+EVPOOL_API void evpool_config_free(struct evpool_config *cfg);
+
+/** Set the mode.  @return 0, or -EINVAL for an unknown mode or NULL cfg. */
+EVPOOL_API int evpool_config_set_mode(struct evpool_config *cfg,
+				      enum evpool_mode mode);
+
+/**
+ * Set the worker limits of the pool's default queue.  Workers start on demand
+ * up to @p max_workers; @p min_workers are started by evpool_new() and never
+ * exit for idleness.  @p max_workers 0 means the number of online CPUs.
+ * @return 0, or -EINVAL if min > max (after resolving 0) or max > 4096.
+ */
+EVPOOL_API int evpool_config_set_workers(struct evpool_config *cfg,
+					 unsigned min_workers,
+					 unsigned max_workers);
+
+/**
+ * Bound the number of queued (not yet running) jobs of each queue.  A submit
+ * that would exceed it fails at once with -EAGAIN, or waits (see
+ * EVPOOL_SUBMIT_BLOCK).  0 (the default) means unbounded.
+ */
+EVPOOL_API int evpool_config_set_max_queued(struct evpool_config *cfg,
+					    size_t max_queued);
+
+/** Workers above min_workers exit after @p ms idle (default 10 000). */
+EVPOOL_API int evpool_config_set_idle_timeout(struct evpool_config *cfg,
+					      unsigned ms);
+
+/**
+ * Thread name prefix: workers are named "<prefix>/<n>" (see top -H,
+ * /proc/self/task/N/comm).  1..10 printable characters, no '/'.
+ * @return 0, or -EINVAL (message in evpool_errmsg()).
+ */
+EVPOOL_API int evpool_config_set_name(struct evpool_config *cfg,
+				      const char *prefix);
+
+/** Choose the wakeup mechanism (default EVPOOL_NOTIFY_AUTO). */
+EVPOOL_API int evpool_config_set_notify(struct evpool_config *cfg,
+					enum evpool_notify notify);
+
+/**
+ * Pool-wide callbacks (fastthreadpool's done_callback / failed_callback):
+ * after a job's own completion callback, @p done runs for each job whose
+ * status is 0 and @p failed for each other job (failure, cancel, timeout,
+ * crash).  Both on the loop thread of the job's base; either may be NULL.
+ */
+EVPOOL_API int evpool_config_set_callbacks(struct evpool_config *cfg,
+					   evpool_done_cb done,
+					   evpool_done_cb failed, void *arg);
+
+/**
+ * Default job timeout in ms, counted from the moment a job starts running
+ * (0 = none, the default).  Thread mode: at the deadline the job completes
+ * with -ETIMEDOUT, its cancelled flag is set and its late result is
+ * discarded (the thread cannot be stopped).  Process mode: the worker is
+ * killed and replaced.
+ */
+EVPOOL_API int evpool_config_set_job_timeout(struct evpool_config *cfg,
+					     unsigned ms);
+
+/**
+ * Run @p init (with @p arg) in each new worker before its first job and
+ * @p fini when it exits.  Either may be NULL.
+ */
+EVPOOL_API int evpool_config_set_initializer(struct evpool_config *cfg,
+					     evpool_worker_fn init,
+					     evpool_worker_fn fini, void *arg);
+
+/** The job function used when a submit names none (spec.fn == NULL). */
+EVPOOL_API int evpool_config_set_default_fn(struct evpool_config *cfg,
+					    evpool_fn fn);
+
+/**
+ * How many partial results (evpool_ctx_emit()) of one job may wait for the
+ * loop before the emitting worker blocks: backpressure instead of unbounded
+ * buffering.  Default 64; 1..65536.
+ */
+EVPOOL_API int evpool_config_set_emit_window(struct evpool_config *cfg,
+					     unsigned n);
+
+/* ------------------------------------------------------------------------ */
+/** @name Pool lifecycle */
+
+/**
+ * Make a pool.
+ * @param poolp  receives the pool on success; untouched on failure.
+ * @param base   the default event_base for completions (may be NULL: jobs
+ *               submitted without a base then complete through evpool_fd()).
+ * @param cfg    settings, copied; NULL means all defaults.
+ * @return 0; -EINVAL (NULL poolp, bad cfg); -ENOMEM; -ENOSYS (eventfd forced
+ *         but missing); -EAGAIN (min_workers could not be started).
+ */
+EVPOOL_API int evpool_new(struct evpool **poolp, struct event_base *base,
+			  const struct evpool_config *cfg);
+
+/**
+ * Refuse new jobs from now on (they fail with -ESHUTDOWN); queued and running
+ * jobs still run and complete.  Idempotent.  Does not block.
+ */
+EVPOOL_API int evpool_close(struct evpool *pool);
+
+/**
+ * BLOCKING.  Wait until every submitted job has finished (its result is final)
+ * after evpool_close() or evpool_terminate().
+ * @param timeout_ms  -1 waits for ever.
+ * @return 0; -EINVAL if the pool is not closed (as Python's join raises);
+ *         -ETIMEDOUT.
+ */
+EVPOOL_API int evpool_join(struct evpool *pool, int timeout_ms);
+
+/**
+ * BLOCKING.  Close the pool, cancel every queued job (each completes with
+ * -ECANCELED), set the cancelled flag of running jobs (process mode: kill
+ * their workers; they complete with -ECANCELED) and wait until every job has
+ * finished.  @return 0 or -EINVAL.
+ */
+EVPOOL_API int evpool_terminate(struct evpool *pool);
+
+/**
+ * BLOCKING.  Close the pool and give queued and running jobs @p timeout_ms to
+ * finish (-1: for ever).  When time runs out, what is still queued is
+ * cancelled and running jobs are flagged as by evpool_terminate(), without
+ * waiting for them.  @return 0 if all finished in time, else -ETIMEDOUT.
+ */
+EVPOOL_API int evpool_shutdown(struct evpool *pool, int timeout_ms);
+
+/**
+ * BLOCKING.  Terminate the pool (as evpool_terminate()), deliver every
+ * completion that is still owed, and free everything.  Completions for bases
+ * whose loop thread is the caller (or whose loop never ran) are delivered
+ * here, in the calling thread; for a base run by another thread, evpool_free()
+ * waits until that loop has delivered them, so keep such loops running.
+ * Safe to call from inside a completion callback of this pool: the free then
+ * happens when the current batch of callbacks has been delivered.
+ * NULL is ignored, and so is a pool inherited across fork() (see HOST fork()
+ * under process mode).
+ */
+EVPOOL_API void evpool_free(struct evpool *pool);
+
+/** Change the default queue's max_workers at run time (1..4096). */
+EVPOOL_API int evpool_set_max_workers(struct evpool *pool, unsigned max_workers);
+
+/**
+ * Cancel every queued job of every queue: each completes with -ECANCELED.
+ * Running jobs are untouched.  In process mode a worker may already hold a
+ * few short jobs it prefetched (about 100 us of work, by their measured
+ * time); they count as running and are left to run (evpool_job_cancel()
+ * still takes one back unstarted).  Prefetched jobs that wait more than
+ * 1 ms behind a job that runs long go back to the front of the queue as
+ * soon as another worker is idle or may start.
+ * @return the number cancelled, or -EINVAL.
+ */
+EVPOOL_API int evpool_cancel_all(struct evpool *pool);
+
+/* ------------------------------------------------------------------------ */
+/** @name Submitting */
+
+/** Flags for evpool_job_spec.flags */
+enum evpool_submit_flags {
+	/** When the queue is full, wait up to spec.wait_ms (-1: for ever) for
+	 *  room instead of failing with -EAGAIN.  Never use it on a loop
+	 *  thread whose completions the workers are waiting on. */
+	EVPOOL_SUBMIT_BLOCK = 1u << 0,
+};
+
+/**
+ * Everything a job can be given.  Zero-initialise it (fields left 0 mean
+ * the default) and set what you need; this layout is frozen — new options
+ * will come as new functions, never as new fields.
+ */
+struct evpool_job_spec {
+	evpool_fn fn;               /**< NULL: the pool's default function */
+	void *arg;                  /**< opaque input (thread mode only) */
+	const void *input;          /**< byte input, copied at submit */
+	size_t input_len;           /**< its length (input may be NULL if 0) */
+	evpool_done_cb done;        /**< completion callback, may be NULL */
+	evpool_emit_cb emit;        /**< partial results, may be NULL */
+	void *done_arg;             /**< passed to done and emit */
+	struct event_base *base;    /**< NULL: the pool's base */
+	struct evpool_queue *queue; /**< NULL: the default queue */
+	int priority;               /**< higher runs first; FIFO among equals */
+	int timeout_ms;             /**< 0: pool default; -1: none; >0: ms */
+	unsigned flags;             /**< enum evpool_submit_flags */
+	int wait_ms;                /**< EVPOOL_SUBMIT_BLOCK: -1 for ever */
+	void *reserved[4];          /**< must be zero */
+};
+
+/**
+ * Submit @p fn(@p arg) with priority 0 on the pool's base; @p done(job,
+ * @p done_arg) runs on the loop thread when it has finished.  Thread mode
+ * only (a process pool needs byte input: use evpool_submit_job()).
+ * @return 0; -EINVAL (NULL pool, no fn and no default function, process
+ *         mode); -EAGAIN (queue full); -ESHUTDOWN (pool closed); -ENOMEM.
+ */
+EVPOOL_API int evpool_submit(struct evpool *pool, evpool_fn fn, void *arg,
+			     evpool_done_cb done, void *done_arg);
+
+/**
+ * Submit a job described by @p spec.
+ * @param jobp  if not NULL, receives a reference to the job handle, which
+ *              the caller must release with evpool_job_unref() (after
+ *              which the handle must not be used).  If NULL, the handle is
+ *              valid only inside its callbacks.
+ * @return as evpool_submit(); also -ETIMEDOUT (EVPOOL_SUBMIT_BLOCK timed
+ *         out).  A pointer arg given to a process-mode pool is -EINVAL
+ *         ("process-mode pools take byte input" in evpool_errmsg()).  On error *jobp is untouched and no callback will run.
+ */
+EVPOOL_API int evpool_submit_job(struct evpool *pool,
+				 const struct evpool_job_spec *spec,
+				 struct evpool_job **jobp);
+
+/* ------------------------------------------------------------------------ */
+/** @name Job handles (futures) — callable from any thread */
+
+/** Take another reference (at most 2^24 - 1 may be held on one job at
+ *  once).  @return @p job (NULL stays NULL). */
+EVPOOL_API struct evpool_job *evpool_job_ref(struct evpool_job *job);
+/** Drop a reference; the last one frees the job.  NULL is ignored. */
+EVPOOL_API void evpool_job_unref(struct evpool_job *job);
+
+/** 1 if the job has finished (its result is final), else 0 (NULL: 0). */
+EVPOOL_API int evpool_job_ready(const struct evpool_job *job);
+
+/**
+ * 1 if the job finished with status 0, 0 if it finished otherwise,
+ * EVPOOL_ENOTREADY if it has not finished (Python raises ValueError), -EINVAL
+ * for NULL.
+ */
+EVPOOL_API int evpool_job_successful(const struct evpool_job *job);
+
+/**
+ * BLOCKING.  Wait until the job has finished.  The completion callback runs
+ * on the loop thread, before or after this returns.
+ * @param timeout_ms  -1 waits for ever, 0 polls.
+ * @return 0, -ETIMEDOUT, or -EINVAL.
+ */
+EVPOOL_API int evpool_job_wait(struct evpool_job *job, int timeout_ms);
+
+/**
+ * BLOCKING.  Wait as evpool_job_wait() and return the job's status (0 on
+ * success, else the job's error, -ECANCELED, -ETIMEDOUT, EVPOOL_ECRASHED...);
+ * EVPOOL_ENOTREADY if the wait timed out.  If @p result is not NULL it gets
+ * the pointer result (evpool_job_result()).
+ */
+EVPOOL_API int evpool_job_get(struct evpool_job *job, int timeout_ms,
+			      void **result);
+
+/** The job's status (as evpool_job_get()), or EVPOOL_ENOTREADY. */
+EVPOOL_API int evpool_job_status(const struct evpool_job *job);
+
+/** The pointer result set by evpool_ctx_set_result(); NULL if none. */
+EVPOOL_API void *evpool_job_result(const struct evpool_job *job);
+
+/**
+ * The byte result set by evpool_ctx_set_result_bytes(): owned by the job,
+ * valid while you hold a reference (or during the callback).  @p len (may
+ * be NULL) gets its length.  NULL and 0 if none.
+ */
+EVPOOL_API const void *evpool_job_result_bytes(const struct evpool_job *job,
+					       size_t *len);
+
+/** The arg given at submit. */
+EVPOOL_API void *evpool_job_arg(const struct evpool_job *job);
+
+/**
+ * Cancel a job.
+ * @return 0 if the job will complete with -ECANCELED (it was queued; or it
+ *         was running in a process pool, whose worker is killed);
+ *         -EBUSY if it is running in a thread pool: its cancelled flag is
+ *         set and the job decides (evpool_ctx_cancelled());
+ *         -EALREADY if it had already finished; -EINVAL for NULL.
+ */
+EVPOOL_API int evpool_job_cancel(struct evpool_job *job);
+
+/**
+ * Process mode: how the worker ended when a job failed with EVPOOL_ECRASHED,
+ * as a wait(2) status (use WIFSIGNALED(), WTERMSIG(), WEXITSTATUS()).
+ * @return the status, or -1 if the job did not crash its worker.
+ */
+EVPOOL_API int evpool_job_exit_status(const struct evpool_job *job);
+
+/* ------------------------------------------------------------------------ */
+/** @name Inside a job — call only from the job function, with its ctx */
+
+/** The pointer given as arg at submit (NULL in process mode). */
+EVPOOL_API void *evpool_ctx_arg(struct evpool_ctx *ctx);
+
+/** The byte input; @p len (may be NULL) gets its length.  NULL if none. */
+EVPOOL_API const void *evpool_ctx_input(struct evpool_ctx *ctx, size_t *len);
+
+/**
+ * 1 once the job has been cancelled or has timed out: a long job should
+ * check it and return early (its result will be discarded).  0 otherwise.
+ */
+EVPOOL_API int evpool_ctx_cancelled(struct evpool_ctx *ctx);
+
+/**
+ * Set the pointer result (thread mode; ownership passes to whoever reads it
+ * in the completion callback).  @return 0, or -EINVAL in process mode
+ * (a pointer cannot cross a process boundary; evpool_errmsg() says so).
+ */
+EVPOOL_API int evpool_ctx_set_result(struct evpool_ctx *ctx, void *result);
+
+/**
+ * Set a byte result (both modes); the bytes are copied.  A second call
+ * replaces the first.  @return 0, -ENOMEM, or -EINVAL (NULL data, len > 0).
+ */
+EVPOOL_API int evpool_ctx_set_result_bytes(struct evpool_ctx *ctx,
+					   const void *data, size_t len);
+
+/**
+ * Emit a partial result: copied and delivered to the job's emit callback on
+ * the loop thread, in order, before the completion callback.  When the emit
+ * window (evpool_config_set_emit_window()) is full, this blocks until the
+ * loop has consumed some.  Without an emit callback the data is dropped.
+ * @return 0; -ECANCELED (the job was cancelled or timed out: stop);
+ *         -ENOMEM; -EINVAL.
+ */
+EVPOOL_API int evpool_ctx_emit(struct evpool_ctx *ctx, const void *data,
+			       size_t len);
+
+/** The pool running this job (thread mode; NULL in a worker process). */
+EVPOOL_API struct evpool *evpool_ctx_pool(struct evpool_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/** @name Loops other than libevent */
+
+/**
+ * A file descriptor that becomes readable when completions of jobs submitted
+ * without a base (and with no pool base) are pending.  Poll it from any loop
+ * (epoll, libev, libuv) and call evpool_drain().  Owned by the pool.
+ * @return the fd, or -EINVAL.
+ */
+EVPOOL_API int evpool_fd(struct evpool *pool);
+
+/**
+ * Run the pending completion callbacks of base-less jobs in the calling
+ * thread.  Non-blocking.  @return the number of callbacks run, or -EINVAL.
+ */
+EVPOOL_API int evpool_drain(struct evpool *pool);
+
+/* ------------------------------------------------------------------------ */
+/** @name Statistics */
+
+/**
+ * A snapshot of a pool's state.  The counters balance: submitted =
+ * completed + failed + cancelled + timed_out + crashed + (jobs not finished).
+ */
+struct evpool_stats {
+	uint64_t submitted;   /**< successful submits */
+	uint64_t completed;   /**< finished with status 0 */
+	uint64_t failed;      /**< finished with the job's own nonzero status */
+	uint64_t cancelled;   /**< finished with -ECANCELED by a cancel */
+	uint64_t timed_out;   /**< finished with -ETIMEDOUT by the timeout */
+	uint64_t crashed;     /**< process mode: the worker died */
+	uint64_t respawns;    /**< process mode: workers replaced */
+	uint64_t queued;      /**< waiting for a worker now */
+	uint64_t running;     /**< running now */
+	uint64_t peak_queued; /**< highest `queued` seen */
+	unsigned workers;     /**< workers alive */
+	unsigned idle_workers;/**< workers waiting for a job */
+	unsigned busy_workers;/**< workers running a job */
+	unsigned max_workers; /**< current limit (default queue) */
+	uint64_t reserved[8];
+};
+
+/**
+ * Fill @p st.  Lock-free reads of counters (cheap enough per request); the
+ * fields are each exact but not one atomic snapshot.  @return 0 or -EINVAL.
+ */
+EVPOOL_API int evpool_get_stats(struct evpool *pool, struct evpool_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* EVPOOL_CORE_H */
