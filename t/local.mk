@@ -6,6 +6,7 @@ EVPOOL_CORE_TESTS = \
 	t/errors \
 	t/config \
 	t/notify \
+	t/drain \
 	t/multi \
 	t/timer \
 	t/future \
@@ -42,6 +43,10 @@ t_batch_LDADD = $(EVPOOL_TEST_LDADD)
 t_notify_SOURCES = t/notify.c $(EVPOOL_TAP_SOURCES)
 t_notify_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_notify_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_drain_SOURCES = t/drain.c $(EVPOOL_TAP_SOURCES)
+t_drain_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_drain_LDADD = $(EVPOOL_TEST_LDADD)
 
 t_multi_SOURCES = t/multi.c $(EVPOOL_TAP_SOURCES)
 t_multi_CFLAGS = $(EVPOOL_T_CFLAGS)
