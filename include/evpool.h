@@ -41,6 +41,37 @@
  *
  * Link with `pkg-config --cflags --libs libevpool`.
  */
+/*
+ * WHERE THE PYTHON-STYLE CALLS COME FROM (<evpool/pyapi.h>; README.md has
+ * the full table with arguments).  The library's own sources speak of the
+ * C calls only; this is the one place that names their models.
+ *
+ *  multiprocessing.pool.ThreadPool / Pool
+ *    apply, apply_async           evpool_apply(), evpool_apply_async()
+ *    map, map_async               evpool_map(), evpool_map_async()
+ *    starmap, starmap_async       evpool_starmap(), evpool_starmap_async()
+ *    imap, imap_unordered         evpool_imap(), evpool_imap_unordered(),
+ *                                 evpool_imap_start() (lazy, windowed)
+ *    AsyncResult.get/wait/ready   evpool_job_get/wait/ready/successful()
+ *    MapResult                    struct evpool_map, evpool_map_*()
+ *    initializer, maxtasksperchild  evpool_config_set_initializer(),
+ *                                 evpool_config_set_max_jobs_per_worker()
+ *  concurrent.futures
+ *    wait, as_completed           evpool_wait(), evpool_as_completed()
+ *    `with ...:`                  EVPOOL_SCOPED (close, join, free)
+ *  fastthreadpool
+ *    done_callback, failed_callback  evpool_config_set_callbacks()
+ *    pool.done, pool.failed       evpool_results_*() collections
+ *    map(..., done_callback=False)  EVPOOL_MAP_DISCARD
+ *    generator jobs (yield)       evpool_ctx_emit() + spec.emit
+ *  the seed's named queues
+ *    add_queue, add_queues        evpool_queue_new(), evpool_queue_add_many()
+ *    set_fn, put, get             evpool_queue_set_fn(), _put(), _get()
+ *    add_workers, kill_workers    evpool_queue_add_workers(), _kill_workers()
+ *  ThreadRipper
+ *    settings from env and argv   evpool_config_from_env(),
+ *                                 evpool_config_from_argv()
+ */
 #ifndef EVPOOL_H
 #define EVPOOL_H
 

@@ -14,6 +14,8 @@ evpoolinclude_HEADERS = \
 	include/evpool/pyapi.h
 nodist_include_HEADERS += include/evpool-version.h
 noinst_HEADERS += lib/core/evpool-internal.h
+# The hot path of a job, step by step, and the hand-off rules (INV-*).
+EXTRA_DIST += lib/core/README.md
 lib_libevpool_la_SOURCES = \
 	lib/core/error.c \
 	lib/core/config.c \

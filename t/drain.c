@@ -1,5 +1,5 @@
 /*
- * drain.c — the drain's last look (evpool__mailbox_drain() in lib/core/notify.c).
+ * drain.c — the drain's last look (INV-DRAIN in lib/core/README.md).
  *
  * A worker that pushes a completion while the loop is draining writes no
  * wakeup (the drain is awake and will take it).  So before the drain stops

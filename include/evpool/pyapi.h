@@ -18,12 +18,11 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 /** @name Python-style API
  *
- * The calls of Python's pools in C: multiprocessing.pool.ThreadPool
- * (apply, map, imap, starmap and their _async forms), concurrent.futures
- * (wait, as_completed, the context manager), fastthreadpool (results
- * collections, map without results, generator jobs) and ThreadRipper
- * (configuration from the environment and the command line).  README.md has
- * the table from each Python call to its C call.
+ * The calls of Python's pools in C: apply, map, imap, starmap and their
+ * _async forms, wait and as_completed, the context manager, results
+ * collections, map without results, generator jobs, named queues and
+ * configuration from the environment and the command line.  The table in
+ * <evpool.h> names the model of each; README.md has it with arguments.
  *
  * All of it is built on evpool_submit_job() and keeps THE CONTRACT: a call
  * that fails calls no callback; one that succeeds calls exactly one, on the
@@ -519,7 +518,7 @@ EVPOOL_API size_t evpool_results_pending(const struct evpool_results *rc);
  *  ignored. */
 EVPOOL_API void evpool_results_free(struct evpool_results *rc);
 
-/* ---- configuration from the environment and argv (ThreadRipper) ---- */
+/* ---- configuration from the environment and argv ---- */
 
 /** Returned by evpool_config_from_argv() when --evpool-help was given. */
 #define EVPOOL_CONFIG_HELP 1
@@ -571,7 +570,7 @@ EVPOOL_API const char *evpool_config_usage(void);
 /** @name Named queues
  *
  * A pool holds several queues: its default one (named "default") and any
- * named queues added here (the seed's add_queue / add_queues).  Each has its
+ * named queues added here (evpool_queue_new(), _add_many()).  Each has its
  * own mutex, its own workers and its own limits, so a queue whose jobs all
  * block (slow DNS, say) never delays another queue's jobs: the answer to
  * libuv #28 / node #8436.  Submit to a queue with spec.queue

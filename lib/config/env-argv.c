@@ -1,6 +1,7 @@
 /*
  * env-argv.c — a pool configuration from the environment (EVPOOL_*) and
- * the command line (--evpool-*), as ThreadRipper reads its settings.
+ * the command line (--evpool-*): evpool_config_from_env(),
+ * evpool_config_from_argv(), evpool_config_usage().
  *
  * DESIGN: one table lists every setting once: its variable, its option, its
  * kind and range, and its help line; the environment reader, the argv

@@ -8,17 +8,23 @@
  *              │                                 plus one "detached" for
  *              └─ priority levels ──< job        evpool_fd()/evpool_drain())
  *
- *  Submission: the submitter allocates a job (free list, no malloc once warm),
- *  finds the mailbox of the job's base (cached), counts the job as outstanding
- *  on that mailbox (the first outstanding job adds the mailbox's read event so
- *  the loop stays alive), then links the job into its queue's priority level
- *  under the queue mutex and wakes one sleeping worker only if no wakeup is
- *  already on its way, or starts a worker if none is idle and the queue is
+ *  The numbered path of one job, with the function doing each step, and the
+ *  hand-off rules the code cites by name (INV-WAKE, INV-DRAIN, INV-HOLD,
+ *  INV-ONCE, INV-JOIN, INV-RING) are in lib/core/README.md.
+ *
+ *  Submission: the submitter takes a job from its thread's cache (no lock,
+ *  no malloc once warm), finds the mailbox of the job's base (cached),
+ *  counts the job as outstanding on that mailbox (the first outstanding job
+ *  adds the mailbox's read event so the loop stays alive), then pushes the
+ *  job on its queue's lock-free intake (one CAS) and takes the queue mutex
+ *  only to signal a sleeping worker that has no wakeup on its way, or to
+ *  start a worker when the queue holds more jobs than idle workers and is
  *  below max_workers.
  *
- *  Running: a worker takes the first job of the highest level under the queue
- *  mutex, drops the mutex, runs the job through the pool's mode ops (thread:
- *  call it; process: ship it to the worker's child) and finishes it.  In
+ *  Running: under the queue mutex a worker moves the intake into the
+ *  priority levels and takes the first job of the highest level, drops the
+ *  mutex, runs the job through the pool's mode ops (thread: call it;
+ *  process: ship it to the worker process) and finishes it.  In
  *  thread mode it takes several waiting jobs at once when it can (a batch,
  *  queue.c), which stay queued and cancellable until it starts each.
  *
@@ -234,12 +240,12 @@ typedef void (*evpool__sink_fn)(struct evpool_job *job);
  * A job: 64 bytes, so that a million queued jobs cost 64 MB.  The fields
  * most jobs never use live in an extension allocated with the job, right
  * after it, only when the submit needs one of them (EVPOOL__JF_EXT):
- * byte input, emit callback, sink, timeout, a named queue, process mode.  Without it, those read as
- * absent (evpool__job_input() etc.).
+ * byte input, emit callback, sink, timeout, a named queue, process mode.
+ * Without it, those read as absent (evpool__job_input() etc.).
  *
  * node.word packs, so that one atomic word says it all:
  *   bits 0-1  node kind (EVPOOL__NODE_JOB)
- *   bits 2-3  state (enum evpool__state)
+ *   bits 2-3  state (enum evpool__job_state)
  *   bits 4-7  flags (EVPOOL__JF_*)
  *   bits 8-31 references (at most 2^24 - 1 at once)
  */
@@ -426,6 +432,11 @@ EVPOOL__INTERNAL bool evpool__emit_has_room(struct evpool_job *job,
  *  backpressure, both modes).  @return 0 or -ETIMEDOUT. */
 EVPOOL__INTERNAL int evpool__emit_wait(struct evpool_job *job, atomic_int *stop,
 				       int timeout_ms);
+/** Push a copy of @p data (@p len bytes) as an emission of @p job on its
+ *  mailbox, counted in the emit window (both modes: evpool_ctx_emit(), and
+ *  the proxy for an EMIT frame).  @return 0 or -ENOMEM. */
+EVPOOL__INTERNAL int evpool__emit_push(struct evpool_job *job,
+				       const void *data, size_t len);
 /** Free a job's outputs when its late result is discarded. */
 EVPOOL__INTERNAL void evpool__job_discard_ctx(struct evpool_ctx *ctx);
 

@@ -91,6 +91,8 @@ evpool__job_start(struct evpool_job *job)
 	return false;
 }
 
+/* INV-ONCE (lib/core/README.md): the one CAS into FINISHING; its winner
+ * writes the outcome and completes the job, everyone else lets go. */
 bool
 evpool__job_claim(struct evpool_job *job, unsigned from)
 {
@@ -237,8 +239,8 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 		job->result = NULL;
 	job->status = status;
 	evpool__job_set_state(job, from, EVPOOL__DONE);
-	/* Hand the job over before it counts as finished, so join() cannot
-	 * return while its completion is still on the way.  The job may be
+	/* INV-JOIN: hand the job over before it counts as finished, so
+	 * join() cannot return while its completion is still on the way.  The job may be
 	 * delivered and freed from here on: only the pool is touched. */
 	if (x && x->sink)
 		x->sink(job);
@@ -522,11 +524,27 @@ evpool__emit_wait(struct evpool_job *job, atomic_int *stop, int timeout_ms)
 }
 
 int
+evpool__emit_push(struct evpool_job *job, const void *data, size_t len)
+{
+	struct evpool__emit *e = malloc(sizeof(*e) + len);
+
+	if (!e)
+		return -ENOMEM;
+	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
+	e->job = evpool__job_ref(job);
+	e->len = len;
+	if (len)
+		memcpy(e->data, data, len);
+	atomic_fetch_add(&EVPOOL__EXT(job)->emit_pending, 1);
+	evpool__mailbox_push(job->mb, &e->node);
+	return 0;
+}
+
+int
 evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 {
 	struct evpool_job *job;
 	struct evpool__job_ext *x;
-	struct evpool__emit *e;
 
 	if (!ctx || (!data && len))
 		return evpool__err(-EINVAL, "evpool_ctx_emit: NULL %s",
@@ -544,16 +562,8 @@ evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 		if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
 			return -ECANCELED;
 	}
-	e = malloc(sizeof(*e) + len);
-	if (!e)
+	if (evpool__emit_push(job, data, len) < 0)
 		return evpool__err(-ENOMEM, "evpool_ctx_emit: out of memory");
-	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
-	e->job = evpool__job_ref(job);
-	e->len = len;
-	if (len)
-		memcpy(e->data, data, len);
-	atomic_fetch_add(&x->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
 	return 0;
 }
 

@@ -182,6 +182,9 @@ evpool__mailbox_free(struct evpool__mailbox *mb)
 	free(mb);
 }
 
+/* INV-HOLD (lib/core/README.md): only the 0 -> 1 transition adds the read
+ * event, and evpool__mailbox_unhold()'s 1 -> 0 deletes it, both deciding
+ * under mb->mu. */
 void
 evpool__mailbox_hold(struct evpool__mailbox *mb)
 {
@@ -251,9 +254,10 @@ evpool__mailbox_push(struct evpool__mailbox *mb, struct evpool__node *node)
 	while (!atomic_compare_exchange_weak_explicit(
 		&mb->head, &old, node, memory_order_seq_cst,
 		memory_order_relaxed));
-	/* A drain in progress will see the node: no wakeup needed.  It
-	 * clears `awake` before its last look (both seq_cst), so either we
-	 * see false here or it sees our node. */
+	/* INV-DRAIN, the pusher's side (lib/core/README.md): a drain in
+	 * progress will see the node, no wakeup needed.  It clears `awake`
+	 * before its last look (both seq_cst), so either we see false here
+	 * or it sees our node. */
 	if (!old && !atomic_load_explicit(&mb->awake, memory_order_seq_cst))
 		notify_write(mb);
 }
@@ -361,7 +365,8 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 				continue;
 			if (!outer)
 				break;
-			/* The last look, after saying we stop looking. */
+			/* INV-DRAIN, the drain's side: the last look, after
+			 * saying we stop looking. */
 			atomic_store_explicit(&mb->awake, false,
 					      memory_order_seq_cst);
 			if (!atomic_load_explicit(&mb->head,
@@ -409,7 +414,8 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 		evpool__mailbox_unhold(mb, held);
 	/* Leaving at the round limit with the stack unread, or pushes that
 	 * skipped their write while we were awake: wake ourselves up again,
-	 * so the loop runs its other events and then comes back. */
+	 * so the loop runs its other events and then comes back (INV-DRAIN:
+	 * awake = false, then look). */
 	if (outer && atomic_load_explicit(&mb->awake, memory_order_relaxed)) {
 		atomic_store_explicit(&mb->awake, false, memory_order_seq_cst);
 		if (atomic_load_explicit(&mb->head, memory_order_seq_cst))

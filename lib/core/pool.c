@@ -3,13 +3,14 @@
  *
  * DESIGN: a pool owns its queues (the default one and any named ones), its
  * mailboxes (one per event_base it has served, plus the detached one behind
- * evpool_fd()), its job free list and, in thread mode, a timeout thread.
- * n_submitted less the outcome counters is the number of jobs not yet
- * finished; join() waits for * it to reach zero.  Every blocking call waits through evpool__pool_wait(),
- * which on a loop thread of this pool delivers that loop's completions while
- * it waits (so waiting on the loop cannot deadlock), and elsewhere sleeps on
- * the pool's wait condvar.  Teardown order in evpool_free(): close, cancel the
- * queues, flag running jobs, join the workers (every job is now finished and
+ * evpool_fd()) and, in thread mode, a timeout thread; job memory belongs to
+ * no pool (job-memory.c).  n_submitted less the outcome counters is the
+ * number of jobs not yet finished; join() waits for it to reach zero.
+ * Every blocking call waits through evpool__pool_wait(), which on a loop
+ * thread of this pool delivers that loop's completions while it waits (so
+ * waiting on the loop cannot deadlock), and elsewhere sleeps on the pool's
+ * wait condvar.  Teardown order in evpool_free(): close, cancel the queues,
+ * flag running jobs, join the workers (every job is now finished and
  * pushed), stop the timer, then deliver what is owed and free.
  */
 #include "core/evpool-internal.h"
@@ -246,17 +247,7 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 fail:
 	if (pool->dq)
 		evpool__queue_free(pool->dq);
-	while (pool->mailboxes) {
-		struct evpool__mailbox *mb = pool->mailboxes;
-		pool->mailboxes = mb->next;
-		evpool__mailbox_free(mb);
-	}
-	pthread_mutex_destroy(&pool->mu);
-	pthread_mutex_destroy(&pool->wait_mu);
-	pthread_mutex_destroy(&pool->timer_mu);
-	pthread_cond_destroy(&pool->wait_cv);
-	pthread_cond_destroy(&pool->timer_cv);
-	free(pool);
+	evpool__pool_release(pool);
 	return r;
 }
 
@@ -375,7 +366,8 @@ submit_commit(struct evpool *pool, struct evpool_queue *q,
 {
 	int r;
 
-	/* Count the job before a worker can see it: it may finish at once. */
+	/* Count the job before a worker can see it: it may finish at once
+	 * (INV-HOLD). */
 	evpool__mailbox_hold(mb);
 	atomic_fetch_add_explicit(&pool->n_submitted, 1, memory_order_relaxed);
 	/* The caller's reference too: once queued, the job may run, be

@@ -8,9 +8,14 @@
  * sequence numbers, no heap.  Lists are singly linked (a job is 64 bytes,
  * see evpool-internal.h): a cancelled job stays in its list, no longer
  * counted as queued and holding a reference, until a pop drops it, so a
- * cancel is O(1) too.  Every queue has its own mutex, its own workers and its own
- * limits: the pool's default queue is one, named queues are more, and a
- * queue whose jobs all block cannot hold up another queue's jobs.
+ * cancel is O(1) too.  Every queue has its own mutex, its own workers and
+ * its own limits: the pool's default queue is one, named queues are more,
+ * and a queue whose jobs all block cannot hold up another queue's jobs.
+ *
+ * Submitters do not take the mutex to queue a job: they push it on the
+ * queue's lock-free intake (a LIFO stack, evpool__queue_push()), and
+ * whoever next holds the mutex to take jobs moves the intake into the
+ * levels in submission order (evpool__queue_flush()).
  *
  * Batches (thread mode): a worker takes up to EVPOOL__BATCH_MAX waiting jobs
  * in one lock hold and then starts them one by one without the lock, so a
@@ -198,6 +203,8 @@ evpool__queue_reserve_bounded(struct evpool_queue *q, unsigned flags,
 	return r;
 }
 
+/* INV-WAKE, the submitter's side (lib/core/README.md): publish the job
+ * (seq_cst), then evpool__queue_wake() looks for sleepers. */
 void
 evpool__queue_push(struct evpool_queue *q, struct evpool_job *job)
 {
@@ -217,7 +224,8 @@ evpool__queue_wake(struct evpool_queue *q)
 	unsigned nw;
 	int r;
 
-	/* seq_cst pairs with the worker's nsleeping++ then intake check.  A
+	/* INV-WAKE: seq_cst pairs with the worker's nsleeping++ then intake
+	 * check (worker.c worker_idle()).  A
 	 * sleeper with a signal already on its way needs no other: the lock
 	 * is taken only when some sleeper has none (else a submit would take
 	 * it every time while a signalled worker waits for a CPU). */

@@ -1,16 +1,19 @@
 /*
  * worker.c — worker threads, and the timeout thread of thread mode.
  *
- * DESIGN: a worker belongs to one queue.  It sleeps on the queue's work_cv
- * and runs jobs through the pool's mode ops (thread mode: call the function
- * here; process mode: a proxy for a child process).  Workers start on demand:
- * submitters push on the queue's lock-free intake and take the queue mutex
- * only to signal a sleeping worker, and only if no wakeup is already on its
- * way to every sleeper (q->nwakeups < q->nsleeping, so no thundering herd),
- * or to start a new worker when the queue holds more jobs than there are
- * workers not busy with a job.  An idle worker spins briefly before it
- * sleeps, so a busy pool's submitters rarely take the mutex at all.  Workers above min_workers exit after the idle
- * timeout; an exiting worker parks itself on q->exited and is joined by the
+ * DESIGN: a worker belongs to one queue.  worker_main() takes a job, runs
+ * it through the pool's mode ops (thread mode: call the function here;
+ * process mode: a proxy for a worker process) and accounts for it;
+ * worker_idle() is what it does when the queue is empty: help another
+ * worker's batch, spin, or sleep on the queue's work_cv (INV-WAKE,
+ * lib/core/README.md).  Workers start on demand: submitters push on the
+ * queue's lock-free intake and take the queue mutex only to signal a
+ * sleeping worker, and only if no wakeup is already on its way to every
+ * sleeper (q->nwakeups < q->nsleeping, so no thundering herd), or to start
+ * a new worker when the queue holds more jobs than there are workers not
+ * busy with a job.  An idle worker spins briefly before it sleeps, so a
+ * busy pool's submitters rarely take the mutex at all.  Workers above
+ * min_workers exit after the idle timeout; an exiting worker parks itself on q->exited and is joined by the
  * next spawner or by the pool's stop, so no thread is ever left unjoined.
  * Workers block every signal: the host's signals go to the host's threads.
  *
@@ -136,7 +139,8 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 	}
 	status = fn(&ctx);
 	if (!x) {
-		/* Nothing else can finish a plain job: no claim needed. */
+		/* Nothing else can finish a plain job: no claim needed
+		 * (INV-ONCE). */
 		if (evpool__job_set_output(job, ctx.result, ctx.rbytes,
 					   ctx.rlen) < 0)
 			status = -ENOMEM;
@@ -300,6 +304,67 @@ worker_unlink(struct evpool_queue *q, struct evpool__worker *w)
 		}
 }
 
+/* What an idle worker does next (worker_idle()). */
+enum idle {
+	IDLE_AGAIN,	/* look at the queue again */
+	IDLE_RUN,	/* run the job it stole */
+	IDLE_LEAVE,	/* exit: stopping, over the limit, or idle too long */
+};
+
+/*
+ * The queue had nothing for @p w (q->mu held): steal a job from another
+ * worker's batch, or spin a little, or sleep on work_cv until a submit
+ * signals or the idle timeout passes.  @p spun carries "spun since the last
+ * sleep" across calls.  On IDLE_RUN *@p jobp is the stolen job, RUNNING
+ * already, with a reference.
+ */
+static enum idle
+worker_idle(struct evpool__worker *w, bool *spun, struct evpool_job **jobp)
+{
+	struct evpool_queue *q = w->q;
+	uint64_t deadline = UINT64_MAX;
+	int r;
+
+	/* Before idling, help a worker whose batch still holds jobs it has
+	 * not started: it may be stuck in a long one. */
+	if (q->batches && (*jobp = evpool__queue_steal(q)) != NULL)
+		return IDLE_RUN;
+	if (q->stopping || q->nworkers > q->max_workers)
+		return IDLE_LEAVE;
+	/* Spin a little before sleeping: a job arriving within the window
+	 * costs no futex wake on either side.  Bounded, so an idle pool
+	 * burns ~nothing.  After a spin, look at the queue again under the
+	 * lock before sleeping: a submit that came while we spun saw no
+	 * sleeper to signal. */
+	if (!*spun) {
+		*spun = spin_for_work(q);
+		if (*spun)
+			return IDLE_AGAIN;
+	}
+	*spun = false;
+	if (q->nworkers > q->min_workers)
+		deadline = evpool__deadline_ns((int)q->idle_timeout_ms);
+	/* INV-WAKE, the worker's side: announce the sleep, then look at the
+	 * intake once more (both seq_cst).  A submitter that pushed before
+	 * seeing nsleeping > 0 is seen here; one that sees it takes q->mu and
+	 * signals after we wait. */
+	atomic_fetch_add(&q->nsleeping, 1);
+	if (atomic_load(&q->intake)) {
+		atomic_fetch_sub(&q->nsleeping, 1);
+		return IDLE_AGAIN;
+	}
+	r = evpool__cond_wait(&q->work_cv, &q->mu, deadline);
+	q->nsleeping--;
+	if (q->nwakeups)
+		q->nwakeups--;
+	if (r == ETIMEDOUT && evpool__queue_len(q) == 0 &&
+	    q->nworkers > q->min_workers)
+		return IDLE_LEAVE;
+	return IDLE_AGAIN;
+}
+
+/* A worker thread: take a job (or a batch), run it, account for it; idle
+ * (worker_idle()) when the queue is empty. */
 static void *
 worker_main(void *arg)
 {
@@ -323,6 +388,7 @@ worker_main(void *arg)
 		 * after the current job, not only once the queue is empty. */
 		if (evpool__unlikely(q->nworkers > q->max_workers))
 			break;
+		/* Take: a batch (run whole), or one job. */
 		want = batch_want(q);
 		if (want > 1) {
 			if (evpool__queue_take(q, &w->batch, want, &job) > 1) {
@@ -332,55 +398,21 @@ worker_main(void *arg)
 		} else {
 			job = evpool__queue_pop(q);
 		}
+		if (job) {
+			/* The pop gave us the queue's reference: dropped
+			 * below. */
+			evpool__job_set_state(job, EVPOOL__QUEUED,
+					      EVPOOL__RUNNING);
+		} else {
+			enum idle next = worker_idle(w, &spun, &job);
 
-		if (!job) {
-			uint64_t deadline = UINT64_MAX;
-			int r;
-
-			/* Before idling, help a worker whose batch still
-			 * holds jobs it has not started: it may be stuck
-			 * in a long one. */
-			if (q->batches && (job = evpool__queue_steal(q)) != NULL)
-				goto run;
-			if (q->stopping || q->nworkers > q->max_workers)
+			if (next == IDLE_LEAVE)
 				break;
-			/* Spin a little before sleeping: a job arriving
-			 * within the window costs no futex wake on either
-			 * side.  Bounded, so an idle pool burns ~nothing.
-			 * After a spin, look at the queue again under the
-			 * lock before sleeping: a submit that came while we
-			 * spun saw no sleeper to signal. */
-			if (!spun) {
-				spun = spin_for_work(q);
-				if (spun)
-					continue;
-			}
-			spun = false;
-			if (q->nworkers > q->min_workers)
-				deadline = evpool__deadline_ns(
-					(int)q->idle_timeout_ms);
-			/* Announce the sleep, then look at the intake once
-			 * more (both seq_cst): a submitter that pushed before
-			 * seeing nsleeping > 0 is seen here, one that sees it
-			 * takes q->mu and signals after we wait. */
-			atomic_fetch_add(&q->nsleeping, 1);
-			if (atomic_load(&q->intake)) {
-				atomic_fetch_sub(&q->nsleeping, 1);
+			if (next == IDLE_AGAIN)
 				continue;
-			}
-			r = evpool__cond_wait(&q->work_cv, &q->mu, deadline);
-			q->nsleeping--;
-			if (q->nwakeups)
-				q->nwakeups--;
-			if (r == ETIMEDOUT &&
-			    evpool__queue_len(q) == 0 &&
-			    q->nworkers > q->min_workers)
-				break;
-			continue;
 		}
-		/* The pop gave us the queue's reference: dropped below. */
-		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
-run:		/* (a stolen job is RUNNING already, with a reference) */
+
+		/* Run. */
 		w->current = job;
 		if (evpool__job_ext(job))
 			EVPOOL__EXT(job)->worker = w;
@@ -389,6 +421,7 @@ run:		/* (a stolen job is RUNNING already, with a reference) */
 
 		ops->run(w, job);
 
+		/* Account. */
 		pthread_mutex_lock(&q->mu);
 		w->current = NULL;
 		q->nrunning--;

@@ -31,7 +31,8 @@ struct child {
 };
 
 /* Sleep until the proxy wakes us; @p ready is looked at once more after
- * announcing it.  EOF on the socket (the proxy let go of us): exit. */
+ * announcing it (INV-RING, lib/core/README.md).  EOF on the socket (the
+ * proxy let go of us): exit. */
 static void
 child_sleep(struct child *ch, bool (*ready)(struct child *))
 {

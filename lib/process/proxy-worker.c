@@ -49,7 +49,8 @@ sock_check(struct proc_worker *pw)
  * whole: the other side reads or writes exactly f.len bytes, and a payload
  * left half-way puts every later one out of step.  So whatever stops it
  * early (the worker's death, the deadline, a give-up) sets pw->desync, and
- * that worker gets no job again (see evpool__proxy_handle_timeout() and proc_run()).
+ * that worker gets no job again (see evpool__proxy_handle_timeout() and
+ * proc_run()).
  * A poke does not stop a payload that moves (the poke is handled once it
  * has crossed); only when @p job was taken by ops->kill, or kill_all came,
  * and the worker has not moved it for SOCK_STALL_MS, is it given up
@@ -166,7 +167,7 @@ describe_status(char *buf, size_t n, int status)
 
 /* Sleep until the worker wakes us (efd_up), the socket stirs, a poke (if
  * @p pokes) or @p deadline; first announce the sleep and look once more at
- * @p ready. */
+ * @p ready (INV-RING, lib/core/README.md). */
 enum io
 evpool__proxy_sleep(struct proc_worker *pw,
 		    bool (*ready)(struct proc_worker *), uint64_t deadline,

@@ -172,23 +172,11 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 static int
 push_emission(struct evpool_job *job, const void *data, size_t len)
 {
-	struct evpool__emit *e;
-
 	struct evpool__job_ext *x = EVPOOL__EXT(job);
 
 	if (!x->emit || x->sink || job_taken(job))
 		return 0;
-	e = malloc(sizeof(*e) + len);
-	if (!e)
-		return -ENOMEM;
-	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
-	e->job = evpool__job_ref(job);
-	e->len = len;
-	if (len)
-		memcpy(e->data, data, len);
-	atomic_fetch_add(&x->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
-	return 0;
+	return evpool__emit_push(job, data, len);
 }
 
 /* Is the RESULT of job @p seq in the up ring?  (A read-only scan.) */
@@ -326,13 +314,14 @@ evpool__proxy_collect(struct evpool *pool, struct proc_worker *pw, bool force)
 
 /*
  * Prefetched jobs must not wait long behind one that turned out slow while
- * another worker could run them (Celery's prefetch problem).  When the
+ * another worker could run them (the classic cost of prefetching).  When the
  * running job has gone on for GIVEBACK_NS with jobs held behind it, and a
  * worker of the queue is idle or may start, the jobs it has not started go
  * back to the front of the queue, in order: each is taken back from the
  * ring (the worker skips it, as for a cancel) and made QUEUED again.  A
- * job ops->kill took stays, for evpool__proxy_handle_pokes().  Looked at again every
- * GIVEBACK_NS (pw->giveback_ns, the proxy's sleep deadline meanwhile).
+ * job ops->kill took stays, for evpool__proxy_handle_pokes().  Looked at
+ * again every GIVEBACK_NS (pw->giveback_ns, the proxy's sleep deadline
+ * meanwhile).
  * @return true while jobs are held behind one that overruns: no prefetch.
  */
 static bool

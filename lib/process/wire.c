@@ -246,8 +246,9 @@ evpool__ring_done(struct evpool__ring *r, const struct evpool__frame *f)
 void
 evpool__shm_wake(struct evpool__shm *shm, int side, int efd)
 {
-	/* Pairs with the sleeper's store of its flag then look at the rings:
-	 * either it sees what we published, or we see its flag. */
+	/* INV-RING (lib/core/README.md): pairs with the sleeper's store of
+	 * its flag then look at the rings: either it sees what we published,
+	 * or we see its flag. */
 	atomic_thread_fence(memory_order_seq_cst);
 	if (atomic_load_explicit(&shm->sleeping[side][0], memory_order_relaxed) &&
 	    atomic_exchange_explicit(&shm->sleeping[side][0], 0,

@@ -1,6 +1,7 @@
 /*
- * futures.c — concurrent.futures' wait() and as_completed() over job
- * handles.
+ * futures.c — evpool_wait() and evpool_as_completed(): waiting on a set
+ * of job handles, for one, all or the first failure, or taking them in the
+ * order they finish.
  *
  * DESIGN: both are predicates over the jobs' states, waited for through the
  * pool's own wait (evpool__pool_wait(): woken by every job that finishes,
@@ -9,9 +10,8 @@
  * from evpool_submit_job(), evpool_apply_async(), evpool_results_submit().
  * The cost is a scan of the handles per wakeup, fine for the handfuls that
  * these calls are used with.  as_completed yields the jobs in the order it
- * sees them finish: those already finished first, in array order — what
- * CPython does too.  The jobs must belong to one pool, whose wakeups we
- * wait on.
+ * sees them finish: those already finished first, in array order.  The
+ * jobs must belong to one pool, whose wakeups we wait on.
  */
 #include "pyapi/pyapi-internal.h"
 

@@ -1,5 +1,6 @@
 /*
- * imap.c — Python's imap and imap_unordered, lazy and with a bounded window.
+ * imap.c — evpool_imap() and evpool_imap_unordered(): a lazy map with a
+ * bounded window.
  *
  * DESIGN: an iterator reads its inputs lazily (an array, or a producer of
  * unknown length) and keeps at most `window` items IN FLIGHT: produced and
@@ -13,8 +14,8 @@
  * Refilling happens only on the consumer's thread (evpool_imap_start(),
  * evpool_imap_next()), never in a sink: the producer runs where the caller
  * expects it, and sinks never submit.  So memory is O(window) whatever the
- * input length: 10^7 inputs cost `window` jobs, not 10^7 (CPython's imap
- * queues every input at once: bpo-29842, bpo-40110).
+ * input length: 10^7 inputs cost `window` jobs, not 10^7 (an eager map
+ * would queue every input at once).
  *
  * A full bounded queue is not an error: the chunk built is kept and retried
  * by the next call.  A submit or producer error is sticky and reported once

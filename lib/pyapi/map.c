@@ -20,8 +20,8 @@
  * its reference at once), always under map->mu.
  *
  * Which error: the failed item of LOWEST INDEX, whatever the order the
- * chunks finished in (CPython reports the first failed chunk to arrive);
- * deterministic is better for C callers and tests.
+ * chunks finished in, not the first failed chunk to arrive: deterministic
+ * is better for C callers and tests.
  */
 #include "pyapi/pyapi-internal.h"
 

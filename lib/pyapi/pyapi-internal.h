@@ -12,8 +12,8 @@
  *  loop thread: apply_async is an ordinary job; an aggregate (a map) pushes
  *  one EVPOOL__NODE_CALL node when its last chunk has finished.
  *
- *  CHUNKS.  map, starmap and imap run their items in chunks (Python's
- *  chunksize).  A chunk is ONE job whose function is evpool__chunk_run() and
+ *  CHUNKS.  map, starmap and imap run their items in chunks (spec.chunksize
+ *  items each).  A chunk is ONE job whose function is evpool__chunk_run() and
  *  whose byte input is a self-contained frame: a header (the user's function,
  *  the item count, the first item's index) then each item (its pointer input
  *  and its bytes).  The runner calls the user's function once per item with a
@@ -110,7 +110,7 @@ EVPOOL__INTERNAL int evpool__chunk_submit(struct evpool *pool,
 					  unsigned flags, int wait_ms,
 					  struct evpool_job **jobp);
 
-/** Python's default chunk size: ceil(n / (4 x workers of @p q)), >= 1. */
+/** The default chunk size: ceil(n / (4 x workers of @p q)), >= 1. */
 EVPOOL__INTERNAL size_t evpool__default_chunksize(struct evpool_queue *q,
 						  size_t n);
 

@@ -4,10 +4,9 @@
  *
  * DESIGN: the end of an EVPOOL_SCOPED scope closes the pool, waits for every
  * submitted job (evpool_join(-1)) and frees it, which delivers every
- * completion still owed.  That is concurrent.futures' `with` (shutdown with
- * wait=True), the behaviour people expect from a scope: the work they handed
- * in gets done.  multiprocessing.Pool's `with` calls terminate() instead,
- * dropping queued work, a known surprise; a caller who wants that calls
+ * completion still owed: the behaviour people expect from a scope, the
+ * work they handed in gets done.  Ending a scope by cancelling queued work
+ * instead would be a surprise; a caller who wants that calls
  * evpool_terminate() before leaving the scope, and the join is then
  * immediate.
  */
