@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench/compare.sh — libevpool side by side with libuv, GLib and Python
-# (issue 6).  Builds the peer programs of ../shared/peers/, runs libevpool and
+# (issue 6).  Builds the peer programs of bench/peers/, runs libevpool and
 # each peer alternately (A B A B ...) for ROUNDS rounds so that a noisy
 # machine's drift hits both alike, and prints the median of each figure and
 # the ratio libevpool/peer against the targets of issue 6.
@@ -10,12 +10,13 @@
 # environment:
 #   EVPOOL_BENCH  the evpool-bench binary (default: ./bench/evpool-bench, then
 #                 next to this script)
-#   PEERS_DIR     the peer programs (default: <repo>/../shared/peers)
+#   PEERS_DIR     the peer programs (default: bench/peers/ next to this script,
+#                 in a clone and in the make dist tarball alike)
 #   ROUNDS        rounds (default 5)
 #   N, M          burst jobs and pingpong round trips, libevpool, libuv and
 #                 GLib alike (default 1000000, 20000)
 #   PROC_N, PROC_M  libevpool process-mode burst / pingpong (100000, 5000)
-#   PY_N, PY_M    py_bench.py's arguments (100000, 5000; it runs its
+#   PY_N, PY_M    py-bench.py's arguments (100000, 5000; it runs its
 #                 ProcessPoolExecutor with PY_N/10 and PY_M/5)
 #   CC, PYTHON    compilers (cc, python3);  KEEP=1 keeps the raw logs
 # A peer whose package is missing (libuv1-dev, libglib2.0-dev, python3) is
@@ -23,7 +24,7 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-PEERS_DIR=${PEERS_DIR:-$here/../../shared/peers}
+PEERS_DIR=${PEERS_DIR:-$here/peers}
 ROUNDS=${ROUNDS:-5}
 N=${N:-1000000}
 M=${M:-20000}
@@ -67,7 +68,7 @@ if command -v timeout >/dev/null 2>&1; then TO="timeout 600"; else TO=; fi
 have_uv=0 have_glib=0 have_py=0 have_floor=0
 if pkg-config --exists libuv 2>/dev/null; then
 	# shellcheck disable=SC2046
-	if $CC -O2 -o "$work/uv_bench" "$PEERS_DIR/uv_bench.c" \
+	if $CC -O2 -o "$work/uv-bench" "$PEERS_DIR/uv-bench.c" \
 	     $(pkg-config --cflags --libs libuv) 2>"$work/build-uv.log"; then
 		have_uv=1
 	else
@@ -78,7 +79,7 @@ else
 fi
 if pkg-config --exists gio-2.0 2>/dev/null; then
 	# shellcheck disable=SC2046
-	if $CC -O2 -o "$work/glib_bench" "$PEERS_DIR/glib_bench.c" \
+	if $CC -O2 -o "$work/glib-bench" "$PEERS_DIR/glib-bench.c" \
 	     $(pkg-config --cflags --libs gio-2.0) 2>"$work/build-glib.log"; then
 		have_glib=1
 	else
@@ -93,10 +94,10 @@ if command -v "$PYTHON" >/dev/null 2>&1 &&
 else
 	msg "$PYTHON with asyncio/concurrent.futures not found: Python peers skipped"
 fi
-if $CC -O2 -pthread -o "$work/floor_bench" "$PEERS_DIR/floor_bench.c" 2>"$work/build-floor.log"; then
+if $CC -O2 -pthread -o "$work/floor-bench" "$PEERS_DIR/floor-bench.c" 2>"$work/build-floor.log"; then
 	have_floor=1
 else
-	msg "floor_bench did not build, skipped"
+	msg "floor-bench did not build, skipped"
 fi
 
 # ---- parsing ----------------------------------------------------------------
@@ -158,22 +159,22 @@ while [ "$round" -le "$ROUNDS" ]; do
 	# Each peer runs right after a libevpool run of the same figures.
 	run_evpool "$EV_BP" "multi memory idle"
 	if [ $have_uv = 1 ]; then
-		$TO "$work/uv_bench" "$N" "$M" >"$work/uv.$round" 2>&1 ||
-			msg "round $round: uv_bench failed"
+		$TO "$work/uv-bench" "$N" "$M" >"$work/uv.$round" 2>&1 ||
+			msg "round $round: uv-bench failed"
 		l=$(line "$work/uv.$round" "uv_queue_work")
 		put uv_burst "$(tps "$l")"; put uv_p50 "$(p50 "$l")"; put uv_p99 "$(p99 "$l")"
 	fi
 	run_evpool "$EV_BP"
 	if [ $have_glib = 1 ]; then
-		$TO "$work/glib_bench" "$N" "$M" >"$work/glib.$round" 2>&1 ||
-			msg "round $round: glib_bench failed"
+		$TO "$work/glib-bench" "$N" "$M" >"$work/glib.$round" 2>&1 ||
+			msg "round $round: glib-bench failed"
 		l=$(line "$work/glib.$round" "GTask")
 		put glib_burst "$(tps "$l")"; put glib_p50 "$(p50 "$l")"; put glib_p99 "$(p99 "$l")"
 	fi
 	run_evpool "$EV_PROC"
 	if [ $have_py = 1 ]; then
-		$TO "$PYTHON" "$PEERS_DIR/py_bench.py" "$PY_N" "$PY_M" >"$work/py.$round" 2>&1 ||
-			msg "round $round: py_bench.py failed"
+		$TO "$PYTHON" "$PEERS_DIR/py-bench.py" "$PY_N" "$PY_M" >"$work/py.$round" 2>&1 ||
+			msg "round $round: py-bench.py failed"
 		l=$(line "$work/py.$round" "ThreadPoolExecutor")
 		put tpe_burst "$(tps "$l")"; put tpe_p50 "$(p50 "$l")"
 		l=$(line "$work/py.$round" "ThreadPool apply_async")
@@ -182,8 +183,8 @@ while [ "$round" -le "$ROUNDS" ]; do
 		put ppe_burst "$(tps "$l")"; put ppe_p50 "$(p50 "$l")"
 	fi
 	if [ $have_floor = 1 ]; then
-		$TO "$work/floor_bench" >"$work/floor.$round" 2>&1 ||
-			msg "round $round: floor_bench failed"
+		$TO "$work/floor-bench" >"$work/floor.$round" 2>&1 ||
+			msg "round $round: floor-bench failed"
 		put floor_eventfd_p50 "$(p50 "$(line "$work/floor.$round" "eventfd")")"
 		put floor_spin_p50 "$(p50 "$(line "$work/floor.$round" "spinning")")"
 	fi

@@ -8,10 +8,10 @@
  *  public API (include/evpool.h) and libevent, as a user program would.
  *
  *  burst and pingpong are defined exactly as the peer programs in
- *  ../shared/peers/ define them, so that a ratio against libuv or GLib
+ *  bench/peers/ define them, so that a ratio against libuv or GLib
  *  compares like with like:
  *   burst     after a warm-up of 1000 jobs, N empty jobs are submitted from
- *             the loop thread at once (before the loop runs, as uv_bench.c
+ *             the loop thread at once (before the loop runs, as uv-bench.c
  *             does before uv_run()); the clock stops when the loop has run
  *             the last completion callback.  -> jobs/s
  *   pingpong  one job in flight; each completion callback submits the next;
@@ -233,7 +233,7 @@ static void on_alarm(int sig)
 
 static const unsigned char one_byte = 0x2a;
 
-/* The empty job of burst and pingpong (uv_bench.c's work()). */
+/* The empty job of burst and pingpong (uv-bench.c's nothing()). */
 static int job_noop(struct evpool_ctx *ctx)
 {
 	(void)ctx;

@@ -12,7 +12,14 @@ bench_evpool_bench_LDFLAGS = -no-install
 
 TESTS += t/bench-smoke.sh
 dist_check_SCRIPTS += t/bench-smoke.sh
-EXTRA_DIST += bench/compare.sh
+# The peers compare.sh builds and runs (libuv, GLib, Python, the floor):
+# written here, shipped in the tarball, never built by make.
+EXTRA_DIST += bench/compare.sh \
+	bench/peers/peers.h \
+	bench/peers/uv-bench.c \
+	bench/peers/glib-bench.c \
+	bench/peers/py-bench.py \
+	bench/peers/floor-bench.c
 
 bench-compare: bench/evpool-bench$(EXEEXT)
 	EVPOOL_BENCH='$(abs_top_builddir)/bench/evpool-bench$(EXEEXT)' \

@@ -3,7 +3,7 @@
  * libevent loop and print its result in the completion callback, which runs
  * on the loop thread.  (Python: `await loop.run_in_executor(None, fn)`.)
  *
- *   cc hello.c $(pkg-config --cflags --libs libevpool libevent)
+ *   cc hello.c $(pkg-config --cflags --libs libevpool)
  */
 #include <evpool.h>
 #include <event2/event.h>

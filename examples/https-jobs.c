@@ -267,7 +267,7 @@ open_beneath(int rootfd, const char *root, const char *path)
 	long fd;
 
 	memset(&how, 0, sizeof(how));
-	how.flags = (uint64_t)flags;
+	how.flags = (uint64_t)(unsigned int)flags;
 	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 	fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
 	if (fd >= 0)

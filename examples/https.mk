@@ -8,9 +8,12 @@ examples_https_server_SOURCES = \
 	examples/https-jobs.c \
 	examples/https-tls.c \
 	examples/https-server.h
-# The default --root is the www/ directory of this source tree.
+# The default --root is the www/ directory of this source tree; a package
+# that installs the server and its www/ elsewhere sets https_www_root
+# (debian/rules does).
+https_www_root = $(abs_top_srcdir)/examples/www
 examples_https_server_CPPFLAGS = $(AM_CPPFLAGS) \
-	-DHTTPS_WWW_ROOT='"$(abs_top_srcdir)/examples/www"'
+	-DHTTPS_WWW_ROOT='"$(https_www_root)"'
 examples_https_server_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(TLS_CFLAGS)
 examples_https_server_LDADD = $(EVPOOL_TEST_LDADD) $(TLS_LIBS)

@@ -28,5 +28,9 @@ lib_libevpool_la_SOURCES = \
 lib_libevpool_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/lib
 lib_libevpool_la_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS) -fvisibility=hidden $(LIBEVENT_CFLAGS)
 lib_libevpool_la_LIBADD = $(LIBEVENT_LIBS) $(PTHREAD_LIBS)
-# CURRENT:REVISION:AGE — the bump rules are written in configure.ac.
+# CURRENT:REVISION:AGE — the bump rules are written in abi/README.md.
 lib_libevpool_la_LDFLAGS = -version-info $(EVPOOL_LT_VERSION) -no-undefined
+if HAVE_LD_VERSION_SCRIPT
+lib_libevpool_la_LDFLAGS += -Wl,--version-script=$(top_srcdir)/abi/libevpool.map
+EXTRA_lib_libevpool_la_DEPENDENCIES = $(top_srcdir)/abi/libevpool.map
+endif

@@ -43,9 +43,11 @@ dist_man_MANS += \
 	man/evpool_imap_free.3 \
 	man/evpool_imap_in_flight.3 \
 	man/evpool_imap_next.3 \
+	man/evpool_imap_spec.3 \
 	man/evpool_imap_start.3 \
 	man/evpool_imap_unordered.3 \
 	man/evpool_imap_window.3 \
+	man/evpool_item.3 \
 	man/evpool_job_arg.3 \
 	man/evpool_job_cancel.3 \
 	man/evpool_job_exit_status.3 \
@@ -54,6 +56,7 @@ dist_man_MANS += \
 	man/evpool_job_ref.3 \
 	man/evpool_job_result.3 \
 	man/evpool_job_result_bytes.3 \
+	man/evpool_job_spec.3 \
 	man/evpool_job_status.3 \
 	man/evpool_job_successful.3 \
 	man/evpool_job_unref.3 \
@@ -69,6 +72,7 @@ dist_man_MANS += \
 	man/evpool_map_ref.3 \
 	man/evpool_map_result.3 \
 	man/evpool_map_size.3 \
+	man/evpool_map_spec.3 \
 	man/evpool_map_status.3 \
 	man/evpool_map_submit.3 \
 	man/evpool_map_successful.3 \
@@ -85,6 +89,7 @@ dist_man_MANS += \
 	man/evpool_queue_new.3 \
 	man/evpool_queue_put.3 \
 	man/evpool_queue_set_fn.3 \
+	man/evpool_result.3 \
 	man/evpool_result_release.3 \
 	man/evpool_results_count.3 \
 	man/evpool_results_free.3 \
@@ -99,6 +104,7 @@ dist_man_MANS += \
 	man/evpool_shutdown.3 \
 	man/evpool_starmap.3 \
 	man/evpool_starmap_async.3 \
+	man/evpool_stats.3 \
 	man/evpool_strerror.3 \
 	man/evpool_submit.3 \
 	man/evpool_submit_job.3 \

@@ -94,3 +94,10 @@ t_badinput_SOURCES = t/badinput.c t/tap.c t/tap.h
 t_badinput_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 t_badinput_LDADD = $(EVPOOL_TEST_LDADD)
 TESTS += t/badinput
+
+# evpool_errmsg() names the public function called (issue 18).
+check_PROGRAMS += t/errmsg
+t_errmsg_SOURCES = t/errmsg.c $(EVPOOL_TAP_SOURCES)
+t_errmsg_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_errmsg_LDADD = $(EVPOOL_TEST_LDADD)
+TESTS += t/errmsg

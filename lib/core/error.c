@@ -94,6 +94,26 @@ evpool__err(int code, const char *fmt, ...)
 	return code;
 }
 
+int
+evpool__err_as(int code, const char *who)
+{
+	char msg[sizeof(evpool__errbuf)];
+	const char *rest = evpool__errbuf;
+	size_t n = strspn(rest, "abcdefghijklmnopqrstuvwxyz_");
+
+	if (code >= 0)
+		return code;
+	if (n > 7 && strncmp(rest, "evpool_", 7) == 0 &&
+	    strncmp(rest + n, ": ", 2) == 0)
+		rest += n + 2;
+	if (*rest == '\0')
+		rest = evpool_strerror(code);
+	if (snprintf(msg, sizeof(msg), "%s: %s", who, rest) >= (int)sizeof(msg))
+		msg[sizeof(msg) - 1] = '\0'; /* a long message loses its tail */
+	memcpy(evpool__errbuf, msg, sizeof(msg));
+	return code;
+}
+
 const char *
 evpool_version(void)
 {

@@ -85,6 +85,13 @@ struct event;
 EVPOOL__INTERNAL int evpool__err(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/** A public function's failure through a shared internal one: make the
+ *  detail message name @p who, the function the user called, in place of the
+ *  "evpool_...:" the internal one wrote ("evpool_submit: the pool is closed"
+ *  from evpool_apply() reads "evpool_apply: the pool is closed").  Returns
+ *  @p code; does nothing when @p code >= 0. */
+EVPOOL__INTERNAL int evpool__err_as(int code, const char *who);
+
 /** Zeroed memory aligned to a cache line, for structures whose _Alignas(64)
  *  members keep one thread's hot fields off another's line; free() frees
  *  it.  NULL if out of memory. */

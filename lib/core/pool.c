@@ -415,7 +415,8 @@ int
 evpool_submit_job(struct evpool *pool, const struct evpool_job_spec *spec,
 		  struct evpool_job **jobp)
 {
-	return evpool__submit(pool, spec, NULL, jobp);
+	return evpool__err_as(evpool__submit(pool, spec, NULL, jobp),
+			      "evpool_submit_job");
 }
 
 int

@@ -264,9 +264,9 @@ imap_fill(struct evpool_imap *it)
 
 #define IMAP_FLAGS (EVPOOL_IMAP_UNORDERED)
 
-int
-evpool_imap_start(struct evpool *pool, const struct evpool_imap_spec *spec,
-		  struct evpool_imap **itp)
+static int
+imap_start(struct evpool *pool, const struct evpool_imap_spec *spec,
+	   struct evpool_imap **itp)
 {
 	struct evpool_imap *it;
 	struct evpool_queue *q;
@@ -357,12 +357,19 @@ evpool_imap_start(struct evpool *pool, const struct evpool_imap_spec *spec,
 }
 
 int
+evpool_imap_start(struct evpool *pool, const struct evpool_imap_spec *spec,
+		  struct evpool_imap **itp)
+{
+	return evpool__err_as(imap_start(pool, spec, itp), "evpool_imap_start");
+}
+
+int
 evpool_imap(struct evpool *pool, evpool_fn fn, const struct evpool_item *items,
 	    size_t n, struct evpool_imap **itp)
 {
 	struct evpool_imap_spec spec = { .fn = fn, .items = items, .n = n };
 
-	return evpool_imap_start(pool, &spec, itp);
+	return evpool__err_as(imap_start(pool, &spec, itp), "evpool_imap");
 }
 
 int
@@ -375,7 +382,8 @@ evpool_imap_unordered(struct evpool *pool, evpool_fn fn,
 		.flags = EVPOOL_IMAP_UNORDERED,
 	};
 
-	return evpool_imap_start(pool, &spec, itp);
+	return evpool__err_as(imap_start(pool, &spec, itp),
+			      "evpool_imap_unordered");
 }
 
 /* Is the next result there?  (it->mu held) */

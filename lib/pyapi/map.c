@@ -67,7 +67,9 @@ evpool_apply(struct evpool *pool, evpool_fn fn, const struct evpool_item *item,
 		memset(res, 0, sizeof(*res));
 	r = item_spec(pool, "evpool_apply", fn, item, &spec);
 	if (r == 0)
-		r = evpool__submit(pool, &spec, evpool__sink_release, &job);
+		r = evpool__err_as(evpool__submit(pool, &spec,
+						  evpool__sink_release, &job),
+				   "evpool_apply");
 	if (r < 0) {
 		if (res)
 			res->status = r;
@@ -123,7 +125,8 @@ evpool_apply_async(struct evpool *pool, evpool_fn fn,
 		spec.done = apply_done;
 		spec.done_arg = c;
 	}
-	r = evpool__submit(pool, &spec, NULL, jobp);
+	r = evpool__err_as(evpool__submit(pool, &spec, NULL, jobp),
+			   "evpool_apply_async");
 	if (r < 0)
 		free(c);
 	return r;
@@ -327,7 +330,7 @@ evpool_map_cancel(struct evpool_map *m)
 static int
 map_check(struct evpool *pool, const struct evpool_map_spec *spec)
 {
-	const char *who = "evpool_map";
+	const char *who = "evpool_map_submit";
 
 	if (!pool || !spec)
 		return evpool__err(-EINVAL, "%s: NULL %s", who,
@@ -387,9 +390,9 @@ map_alloc(size_t n, size_t nchunks, bool keep)
 	return m;
 }
 
-int
-evpool_map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
-		  struct evpool_map **mapp)
+static int
+map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
+	   struct evpool_map **mapp)
 {
 	struct evpool__buf b = { 0 };
 	struct evpool_queue *q;
@@ -501,6 +504,13 @@ evpool_map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
 }
 
 int
+evpool_map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
+		  struct evpool_map **mapp)
+{
+	return evpool__err_as(map_submit(pool, spec, mapp), "evpool_map_submit");
+}
+
+int
 evpool_map_async(struct evpool *pool, evpool_fn fn,
 		 const struct evpool_item *items, size_t n, size_t chunksize,
 		 evpool_map_cb callback, evpool_map_cb error_callback,
@@ -512,7 +522,7 @@ evpool_map_async(struct evpool *pool, evpool_fn fn,
 		.arg = arg,
 	};
 
-	return evpool_map_submit(pool, &spec, mapp);
+	return evpool__err_as(map_submit(pool, &spec, mapp), "evpool_map_async");
 }
 
 int
@@ -528,20 +538,22 @@ evpool_starmap_async(struct evpool *pool, evpool_fn fn, const void *records,
 	};
 
 	if (!records && n)
-		return evpool__err(-EINVAL, "evpool_starmap: NULL records");
-	return evpool_map_submit(pool, &spec, mapp);
+		return evpool__err(-EINVAL, "evpool_starmap_async: NULL records");
+	return evpool__err_as(map_submit(pool, &spec, mapp),
+			      "evpool_starmap_async");
 }
 
+/* evpool_map() and evpool_starmap(), named WHO in error messages. */
 static int
-map_blocking(struct evpool *pool, const struct evpool_map_spec *spec,
-	     struct evpool_map **mapp)
+map_blocking(struct evpool *pool, const char *who,
+	     const struct evpool_map_spec *spec, struct evpool_map **mapp)
 {
 	struct evpool_map *m;
 	int r;
 
-	r = evpool_map_submit(pool, spec, &m);
+	r = map_submit(pool, spec, &m);
 	if (r < 0)
-		return r;
+		return evpool__err_as(r, who);
 	evpool_map_wait(m, -1);
 	r = evpool_map_status(m);
 	if (mapp)
@@ -560,7 +572,7 @@ evpool_map(struct evpool *pool, evpool_fn fn, const struct evpool_item *items,
 		.flags = EVPOOL_MAP_BLOCK,
 	};
 
-	return map_blocking(pool, &spec, mapp);
+	return map_blocking(pool, "evpool_map", &spec, mapp);
 }
 
 int
@@ -575,7 +587,7 @@ evpool_starmap(struct evpool *pool, evpool_fn fn, const void *records,
 
 	if (!records && n)
 		return evpool__err(-EINVAL, "evpool_starmap: NULL records");
-	return map_blocking(pool, &spec, mapp);
+	return map_blocking(pool, "evpool_starmap", &spec, mapp);
 }
 
 /* ---- map accessors ------------------------------------------------------ */

@@ -254,7 +254,8 @@ evpool_submit_to(struct evpool *pool, const char *queue, evpool_fn fn,
 	if (pool->cfg.mode == EVPOOL_MODE_PROCESS)
 		return evpool__err(-EINVAL,
 				   "evpool_submit_to: process-mode pools take byte input; use evpool_submit_job() with spec.queue");
-	return evpool_submit_job(pool, &spec, NULL);
+	return evpool__err_as(evpool_submit_job(pool, &spec, NULL),
+			      "evpool_submit_to");
 }
 
 /* The queue's put()/get() collection, made on first use. */
@@ -301,7 +302,8 @@ evpool_queue_put(struct evpool_queue *q, const struct evpool_item *item)
 	if (r < 0)
 		return r;
 	spec.queue = q;
-	return evpool__results_submit_spec(rc, &spec, NULL);
+	return evpool__err_as(evpool__results_submit_spec(rc, &spec, NULL),
+			      "evpool_queue_put");
 }
 
 int

@@ -224,7 +224,8 @@ evpool_results_submit(struct evpool_results *rc,
 	if (spec->done || spec->emit)
 		return evpool__err(-EINVAL,
 				   "evpool_results_submit: a job of a results collection takes no callback");
-	return evpool__results_submit_spec(rc, spec, jobp);
+	return evpool__err_as(evpool__results_submit_spec(rc, spec, jobp),
+			      "evpool_results_submit");
 }
 
 /* Pop the oldest result of kind @p which (rc->mu held). */
