@@ -42,7 +42,7 @@
  * Link with `pkg-config --cflags --libs libevpool`.
  */
 /*
- * WHERE THE PYTHON-STYLE CALLS COME FROM (<evpool/pyapi.h>; README.md has
+ * WHERE THE PYTHON-STYLE CALLS COME FROM (<evpool/pyapi.h>; docs/python.md has
  * the full table with arguments).  The library's own sources speak of the
  * C calls only; this is the one place that names their models.
  *

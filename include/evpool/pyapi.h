@@ -22,7 +22,7 @@ extern "C" {
  * _async forms, wait and as_completed, the context manager, results
  * collections, map without results, generator jobs, named queues and
  * configuration from the environment and the command line.  The table in
- * <evpool.h> names the model of each; README.md has it with arguments.
+ * <evpool.h> names the model of each; docs/python.md has it with arguments.
  *
  * All of it is built on evpool_submit_job() and keeps THE CONTRACT: a call
  * that fails calls no callback; one that succeeds calls exactly one, on the
