@@ -413,9 +413,12 @@ EVPOOL_API void *evpool_job_arg(const struct evpool_job *job);
  * Cancel a job.
  * @return 0 if the job will complete with -ECANCELED (it was queued; or it
  *         was running in a process pool, whose worker is killed);
- *         -EBUSY if it is running in a thread pool: its cancelled flag is
- *         set and the job decides (evpool_ctx_cancelled());
- *         -EALREADY if it had already finished; -EINVAL for NULL.
+ *         -EBUSY if it is running in a thread pool (only there): its
+ *         cancelled flag is set and the job decides (evpool_ctx_cancelled());
+ *         -EALREADY if it had already finished, or was finishing (its
+ *         outcome decided: in a process pool, its result arriving, its
+ *         timeout, or an earlier cancel) — its callback comes with that
+ *         outcome; -EINVAL for NULL.
  */
 EVPOOL_API int evpool_job_cancel(struct evpool_job *job);
 

@@ -415,17 +415,22 @@ evpool_job_cancel(struct evpool_job *job)
 	}
 	if (st == EVPOOL__RUNNING) {
 		struct evpool__worker *w;
-		bool killed = false;
+		bool killed = false, stoppable;
 
 		evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 		/* the worker running it (process mode: it may hold several
 		 * jobs at once) */
 		w = evpool__job_ext(job) ? EVPOOL__EXT(job)->worker : NULL;
-		if (w && evpool__job_pool(job)->ops->kill)
+		stoppable = evpool__job_pool(job)->ops->kill != NULL;
+		if (w && stoppable)
 			killed = evpool__job_pool(job)->ops->kill(w, job);
 		pthread_mutex_unlock(&q->mu);
 		evpool__pool_wake(evpool__job_pool(job)); /* an emitter may be waiting */
-		return killed ? 0 : -EBUSY;
+		/* A process-mode kill fails only when another party (its
+		 * proxy delivering the result, the timeout, a cancel before
+		 * us) claimed the job first: it is finishing, not running
+		 * on — -EBUSY is for thread pools, whose job decides. */
+		return killed ? 0 : stoppable ? -EALREADY : -EBUSY;
 	}
 	pthread_mutex_unlock(&q->mu);
 	return -EALREADY;
