@@ -649,6 +649,10 @@ struct evpool__mode_ops {
 	/** Pool-wide setup/teardown (fork server...).  May be NULL. */
 	int (*pool_start)(struct evpool *pool);
 	void (*pool_stop)(struct evpool *pool);
+	/** evpool_get_stats(), after the core's fields, no lock held: add
+	 *  the mode's (process mode: fork server restarts, workers without
+	 *  a process).  May be NULL. */
+	void (*stats)(struct evpool *pool, struct evpool_stats *st);
 };
 
 EVPOOL__INTERNAL extern const struct evpool__mode_ops evpool__thread_ops;

@@ -714,6 +714,8 @@ evpool_get_stats(struct evpool *pool, struct evpool_stats *st)
 	st->max_workers = pool->dq->max_workers;
 	pthread_mutex_unlock(&pool->mu);
 	st->peak_queued = atomic_load_explicit(&pool->peak_queued, memory_order_relaxed);
+	if (pool->ops->stats)
+		pool->ops->stats(pool, st);
 	return 0;
 }
 

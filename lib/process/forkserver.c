@@ -15,11 +15,13 @@
  * held by threads that do not exist here.  Its state is one mmap'd table.
  *
  * Protocol.  The control socket (SOCK_SEQPACKET, one message per request) has
- * two requests, served one at a time in order (fs->mu in the host):
+ * three requests, served one at a time in order (fs->mu in the host):
  *   SPAWN id -> {0, pid} + five descriptors (SCM_RIGHTS): the worker's
  *               socket, the proxy's end of the worker's reap channel, the
  *               memfd of their shared block, and the two eventfds (see
  *               proc-internal.h); or {-errno, 0} and none.
+ *   STANDBY + one descriptor -> {0, pid}: fork a standby fork server
+ *               that serves that descriptor (see below); or {-errno, 0}.
  *   EXIT     -> the server kills what is left and exits.
  * A reap channel (SOCK_SEQPACKET, one per worker) carries 'K' from the proxy
  * (SIGKILL the worker, if it is still an unreaped child) and, once the
@@ -33,6 +35,34 @@
  * or a pipe the host closes later must not stay open in a process that
  * lives as long as the pool).  A worker keeps stdin, stdout, stderr, its
  * socket and its two eventfds (and the mapping of its shared block).
+ *
+ * The fork server is a worker too: it can die (the OOM killer, an
+ * operator's kill -9).  Its workers then die with it (PR_SET_PDEATHSIG),
+ * their proxies see their reap channels hang up and fail the jobs they were
+ * running with EVPOOL_ECRASHED (wait status unknown: -1), and the next
+ * request finds the control socket at EOF.  The host then replaces it
+ * (evpool__fs_check(), called by a spawn that finds it gone, a proxy that
+ * lost a worker with it, and evpool_get_stats()).  A replacement forked
+ * from the host later would be forked from a process that may run many
+ * threads by then, with their locks held in the copy, and would see the
+ * program as it is then, not as the workers saw it so far.  So each fork
+ * server forks, on the host's STANDBY request right after it starts, a
+ * STANDBY copy of itself: a second fork server, made from the same image
+ * (the program as it was at pool creation), idle on a control socket of
+ * its own, with no PR_SET_PDEATHSIG, so it outlives the one that made it.
+ * To replace a dead server the host switches to the standby's socket and
+ * asks it for a standby of its own; a spawn in progress is asked again of
+ * the new server, once.  Only when the standby is gone too (killed along
+ * with it) does the host fork a new server itself, as evpool_new() did:
+ * the documented fallback, with the multi-threaded fork's caveat (the
+ * new server runs only async-signal-safe code before its workers start
+ * jobs; a job that takes a lock some host thread held at that fork can
+ * hang).  fs->restarts counts replacements (evpool_stats.forkserver_restarts)
+ * and fs->gen numbers the servers, so that a proxy knows its worker died
+ * with an old one.  The host reaps the one server it forked; a standby
+ * that took over is not its child (init reaps it), so at the end the host
+ * waits for EOF on its control socket instead: the server closes it only
+ * by exiting, after reaping its workers.
  *
  * Host fork(): an atfork child handler closes, in the child, the host's end
  * of every fork server's control socket, so a child that outlives its
@@ -65,7 +95,7 @@
 #include <sys/eventfd.h>
 #endif
 
-enum { FS_SPAWN = 1, FS_EXIT = 2 };
+enum { FS_SPAWN = 1, FS_EXIT = 2, FS_STANDBY = 3 };
 
 struct fs_req {
 	uint32_t op;
@@ -156,6 +186,7 @@ struct fs_state {
 	int ctl;
 	int sigfd;
 	pid_t self;
+	pid_t standby;		/* our standby child, 0: none */
 	const struct evpool *pool;
 	struct fs_child *kids;
 	struct pollfd *pfd;
@@ -216,6 +247,8 @@ fs_reap(struct fs_state *st)
 		ssize_t i = fs_find(st, pid);
 		int32_t s = status;
 
+		if (pid == st->standby)
+			st->standby = 0;
 		if (i < 0)
 			continue;
 		if (st->kids[i].reap < 0) {
@@ -233,6 +266,10 @@ fs_exit(struct fs_state *st)
 	for (size_t i = 0; i < st->nkids; i++)
 		if (!st->kids[i].reaped)
 			kill(st->kids[i].pid, SIGKILL);
+	/* A standby not yet taken over has no workers (one that took over
+	 * is init's child by now, and not ours to stop). */
+	if (st->standby > 0)
+		kill(st->standby, SIGKILL);
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 	_exit(0);
@@ -343,8 +380,58 @@ reply:
 		close(efd_down);
 }
 
+/* Name the process <pool>/fs (serving) or <pool>/sb (a standby). */
+static void
+fs_name(const struct evpool *pool, const char *what)
+{
+#ifdef HAVE_SYS_PRCTL_H
+	char name[16];
+
+	snprintf(name, sizeof(name), "%s/%s", pool->cfg.name, what);
+	prctl(PR_SET_NAME, name);
+#else
+	(void)pool;
+	(void)what;
+#endif
+}
+
+static __attribute__((noreturn)) void fs_main(int ctl,
+					      const struct evpool *pool,
+					      bool standby);
+
+/* STANDBY: fork a copy of this server that serves @p fd.  Being asked
+ * means we serve the pool now (a standby that took over is asked first). */
+static void
+fs_standby(struct fs_state *st, int fd)
+{
+	struct fs_rep rep = { 0, 0 };
+	pid_t pid;
+
+	fs_name(st->pool, "fs");
+	if (fd < 0) {
+		rep.err = -EBADF;
+	} else if (st->standby > 0) {
+		rep.err = -EEXIST;
+	} else if ((pid = fork()) < 0) {
+		rep.err = -errno;
+	} else if (pid == 0) {
+		/* Nothing of the serving server's: no workers, its tables
+		 * go; fs_main() closes every descriptor but fd. */
+		munmap(st->kids, FS_MAX_CHILDREN * sizeof(*st->kids));
+		munmap(st->pfd, (FS_MAX_CHILDREN + 2) * sizeof(*st->pfd));
+		fs_main(fd, st->pool, true);
+	} else {
+		st->standby = pid;
+		rep.pid = pid;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (send(st->ctl, &rep, sizeof(rep), MSG_NOSIGNAL) < 0)
+		fs_exit(st); /* the host is gone */
+}
+
 static __attribute__((noreturn)) void
-fs_main(int ctl, const struct evpool *pool)
+fs_main(int ctl, const struct evpool *pool, bool standby)
 {
 	struct fs_state st = { .ctl = ctl, .pool = pool };
 	sigset_t set;
@@ -352,13 +439,7 @@ fs_main(int ctl, const struct evpool *pool)
 	st.self = getpid();
 	fs_set_signals();
 	evpool__close_fds_except(&ctl, 1);
-#ifdef HAVE_SYS_PRCTL_H
-	{
-		char name[16];
-		snprintf(name, sizeof(name), "%s/fs", pool->cfg.name);
-		prctl(PR_SET_NAME, name);
-	}
-#endif
+	fs_name(pool, standby ? "sb" : "fs");
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	st.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -420,10 +501,35 @@ fs_main(int ctl, const struct evpool *pool)
 		}
 		if (st.pfd[0].revents) {
 			struct fs_req req;
-			ssize_t got = recv(st.ctl, &req, sizeof(req), 0);
+			union {
+				struct cmsghdr h;
+				char buf[CMSG_SPACE(sizeof(int))];
+			} cm;
+			struct iovec iov = { &req, sizeof(req) };
+			struct msghdr mh = {
+				.msg_iov = &iov,
+				.msg_iovlen = 1,
+				.msg_control = cm.buf,
+				.msg_controllen = sizeof(cm.buf),
+			};
+			struct cmsghdr *ch;
+			ssize_t got = recvmsg(st.ctl, &mh, MSG_CMSG_CLOEXEC);
+			int fd = -1;
 
 			if (got < 0 && errno == EINTR)
 				continue;
+			for (ch = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL; ch;
+			     ch = CMSG_NXTHDR(&mh, ch))
+				if (ch->cmsg_level == SOL_SOCKET &&
+				    ch->cmsg_type == SCM_RIGHTS &&
+				    ch->cmsg_len >= CMSG_LEN(sizeof(int)))
+					memcpy(&fd, CMSG_DATA(ch), sizeof(int));
+			if (got == (ssize_t)sizeof(req) && req.op == FS_STANDBY) {
+				fs_standby(&st, fd);
+				continue;
+			}
+			if (fd >= 0)
+				close(fd);
 			if (got != (ssize_t)sizeof(req) || req.op != FS_SPAWN)
 				fs_exit(&st); /* EOF (host gone), EXIT, junk */
 			fs_spawn(&st, req.id);
@@ -457,7 +563,10 @@ atfork_child(void)
 	for (struct evpool__fs *fs = reg_head; fs; fs = fs->next) {
 		if (fs->ctl >= 0)
 			close(fs->ctl);
-		fs->ctl = -1;
+		if (fs->sb >= 0)
+			close(fs->sb);
+		fs->ctl = fs->sb = -1;
+		fs->running = false;
 		fs->registered = false;
 	}
 	reg_head = NULL;
@@ -498,22 +607,24 @@ reg_remove(struct evpool__fs *fs)
 
 /* ---- the host's side ----------------------------------------------------- */
 
-int
-evpool__fs_start(struct evpool__fs *fs, const struct evpool *pool)
+/* Close the @p n descriptors of @p fds that are open (>= 0). */
+static void
+close_fds(const int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Fork a fork server from the host: fs->ctl and fs->pid (our child). */
+static int
+fs_fork(struct evpool__fs *fs)
 {
 	int sv[2];
 	pid_t pid;
 
-	memset(fs, 0, sizeof(*fs));
-	fs->ctl = -1;
-	pthread_mutex_init(&fs->mu, NULL);
-	pthread_once(&reg_once, reg_init);
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-		int e = errno;
-		pthread_mutex_destroy(&fs->mu);
-		return evpool__err(EVPOOL_ESPAWN, "fork server: socketpair: %s",
-				   strerror(e));
-	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
 	/* Output the host buffered before now must not be written again by
 	 * every worker that flushes its copy of the buffers. */
 	fflush(NULL);
@@ -522,31 +633,226 @@ evpool__fs_start(struct evpool__fs *fs, const struct evpool *pool)
 		int e = errno;
 		close(sv[0]);
 		close(sv[1]);
-		pthread_mutex_destroy(&fs->mu);
-		return evpool__err(EVPOOL_ESPAWN, "fork server: fork: %s",
-				   strerror(e));
+		return -e;
 	}
 	if (pid == 0)
-		fs_main(sv[1], pool);
+		fs_main(sv[1], fs->pool, false);
 	close(sv[1]);
 	fs->pid = pid;
 	fs->ctl = sv[0];
+	return 0;
+}
+
+/* Send @p req (with descriptor @p fd if >= 0) and read the reply's fixed
+ * part; descriptors that come with it go to @p fds (up to @p nfds, the
+ * others -1), so that whatever arrived can be closed.  @return 0, or
+ * -EPIPE if the server is gone (EOF, reset), or another -errno. */
+static int
+fs_call(struct evpool__fs *fs, const struct fs_req *req, int fd,
+	struct fs_rep *rep, int *fds, int nfds)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(FS_NFDS * sizeof(int))];
+	} cm;
+	struct iovec iov = { (void *)req, sizeof(*req) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *ch;
+	ssize_t got;
+
+	for (int i = 0; i < nfds; i++)
+		fds[i] = -1;
+	memset(cm.buf, 0, sizeof(cm.buf));
+	if (fd >= 0) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm.h.cmsg_level = SOL_SOCKET;
+		cm.h.cmsg_type = SCM_RIGHTS;
+		cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+	}
+	if (sendmsg(fs->ctl, &mh, MSG_NOSIGNAL) < 0)
+		return errno == EPIPE || errno == ECONNRESET ? -EPIPE : -errno;
+	iov.iov_base = rep;
+	iov.iov_len = sizeof(*rep);
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	do
+		got = recvmsg(fs->ctl, &mh, MSG_CMSG_CLOEXEC);
+	while (got < 0 && errno == EINTR);
+	/* Short of descriptors (EMFILE), the kernel passes as many as it
+	 * could and sets MSG_CTRUNC: take those too, to close them. */
+	for (ch = got >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; ch;
+	     ch = CMSG_NXTHDR(&mh, ch)) {
+		size_t k;
+
+		if (ch->cmsg_level != SOL_SOCKET || ch->cmsg_type != SCM_RIGHTS ||
+		    ch->cmsg_len < CMSG_LEN(0))
+			continue;
+		k = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int d;
+
+			memcpy(&d, CMSG_DATA(ch) + i * sizeof(int), sizeof(int));
+			if (i < (size_t)nfds && fds[i] < 0)
+				fds[i] = d;
+			else
+				close(d);
+		}
+	}
+	if (got < 0)
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	if (got == 0)
+		return -EPIPE;
+	if (got != (ssize_t)sizeof(*rep)) {
+		close_fds(fds, nfds);
+		for (int i = 0; i < nfds; i++)
+			fds[i] = -1;
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Ask the serving fork server for a standby (fs->mu held, or during
+ * start).  Not fatal if it fails: a later replacement is then forked by
+ * the host. */
+static void
+fs_add_standby(struct evpool__fs *fs)
+{
+	struct fs_req req = { FS_STANDBY, 0 };
+	struct fs_rep rep;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	if (fs_call(fs, &req, sv[1], &rep, NULL, 0) == 0 && rep.err == 0) {
+		fs->sb = sv[0];
+	} else {
+		close(sv[0]);
+	}
+	close(sv[1]);
+}
+
+static bool fs_dead(int ctl);
+
+/* The serving fork server is dead (its control socket is at EOF): reap
+ * it if it is our child, and put its standby (or, if none is left, a new
+ * fork of the host) in its place.  fs->mu held. */
+static int
+fs_replace(struct evpool__fs *fs)
+{
+	int r = 0;
+
+	if (fs->ctl >= 0)
+		close(fs->ctl);
+	fs->ctl = -1;
+	if (fs->pid > 0) {
+		/* It has closed its socket: it is exiting (ECHILD if the
+		 * host reaps for itself or ignores SIGCHLD). */
+		while (waitpid(fs->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		fs->pid = 0;
+	}
+	if (fs->sb >= 0) {
+		fs->ctl = fs->sb;
+		fs->sb = -1;
+		fs_add_standby(fs);
+		/* No answer: the standby died too. */
+		if (fs->sb < 0 && fs_dead(fs->ctl)) {
+			close(fs->ctl);
+			fs->ctl = -1;
+		}
+	}
+	if (fs->ctl < 0) {
+		r = fs_fork(fs);
+		if (r == 0)
+			fs_add_standby(fs);
+	}
+	atomic_fetch_add(&fs->gen, 1);
+	atomic_fetch_add(&fs->restarts, 1);
+	return r;
+}
+
+static bool
+fs_dead(int ctl)
+{
+	struct pollfd p = { ctl, 0, 0 };
+
+	return poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
+int
+evpool__fs_check(struct evpool__fs *fs)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&fs->mu);
+	if (fs->running && fs_dead(fs->ctl))
+		r = fs_replace(fs);
+	pthread_mutex_unlock(&fs->mu);
+	return r;
+}
+
+int
+evpool__fs_start(struct evpool__fs *fs, const struct evpool *pool)
+{
+	int r;
+
+	memset(fs, 0, sizeof(*fs));
+	fs->ctl = fs->sb = -1;
+	fs->pool = pool;
+	atomic_init(&fs->gen, 1);
+	atomic_init(&fs->restarts, 0);
+	pthread_mutex_init(&fs->mu, NULL);
+	pthread_once(&reg_once, reg_init);
+	r = fs_fork(fs);
+	if (r < 0) {
+		pthread_mutex_destroy(&fs->mu);
+		return evpool__err(EVPOOL_ESPAWN, "fork server: %s",
+				   strerror(-r));
+	}
+	fs_add_standby(fs);
+	fs->running = true;
 	reg_add(fs);
 	return 0;
+}
+
+/* Ask the server on @p ctl to exit, and wait until it has (EOF: it closes
+ * the socket only by exiting, after reaping its workers). */
+static void
+fs_end(int ctl)
+{
+	struct fs_req req = { FS_EXIT, 0 };
+	struct pollfd p = { ctl, POLLIN, 0 };
+	char b[16];
+
+	if (ctl < 0)
+		return;
+	if (send(ctl, &req, sizeof(req), MSG_NOSIGNAL) >= 0) {
+		for (;;) {
+			int r = poll(&p, 1, -1);
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 || (p.revents & (POLLHUP | POLLERR)) ||
+			    recv(ctl, b, sizeof(b), MSG_DONTWAIT) == 0)
+				break;
+		}
+	}
+	close(ctl);
 }
 
 void
 evpool__fs_stop(struct evpool__fs *fs)
 {
-	struct fs_req req = { FS_EXIT, 0 };
-
 	reg_remove(fs);
 	pthread_mutex_lock(&fs->mu);
-	if (fs->ctl >= 0) {
-		send(fs->ctl, &req, sizeof(req), MSG_NOSIGNAL);
-		close(fs->ctl);
-		fs->ctl = -1;
-	}
+	fs->running = false;
+	fs_end(fs->sb);
+	fs->sb = -1;
+	fs_end(fs->ctl);
+	fs->ctl = -1;
 	pthread_mutex_unlock(&fs->mu);
 	if (fs->pid > 0) {
 		/* Our only child.  ECHILD if the host reaps everything itself
@@ -559,53 +865,39 @@ evpool__fs_stop(struct evpool__fs *fs)
 }
 
 int
-evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
+evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c,
+		 unsigned *gen)
 {
 	struct fs_req req = { FS_SPAWN, id };
-	struct fs_rep rep;
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(FS_NFDS * sizeof(int))];
-	} cm;
-	struct iovec iov = { &rep, sizeof(rep) };
-	struct msghdr mh = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cm.buf,
-		.msg_controllen = sizeof(cm.buf),
-	};
-	struct cmsghdr *ch;
+	struct fs_rep rep = { 0, 0 };
 	int fds[FS_NFDS];
-	ssize_t got;
 	void *shm;
 	int e = 0;
 
 	memset(c, 0, sizeof(*c));
 	c->sock = c->reap = c->efd_up = c->efd_down = -1;
-	for (int i = 0; i < FS_NFDS; i++)
-		fds[i] = -1;
 	pthread_mutex_lock(&fs->mu);
-	if (fs->ctl < 0) {
+	if (!fs->running || fs->ctl < 0) {
 		pthread_mutex_unlock(&fs->mu);
 		return evpool__err(EVPOOL_ESPAWN, "process pool: no fork server");
 	}
-	if (send(fs->ctl, &req, sizeof(req), MSG_NOSIGNAL) < 0) {
-		e = errno;
-		got = -1;
-	} else {
-		do
-			got = recvmsg(fs->ctl, &mh, MSG_CMSG_CLOEXEC);
-		while (got < 0 && errno == EINTR);
-		e = errno;
+	/* A server that died (before or during the request) is replaced,
+	 * and the request asked again of the new one, once. */
+	for (int attempt = 0;; attempt++) {
+		if (fs_dead(fs->ctl) && attempt == 0)
+			e = -EPIPE;
+		else
+			e = fs_call(fs, &req, -1, &rep, fds, FS_NFDS);
+		if (e != -EPIPE || attempt == 1)
+			break;
+		if (fs_replace(fs) < 0 || fs->ctl < 0)
+			break;
 	}
+	*gen = atomic_load(&fs->gen);
 	pthread_mutex_unlock(&fs->mu);
-	if (got != (ssize_t)sizeof(rep))
+	if (e < 0)
 		return evpool__err(EVPOOL_ESPAWN, "fork server is gone (%s)",
-				   got < 0 ? strerror(e) : "EOF");
-	for (ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch))
-		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS &&
-		    ch->cmsg_len == CMSG_LEN(FS_NFDS * sizeof(int)))
-			memcpy(fds, CMSG_DATA(ch), sizeof(fds));
+				   strerror(-e));
 	shm = MAP_FAILED;
 	if (rep.err == 0 && fds[2] >= 0)
 		shm = mmap(NULL, sizeof(struct evpool__shm),
@@ -619,7 +911,13 @@ evpool__fs_spawn(struct evpool__fs *fs, unsigned id, struct evpool__child *c)
 	c->efd_down = fds[4];
 	if (rep.err < 0 || shm == MAP_FAILED || c->sock < 0 || c->reap < 0 ||
 	    c->efd_up < 0 || c->efd_down < 0) {
-		int err = rep.err < 0 ? -rep.err : shm == MAP_FAILED ? errno : EPROTO;
+		int err = rep.err < 0 ? -rep.err
+			  : fds[2] < 0 || c->sock < 0 || c->reap < 0 ||
+				    c->efd_up < 0 || c->efd_down < 0
+			  ? EMFILE /* a reply cut short: MSG_CTRUNC */
+			  : errno;
+		if (shm != MAP_FAILED)
+			munmap(shm, sizeof(struct evpool__shm));
 		evpool__child_close(c); /* the fork server kills it, if any */
 		return evpool__err(EVPOOL_ESPAWN, "fork server could not fork: %s",
 				   strerror(err));

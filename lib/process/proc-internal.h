@@ -253,9 +253,14 @@ EVPOOL__INTERNAL bool evpool__ring_ready(const struct evpool__ring *r);
 
 /** The host's handle on a pool's fork server (in struct proc_pool). */
 struct evpool__fs {
-	pid_t pid;			/* 0: not running */
+	pid_t pid;			/* the server if it is our child, else 0 */
 	int ctl;			/* SOCK_SEQPACKET; -1 once gone */
-	pthread_mutex_t mu;		/* one request at a time */
+	int sb;				/* its standby's; -1: none */
+	bool running;			/* between start and stop */
+	const struct evpool *pool;
+	atomic_uint gen;		/* numbers the servers, from 1 */
+	atomic_uint_fast64_t restarts;	/* servers replaced */
+	pthread_mutex_t mu;		/* one request at a time; the fields */
 	struct evpool__fs *next;	/* the atfork registry */
 	bool registered;
 };
@@ -284,10 +289,19 @@ EVPOOL__INTERNAL void evpool__fs_stop(struct evpool__fs *fs);
 /**
  * Ask for a new worker process (named after worker @p id).  It runs the
  * initializer and then sends READY; waiting for that is the caller's job.
+ * A fork server found dead is replaced first (evpool__fs_check()).
+ * @param gen  receives the generation of the server that forked it: the
+ *             worker dies with that server (fs->gen moves on then).
  * @return 0 or a negative code (EVPOOL_ESPAWN with a message).
  */
 EVPOOL__INTERNAL int evpool__fs_spawn(struct evpool__fs *fs, unsigned id,
-				      struct evpool__child *c);
+				      struct evpool__child *c, unsigned *gen);
+/**
+ * If the fork server has died, put its standby (or a new fork of the
+ * host) in its place; fs->restarts counts it.  Cheap when it lives (one
+ * poll()).  @return 0 or -errno (no server could be had).
+ */
+EVPOOL__INTERNAL int evpool__fs_check(struct evpool__fs *fs);
 /** Ask the fork server to SIGKILL the worker (if not already reaped). */
 EVPOOL__INTERNAL void evpool__child_kill(struct evpool__child *c);
 /**

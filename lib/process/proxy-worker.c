@@ -64,9 +64,10 @@ evpool__proxy_sock_move(struct proc_worker *pw, bool out, void *buf,
 	enum io io = IO_OK;
 
 	while (done < len) {
-		struct pollfd p[2] = {
+		struct pollfd p[3] = {
 			{ pw->c.sock, out ? POLLOUT : POLLIN, 0 },
 			{ pw->cancel_rfd, POLLIN, 0 },
+			{ pw->c.reap, POLLIN, 0 },
 		};
 		ssize_t n = out ? send(pw->c.sock, (char *)buf + done, len - done,
 				       MSG_NOSIGNAL | MSG_DONTWAIT)
@@ -92,8 +93,10 @@ evpool__proxy_sock_move(struct proc_worker *pw, bool out, void *buf,
 		give_up = job && (atomic_load(&pw->kill_all) || job_taken(job));
 		if (give_up && (ms < 0 || ms > SOCK_STALL_MS))
 			ms = SOCK_STALL_MS;
-		r = poll(p, 2, ms);
-		if (r < 0 && errno != EINTR) {
+		r = poll(p, 3, ms);
+		/* The reap channel speaks only once the worker is dead (a
+		 * process it forked may keep the socket open). */
+		if ((r < 0 && errno != EINTR) || (r > 0 && p[2].revents)) {
 			io = IO_DEAD;
 			break;
 		}
@@ -135,6 +138,7 @@ child_release(struct proc_worker *pw)
 	if (!pw->c.pid)
 		return;
 	evpool__child_close(&pw->c);
+	atomic_store_explicit(&pw->proc_gen, 0, memory_order_relaxed);
 	for (unsigned i = 0; i < pw->fl_n; i++)
 		if (FL(pw, i)->state == FL_SENT)
 			FL(pw, i)->state = FL_UNSENT;
@@ -143,8 +147,10 @@ child_release(struct proc_worker *pw)
 	pw->replacing = true;
 }
 
-static int
-child_end(struct proc_worker *pw, bool kill_it)
+/* Kill the worker (if @p kill_it), wait for its status and let go of it.
+ * @return its wait status, or -1 if unknown (its fork server died). */
+int
+evpool__proxy_child_end(struct proc_worker *pw, bool kill_it)
 {
 	int status = child_reap(pw, kill_it);
 
@@ -174,10 +180,11 @@ evpool__proxy_sleep(struct proc_worker *pw,
 		    bool pokes)
 {
 	struct evpool__shm *shm = pw->c.shm;
-	struct pollfd p[3] = {
+	struct pollfd p[4] = {
 		{ pw->c.efd_up, POLLIN, 0 },
 		{ pw->c.sock, POLLIN, 0 },
 		{ pokes ? pw->cancel_rfd : -1, POLLIN, 0 },
+		{ pw->c.reap, POLLIN, 0 },
 	};
 	int ms, r;
 
@@ -189,7 +196,7 @@ evpool__proxy_sleep(struct proc_worker *pw,
 		return pokes && atomic_load(&pw->poked) ? IO_POKE : IO_OK;
 	}
 	ms = ms_until(deadline);
-	r = ms == 0 ? 0 : poll(p, 3, ms);
+	r = ms == 0 ? 0 : poll(p, 4, ms);
 	atomic_store(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 0);
 	if (r < 0 && errno != EINTR)
 		return IO_DEAD;
@@ -198,6 +205,11 @@ evpool__proxy_sleep(struct proc_worker *pw,
 			evpool__efd_drain(pw->c.efd_up);
 		if (p[2].revents)
 			cancel_drain(pw);
+		/* Its wait status (or the fork server's hang-up): the
+		 * worker is dead, whoever still holds its socket — a
+		 * process it forked inherits it and may live on. */
+		if (p[3].revents)
+			return IO_DEAD;
 		if (p[1].revents) {
 			enum io io = sock_check(pw);
 			if (io != IO_OK)
@@ -227,9 +239,11 @@ evpool__proxy_child_start(struct evpool__worker *w)
 	struct evpool__frame f;
 	bool stop = false;
 	char why[64];
-	int r;
+	unsigned gen;
+	int r, status;
 
-	r = evpool__fs_spawn(&pp->fs, w->id, &pw->c);
+again:
+	r = evpool__fs_spawn(&pp->fs, w->id, &pw->c, &gen);
 	if (r < 0)
 		return r;
 	evpool__ring_init(&pw->down, &pw->c.shm->down, pw->c.shm->down_data,
@@ -247,6 +261,8 @@ evpool__proxy_child_start(struct evpool__worker *w)
 							  memory_order_relaxed);
 			pw->replacing = false;
 			pw->njobs = 0;
+			atomic_store_explicit(&pw->proc_gen, gen,
+					      memory_order_relaxed);
 			return 0;
 		}
 		if (r != 0)
@@ -267,7 +283,13 @@ evpool__proxy_child_start(struct evpool__worker *w)
 		if (io != IO_OK)
 			break;
 	}
-	describe_status(why, sizeof(why), child_end(pw, true));
+	status = evpool__proxy_child_end(pw, true);
+	/* Status unknown: the fork server died, and the worker with it, in
+	 * its initializer.  Not the worker's fault: ask its replacement. */
+	if (status == -1 && !stop && !atomic_load(&pw->kill_all) &&
+	    evpool__fs_check(&pp->fs) == 0 && atomic_load(&pp->fs.gen) != gen)
+		goto again;
+	describe_status(why, sizeof(why), status);
 	pw->replacing = false; /* nothing was replaced */
 	if (stop)
 		return evpool__err(EVPOOL_ESPAWN,
@@ -281,29 +303,21 @@ evpool__proxy_child_start(struct evpool__worker *w)
 void
 evpool__proxy_child_stop(struct proc_worker *pw)
 {
-	uint64_t deadline;
-	bool dead = false;
+	int status;
 
 	if (!pw->c.pid)
 		return;
-	deadline = evpool__deadline_ns(STOP_GRACE_MS);
+	/* Wait for its wait status (not for EOF on its socket, which a
+	 * process it forked may hold); kill it if it takes too long. */
 	if (evpool__ring_put(&pw->down, EVPOOL__W_STOP, 0, 0, 0, 0, NULL, 0) == 0) {
 		evpool__shm_wake(pw->c.shm, EVPOOL__SIDE_WORKER, pw->c.efd_down);
-		/* Wait for EOF: the process has exited. */
-		for (;;) {
-			struct pollfd p = { pw->c.sock, POLLIN, 0 };
-			int ms = ms_until(deadline);
-			char b;
-
-			if (ms == 0 || poll(&p, 1, ms) == 0)
-				break;
-			if (recv(pw->c.sock, &b, 1, MSG_DONTWAIT) == 0) {
-				dead = true;
-				break;
-			}
+		if (evpool__child_status(&pw->c, STOP_GRACE_MS, &status) !=
+		    -ETIMEDOUT) {
+			child_release(pw);
+			return;
 		}
 	}
-	child_end(pw, !dead);
+	evpool__proxy_child_end(pw, true);
 }
 
 /* ---- proxy: when things go wrong ----------------------------------------- */

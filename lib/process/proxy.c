@@ -414,11 +414,15 @@ proc_worker_start(struct evpool__worker *w)
 	pthread_once(&spin_once, spin_decide);
 	pw->avg_ns = DEPTH_TARGET_NS / 2;
 	pw->depth = 1;
+	atomic_init(&pw->proc_gen, GEN_STARTING);
 	if (make_cancel_fds(pw) < 0) {
 		free(pw);
 		return evpool__err(-EMFILE, "process worker: no cancel fd");
 	}
+	/* Under q->mu: proc_stats() reads it. */
+	pthread_mutex_lock(&w->q->mu);
 	w->mode_data = pw;
+	pthread_mutex_unlock(&w->q->mu);
 	/* A failure here is not fatal: run() tries again, and fails the job
 	 * with EVPOOL_ESPAWN if no process can be had. */
 	evpool__proxy_child_start(w);
@@ -517,6 +521,12 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			evpool__proxy_handle_pokes(pool, pw);
 		if (!pw->live)
 			break;
+		/* Its process died with a fork server (nothing of ours ran
+		 * there since): a new one, not a crash. */
+		if (pw->c.pid && !pw->sent &&
+		    atomic_load_explicit(&pw->proc_gen, memory_order_relaxed) !=
+			    atomic_load(&pp->fs.gen))
+			evpool__proxy_child_end(pw, true);
 		if (!pw->c.pid && evpool__proxy_child_start(w) < 0) {
 			struct fl_entry *e;
 			/* A start cut short by terminate (kill_all) or a
@@ -623,6 +633,46 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 		evpool__proxy_child_start(w);
 }
 
+/*
+ * evpool_get_stats(): a dead fork server is replaced now (so the stats
+ * say so), and an idle worker whose process is gone — it died with a fork
+ * server, or could not be started — counts as neither worker nor idle:
+ * its process is started again only when a job comes.
+ */
+static void
+proc_stats(struct evpool *pool, struct evpool_stats *st)
+{
+	struct proc_pool *pp = pool->mode_data;
+	unsigned gen, dead = 0;
+
+	if (!pp)
+		return;
+	evpool__fs_check(&pp->fs);
+	gen = atomic_load(&pp->fs.gen);
+	st->forkserver_restarts = atomic_load(&pp->fs.restarts);
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q; q = q->next) {
+		pthread_mutex_lock(&q->mu);
+		for (struct evpool__worker *w = q->workers; w; w = w->next) {
+			struct proc_worker *pw = w->mode_data;
+			unsigned g;
+
+			if (w->current || !pw)
+				continue;
+			g = atomic_load_explicit(&pw->proc_gen,
+						 memory_order_relaxed);
+			if (g != GEN_STARTING && g != gen)
+				dead++;
+		}
+		pthread_mutex_unlock(&q->mu);
+	}
+	pthread_mutex_unlock(&pool->mu);
+	if (dead > st->idle_workers)
+		dead = st->idle_workers;
+	st->idle_workers -= dead;
+	st->workers -= dead < st->workers ? dead : st->workers;
+}
+
 static const struct evpool__mode_ops process_ops = {
 	.worker_start = proc_worker_start,
 	.worker_stop = proc_worker_stop,
@@ -631,6 +681,7 @@ static const struct evpool__mode_ops process_ops = {
 	.kill_all = proc_kill_all,
 	.pool_start = evpool__proc_pool_start,
 	.pool_stop = evpool__proc_pool_stop,
+	.stats = proc_stats,
 };
 
 const struct evpool__mode_ops *const evpool__process_ops = &process_ops;

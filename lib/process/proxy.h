@@ -47,8 +47,14 @@ struct fl_entry {
 	bool finished;		/* its RESULT is in the ring: no deadline */
 };
 
+/* proc_worker.proc_gen while the worker thread starts its first process. */
+#define GEN_STARTING UINT_MAX
+
 struct proc_worker {
 	struct evpool__child c;	/* the worker process; c.pid 0: none */
+	/* 0: no process; else the generation of the fork server that forked
+	 * it (it dies with that server); GEN_STARTING.  For the stats. */
+	atomic_uint proc_gen;
 	struct evpool__ring down, up;	/* we produce down, consume up */
 	int cancel_rfd, cancel_wfd;	/* ops->kill pokes the proxy here */
 	atomic_int poked;	/* ops->kill or kill_all happened */
@@ -191,6 +197,8 @@ EVPOOL__INTERNAL enum io evpool__proxy_collect(struct evpool *pool,
 /* proxy-worker.c: the worker process's life, sleep and socket I/O */
 EVPOOL__INTERNAL int evpool__proxy_child_start(struct evpool__worker *w);
 EVPOOL__INTERNAL void evpool__proxy_child_stop(struct proc_worker *pw);
+EVPOOL__INTERNAL int evpool__proxy_child_end(struct proc_worker *pw,
+					     bool kill_it);
 EVPOOL__INTERNAL enum io evpool__proxy_sleep(struct proc_worker *pw,
 					     bool (*ready)(struct proc_worker *),
 					     uint64_t deadline, bool pokes);
