@@ -495,6 +495,8 @@ struct evpool_queue {
 	struct evpool__level *levels;	/* sorted by prio, highest first */
 	unsigned nlevels, caplevels;
 	atomic_uint nrunning;		/* busy workers; read lock-free */
+	atomic_uint nblocked;		/* of them, blocked in a wait on the
+					 * pool (evpool__self_deadlock()) */
 	unsigned nroom_waiters;
 	unsigned nleaving;		/* left the list, still in worker_stop */
 	atomic_size_t nout;		/* jobs that left the queue (claimed
@@ -764,6 +766,22 @@ EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
 				    evpool__sink_fn sink,
 				    struct evpool_job **jobp);
 
+/** Thread-local: the worker this thread is (NULL: not a worker). */
+EVPOOL__INTERNAL extern __thread struct evpool__worker *evpool__tls_worker;
+/** Thread-local: the job this (thread-mode) worker runs now, or NULL. */
+EVPOOL__INTERNAL extern __thread struct evpool_job *evpool__tls_job;
+/**
+ * Would a wait by the calling thread on @p pool never end?  When the caller
+ * is a job of @p pool (a worker thread of it) and it waits for the whole
+ * pool (@p job NULL: free, join, terminate, shutdown), for its own job, or
+ * for a job still queued on its own queue that no worker can ever take
+ * (the queue cannot grow and every other worker of it is blocked in such a
+ * wait too).  If so, set evpool_errmsg() (naming @p fn) and return true:
+ * the caller then returns -EDEADLK.
+ */
+EVPOOL__INTERNAL bool evpool__self_deadlock(struct evpool *pool,
+					    struct evpool_job *job,
+					    const char *fn);
 /** Thread-local: the pool whose callbacks this thread is delivering. */
 EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_delivering;
 /** Thread-local: a pool this thread asked to free from inside one of its

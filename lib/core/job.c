@@ -317,6 +317,8 @@ evpool_job_wait(struct evpool_job *job, int timeout_ms)
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
+	if (evpool__self_deadlock(evpool__job_pool(job), job, "evpool_job_wait"))
+		return -EDEADLK;
 	return evpool__pool_wait(evpool__job_pool(job), wait_pred, job, timeout_ms);
 }
 
@@ -328,6 +330,8 @@ evpool_job_get(struct evpool_job *job, int timeout_ms, void **result)
 	if (!job)
 		return evpool__err(-EINVAL, "evpool_job_get: NULL job");
 	r = evpool_job_wait(job, timeout_ms);
+	if (r == -EDEADLK)
+		return r;
 	if (r == -ETIMEDOUT)
 		return evpool__err(EVPOOL_ENOTREADY,
 				   "evpool_job_get: not finished within %d ms",

@@ -45,6 +45,44 @@ evpool__pool_wake(struct evpool *pool)
 
 #define WAIT_MAX_LOOPS 16
 
+__thread struct evpool__worker *evpool__tls_worker;
+__thread struct evpool_job *evpool__tls_job;
+
+bool
+evpool__self_deadlock(struct evpool *pool, struct evpool_job *job,
+		      const char *fn)
+{
+	struct evpool__worker *w = evpool__tls_worker;
+	struct evpool_queue *q;
+	bool stuck;
+
+	if (evpool__likely(!w) || w->q->pool != pool)
+		return false;
+	if (!job) {
+		evpool__err(-EDEADLK,
+			    "%s: called from a job of this pool, it would wait for that job itself; call it from the loop thread",
+			    fn);
+		return true;
+	}
+	if (job == evpool__tls_job) {
+		evpool__err(-EDEADLK, "%s: a job cannot wait for itself", fn);
+		return true;
+	}
+	q = evpool__job_queue(job);
+	if (q != w->q)
+		return false;
+	pthread_mutex_lock(&q->mu);
+	stuck = evpool__job_state(job, memory_order_acquire) == EVPOOL__QUEUED &&
+		q->nworkers >= q->max_workers &&
+		atomic_load(&q->nblocked) + 1 >= q->nworkers;
+	pthread_mutex_unlock(&q->mu);
+	if (stuck)
+		evpool__err(-EDEADLK,
+			    "%s: called from a job of this pool, it waits for a job queued behind it that no worker can take (all %u of the queue's workers wait)",
+			    fn, q->max_workers);
+	return stuck;
+}
+
 int
 evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 		  int timeout_ms)
@@ -58,6 +96,18 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 	if (evpool__inherited(pool))
 		return evpool__err(-ESHUTDOWN,
 				   "the pool was inherited across fork()");
+	/* A job of the pool that waits on it: counted, so that the others
+	 * can tell when no worker is left to run what they wait for. */
+	if (evpool__tls_worker && evpool__tls_worker->q->pool == pool) {
+		struct evpool__worker *w = evpool__tls_worker;
+
+		atomic_fetch_add(&w->q->nblocked, 1);
+		evpool__tls_worker = NULL; /* (the recursion waits) */
+		r = evpool__pool_wait(pool, done, arg, timeout_ms);
+		evpool__tls_worker = w;
+		atomic_fetch_sub(&w->q->nblocked, 1);
+		return r;
+	}
 	pthread_mutex_lock(&pool->mu);
 	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
 		if (evpool__mailbox_is_mine(mb))
@@ -508,6 +558,8 @@ int
 evpool_join(struct evpool *pool, int timeout_ms)
 {
 	CHECK_POOL("evpool_join");
+	if (evpool__self_deadlock(pool, NULL, "evpool_join"))
+		return -EDEADLK;
 	if (!atomic_load(&pool->closed))
 		return evpool__err(-EINVAL,
 				   "evpool_join: the pool is still open (call evpool_close() or evpool_terminate() first)");
@@ -544,20 +596,56 @@ int
 evpool_terminate(struct evpool *pool)
 {
 	CHECK_POOL("evpool_terminate");
+	if (evpool__self_deadlock(pool, NULL, "evpool_terminate"))
+		return -EDEADLK;
 	evpool_close(pool);
 	evpool_cancel_all(pool);
 	flag_running(pool);
 	return evpool_join(pool, -1);
 }
 
+/* Finished, and no worker still runs a job: a thread-mode job completed
+ * by its timeout (or a cancel it ignores) may run on. */
+static bool
+all_returned(void *arg)
+{
+	struct evpool *pool = arg;
+	bool idle = all_finished(pool);
+
+	if (!idle)
+		return false;
+	pthread_mutex_lock(&pool->mu);
+	for (struct evpool_queue *q = pool->queues; q && idle; q = q->next)
+		idle = atomic_load(&q->nrunning) == 0;
+	pthread_mutex_unlock(&pool->mu);
+	return idle;
+}
+
 int
 evpool_shutdown(struct evpool *pool, int timeout_ms)
 {
+	uint64_t deadline;
 	int r;
 
 	CHECK_POOL("evpool_shutdown");
+	if (evpool__self_deadlock(pool, NULL, "evpool_shutdown"))
+		return -EDEADLK;
 	evpool_close(pool);
-	r = evpool_join(pool, timeout_ms);
+	deadline = evpool__deadline_ns(timeout_ms);
+	r = all_finished(pool) ? 0
+	    : timeout_ms == 0 ? -ETIMEDOUT
+	    : evpool__pool_wait(pool, all_finished, pool, timeout_ms);
+	/* A job may still run after its completion (thread mode: past its
+	 * timeout, or a cancel it ignores); nothing signals its return, so
+	 * look every millisecond until the deadline. */
+	while (r == 0 && !all_returned(pool)) {
+		if (evpool__now_ns() >= deadline) {
+			r = evpool__err(-ETIMEDOUT,
+					"evpool_shutdown: a job still runs after its completion (a thread cannot be stopped)");
+			break;
+		}
+		poll(NULL, 0, 1);
+	}
 	if (r == -ETIMEDOUT) {
 		evpool_cancel_all(pool);
 		flag_running(pool);
@@ -616,6 +704,9 @@ evpool_free(struct evpool *pool)
 	/* An inherited pool: its threads are the parent's; leave it be (exit
 	 * or exec reclaims the memory). */
 	if (!pool || evpool__inherited(pool) || atomic_load(&pool->dead))
+		return;
+	/* From one of its jobs: it would wait for that job.  Refused. */
+	if (evpool__self_deadlock(pool, NULL, "evpool_free"))
 		return;
 	if (evpool__tls_delivering == pool) {
 		/* Inside one of our callbacks: finish the batch first. */

@@ -137,7 +137,9 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 					     EVPOOL_ESPAWN);
 		return;
 	}
+	evpool__tls_job = job;
 	status = fn(&ctx);
+	evpool__tls_job = NULL;
 	if (!x) {
 		/* Nothing else can finish a plain job: no claim needed
 		 * (INV-ONCE). */
@@ -377,6 +379,7 @@ worker_main(void *arg)
 
 	snprintf(num, sizeof(num), "%u", w->id);
 	set_thread_name(pool->cfg.name, num);
+	evpool__tls_worker = w; /* evpool__self_deadlock() */
 	started = !ops->worker_start || ops->worker_start(w) == 0;
 
 	pthread_mutex_lock(&q->mu);

@@ -436,10 +436,10 @@ fs_main(int ctl, const struct evpool *pool, bool standby)
 	struct fs_state st = { .ctl = ctl, .pool = pool };
 	sigset_t set;
 
+	fs_name(pool, standby ? "sb" : "fs");
 	st.self = getpid();
 	fs_set_signals();
 	evpool__close_fds_except(&ctl, 1);
-	fs_name(pool, standby ? "sb" : "fs");
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
 	st.sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -75,6 +75,14 @@ evpool_apply(struct evpool *pool, evpool_fn fn, const struct evpool_item *item,
 			res->status = r;
 		return r;
 	}
+	/* From a job of the pool, with no worker left to run it: take it
+	 * back (it completes -ECANCELED, unseen) and say so. */
+	if (evpool_job_wait(job, -1) == -EDEADLK && evpool_job_cancel(job) == 0) {
+		evpool_job_unref(job);
+		if (res)
+			res->status = -EDEADLK;
+		return -EDEADLK;
+	}
 	evpool_job_wait(job, -1);
 	r = job->status;
 	if (res)
