@@ -25,6 +25,7 @@
 #include "core/evpool-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,9 +62,25 @@ evpool_job_ref(struct evpool_job *job)
 void
 evpool_job_unref(struct evpool_job *job)
 {
-	if (job && (atomic_fetch_sub_explicit(&job->node.word, EVPOOL__JREF_ONE,
-					      memory_order_acq_rel) >>
-		    EVPOOL__JREF_SHIFT) == 1)
+	uint32_t refs;
+
+	if (!job)
+		return;
+	refs = atomic_fetch_sub_explicit(&job->node.word, EVPOOL__JREF_ONE,
+					 memory_order_acq_rel) >>
+	       EVPOOL__JREF_SHIFT;
+#if defined(EVPOOL_DEBUG) || defined(EVPOOL_FAULT_INJECTION)
+	/* A handle unreferenced once too often: its memory waits in a job
+	 * cache with no reference left (unless a new job has it already —
+	 * then a later unref drops that job's reference: not seen). */
+	if (evpool__unlikely(refs == 0)) {
+		fprintf(stderr,
+			"libevpool: evpool_job_unref(%p): the job has no reference left (unreferenced twice, or after it was freed)\n",
+			(void *)job);
+		abort();
+	}
+#endif
+	if (refs == 1)
 		evpool__job_free(job);
 }
 
