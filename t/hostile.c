@@ -428,7 +428,7 @@ struct selfcall {
 	sem_t go;		/* the job's own handle is published */
 	struct evpool_job *self;
 	int free_msg_ok;
-	int terminate, shutdown, join, wait_self, get_self, apply;
+	int terminate, shutdown, join, wait_self, get_self, apply, map;
 	int closed_after;	/* did the refused calls leave the pool open? */
 };
 
@@ -455,6 +455,12 @@ static int job_selfcalls(struct evpool_ctx *ctx)
 	memset(&res, 0, sizeof(res));
 	s->apply = evpool_apply(s->pool, job_noop, NULL, &res);
 	evpool_result_release(&res);
+	{
+		struct evpool_item items[3];
+
+		memset(items, 0, sizeof(items));
+		s->map = evpool_map(s->pool, job_noop, items, 3, 1, NULL);
+	}
 	/* Still open: the refused calls did nothing. */
 	s->closed_after = evpool_submit(s->pool, job_noop, NULL, NULL, NULL) != 0;
 	evpool_close(s->pool);
@@ -496,6 +502,7 @@ static void test_selfcalls(void)
 	is_int(-EDEADLK, s.wait_self, "evpool_job_wait() on its own job: -EDEADLK");
 	is_int(-EDEADLK, s.get_self, "evpool_job_get() on its own job: -EDEADLK");
 	is_int(-EDEADLK, s.apply, "evpool_apply() from the only worker it could run on: -EDEADLK");
+	is_int(-EDEADLK, s.map, "evpool_map() likewise: -EDEADLK");
 	ok(!s.closed_after, "the refused calls left the pool open");
 	is_int(-EDEADLK, s.join, "evpool_join() from a job of the pool: -EDEADLK");
 	evpool_job_unref(r.job);
@@ -762,7 +769,7 @@ int main(void)
 	base = event_base_new();
 	if (!base)
 		bail("event_base_new");
-	plan(6 + 6 + 3 + 9 + 4 + 2 + 2 + 13);
+	plan(6 + 6 + 3 + 10 + 4 + 2 + 2 + 13);
 	test_grandchild(0);
 	test_grandchild(1);
 	test_fd_squeeze();

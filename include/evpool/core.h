@@ -249,9 +249,14 @@ EVPOOL_API int evpool_close(struct evpool *pool);
 /**
  * BLOCKING.  Wait until every submitted job has finished (its result is final)
  * after evpool_close() or evpool_terminate().
+ *
+ * FROM A JOB OF THE SAME POOL (a thread-mode job calling it on its own
+ * pool) the blocking pool-wide calls — evpool_join(), evpool_terminate(),
+ * evpool_shutdown(), evpool_free() — would wait for the calling job itself:
+ * they refuse at once, do nothing, and say why in evpool_errmsg().
  * @param timeout_ms  -1 waits for ever.
  * @return 0; -EINVAL if the pool is not closed (as Python's join raises);
- *         -ETIMEDOUT.
+ *         -ETIMEDOUT; -EDEADLK from a job of this pool.
  */
 EVPOOL_API int evpool_join(struct evpool *pool, int timeout_ms);
 
@@ -259,7 +264,8 @@ EVPOOL_API int evpool_join(struct evpool *pool, int timeout_ms);
  * BLOCKING.  Close the pool, cancel every queued job (each completes with
  * -ECANCELED), set the cancelled flag of running jobs (process mode: kill
  * their workers; they complete with -ECANCELED) and wait until every job has
- * finished.  @return 0 or -EINVAL.
+ * finished.  @return 0, -EINVAL, or -EDEADLK from a job of this pool
+ * (nothing done; see evpool_join()).
  */
 EVPOOL_API int evpool_terminate(struct evpool *pool);
 
@@ -267,7 +273,12 @@ EVPOOL_API int evpool_terminate(struct evpool *pool);
  * BLOCKING.  Close the pool and give queued and running jobs @p timeout_ms to
  * finish (-1: for ever).  When time runs out, what is still queued is
  * cancelled and running jobs are flagged as by evpool_terminate(), without
- * waiting for them.  @return 0 if all finished in time, else -ETIMEDOUT.
+ * waiting for them.  "Finished" includes returning: a thread-mode job that
+ * has completed by its timeout (or a cancel it ignores) but still runs
+ * counts as running, so this is the bounded way to learn whether
+ * evpool_free() would wait for such a job (see there).
+ * @return 0 if all finished (and returned) in time, else -ETIMEDOUT;
+ *         -EDEADLK from a job of this pool (nothing done; see evpool_join()).
  */
 EVPOOL_API int evpool_shutdown(struct evpool *pool, int timeout_ms);
 
@@ -281,6 +292,17 @@ EVPOOL_API int evpool_shutdown(struct evpool *pool, int timeout_ms);
  * happens when the current batch of callbacks has been delivered.
  * NULL is ignored, and so is a pool inherited across fork() (see HOST fork()
  * under process mode).
+ *
+ * A thread cannot be stopped: a thread-mode job that has timed out (its
+ * callback already delivered with -ETIMEDOUT) or ignores a cancel keeps
+ * running, and evpool_free() waits until it returns — for ever, if it never
+ * does.  To bound that, call evpool_shutdown(pool, ms) first: -ETIMEDOUT
+ * means such a job still runs, and the program may then exit (or _exit())
+ * instead of freeing the pool; or use process mode, whose jobs are killed.
+ *
+ * Called from a job of this same pool (thread mode), it would wait for that
+ * job: it is refused (nothing is done) and evpool_errmsg() says so; free
+ * the pool from its loop thread instead.
  */
 EVPOOL_API void evpool_free(struct evpool *pool);
 
@@ -379,15 +401,18 @@ EVPOOL_API int evpool_job_successful(const struct evpool_job *job);
  * BLOCKING.  Wait until the job has finished.  The completion callback runs
  * on the loop thread, before or after this returns.
  * @param timeout_ms  -1 waits for ever, 0 polls.
- * @return 0, -ETIMEDOUT, or -EINVAL.
+ * @return 0, -ETIMEDOUT, or -EINVAL; -EDEADLK (at once, with a message) when
+ *         it could never end: a job waiting for itself, or a job of the pool
+ *         waiting for a job queued on its own queue when that queue cannot
+ *         start another worker and all its other workers wait likewise.
  */
 EVPOOL_API int evpool_job_wait(struct evpool_job *job, int timeout_ms);
 
 /**
  * BLOCKING.  Wait as evpool_job_wait() and return the job's status (0 on
  * success, else the job's error, -ECANCELED, -ETIMEDOUT, EVPOOL_ECRASHED...);
- * EVPOOL_ENOTREADY if the wait timed out.  If @p result is not NULL it gets
- * the pointer result (evpool_job_result()).
+ * EVPOOL_ENOTREADY if the wait timed out; -EDEADLK as evpool_job_wait().
+ * If @p result is not NULL it gets the pointer result (evpool_job_result()).
  */
 EVPOOL_API int evpool_job_get(struct evpool_job *job, int timeout_ms,
 			      void **result);

@@ -65,15 +65,42 @@ extern "C" {
  *    taken back instead, without a kill);
  *  - a job that calls exit() ends its worker (EVPOOL_ECRASHED); exit()
  *    would also run the host's atexit handlers there, so workers end with
- *    _exit() themselves.
+ *    _exit() themselves;
+ *  - a job may fork() (shell out, start a helper that daemonises): the
+ *    child inherits the worker's descriptors, and that changes nothing
+ *    for the pool: a worker's death is known from its wait status (its
+ *    fork server reports it), not from its descriptors closing, so the next
+ *    job's crash is reported at once even while such a child lives on.  The
+ *    child is the job's to manage; the pool never signals it.
  * Workers start on demand up to max_workers (min_workers at evpool_new()),
  * leave after the idle timeout, and are replaced after a crash, a timeout, a
  * cancel, a corrupt frame or max_jobs_per_worker jobs (stats: respawns).  The
  * fork server and its workers exit when the host process exits or dies
  * (even by SIGKILL): nothing is left behind.  Worker processes are named
- * "<prefix>/p<n>" and the fork server "<prefix>/fs" (see ps, top).  In
- * evpool_get_stats(), `running` counts busy workers: jobs a worker holds
- * beyond the one it runs are neither queued nor running there.
+ * "<prefix>/p<n>", the fork server "<prefix>/fs" and its standby
+ * "<prefix>/sb" (see ps, top).  In evpool_get_stats(), `running` counts busy
+ * workers: jobs a worker holds beyond the one it runs are neither queued
+ * nor running there.
+ *
+ * THE FORK SERVER CAN DIE (the OOM killer, an operator's kill -9).  Its
+ * workers die with it: the jobs they were running complete with
+ * EVPOOL_ECRASHED (evpool_job_exit_status() is -1: the status died with
+ * the server); queued jobs, and jobs a worker held but had not started,
+ * wait for a new worker.  The pool notices at its next spawn (or
+ * evpool_get_stats()) and replaces the server with its standby — a copy
+ * the fork server made of itself when it started, so it too holds the
+ * program as it was at pool creation — which makes a standby of its own.
+ * A worker that was starting (in its initializer) when the server died is
+ * started again by the new one; its jobs do not fail.  Later submits work
+ * at once (within a second at worst).  Only if the standby is gone too
+ * (killed with it) is a new fork server forked from the host, as
+ * evpool_new() did: that one sees the program as it is then, and, if the
+ * host runs threads by then, a job that takes a lock one of them held at
+ * that fork can hang (the usual rule for fork() in a threaded program).
+ * evpool_stats.forkserver_restarts counts replacements; an idle worker
+ * whose process died with the server counts in neither `workers` nor
+ * `idle_workers` until a job starts its new process.  A replacement server
+ * is not the host's child: when it exits, init reaps it.
  *
  * WHAT EACH ERROR MEANS (a job's status, see evpool_job_status()).
  *  - EVPOOL_ECRASHED: the worker process died while running the job
@@ -91,8 +118,9 @@ extern "C" {
  *    (a job the worker held but had not started is taken back, no kill).
  *  - EVPOOL_EPROTO: the worker sent a corrupt or truncated frame (a job that
  *    wrote on descriptors it does not own); the worker was killed.
- *  - EVPOOL_ESPAWN: no worker process could be started for the job (the fork
- *    server is gone, fork() failed, or the initializer crashed).
+ *  - EVPOOL_ESPAWN: no worker process could be started for the job (no fork
+ *    server could be had, fork() or a descriptor failed — RLIMIT_NOFILE —
+ *    or the initializer crashed).
  *  - -EFAULT: the job's function is not in the workers (see above);
  *    -EMSGSIZE: the input is over 1 GiB.
  *  - -EINVAL is returned by the submit itself for a pointer input, with

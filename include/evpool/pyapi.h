@@ -103,6 +103,11 @@ EVPOOL_API void evpool_result_release(struct evpool_result *res);
  *         or a submit error (-EINVAL, also for a pointer input in process mode;
  *         -ESHUTDOWN, -EAGAIN;
  *         the job never ran).  res->status holds the same value.
+ *         -EDEADLK: called from a job of @p pool, and the job could never
+ *         run (the default queue cannot start another worker and all its
+ *         other workers wait likewise, see evpool_job_wait()): it was taken
+ *         back, unrun.  evpool_map(), evpool_starmap() likewise (their
+ *         chunks are cancelled, the map is still returned).
  */
 EVPOOL_API int evpool_apply(struct evpool *pool, evpool_fn fn,
 			    const struct evpool_item *item,
@@ -256,7 +261,9 @@ EVPOOL_API int evpool_map_ready(const struct evpool_map *map);
  *  is ready (Python raises ValueError), -EINVAL for NULL. */
 EVPOOL_API int evpool_map_successful(const struct evpool_map *map);
 /** BLOCKING.  Wait until ready (-1: for ever, 0: poll).
- *  @return 0, -ETIMEDOUT, -EINVAL. */
+ *  @return 0, -ETIMEDOUT, -EINVAL; -EDEADLK (at once) from a job of the
+ *  map's pool when a chunk is queued where no worker can ever take it (as
+ *  evpool_job_wait()). */
 EVPOOL_API int evpool_map_wait(struct evpool_map *map, int timeout_ms);
 /** 0, the status of the failed item of lowest index, or EVPOOL_ENOTREADY. */
 EVPOOL_API int evpool_map_status(const struct evpool_map *map);

@@ -22,10 +22,13 @@
  *  one worker process.  It ships jobs as JOB frames (function address, input
  *  bytes) and the worker process answers with EMIT frames (partial results,
  *  pushed on the job's mailbox as evpool_ctx_emit() does in thread mode) and
- *  one RESULT frame per job.  EOF on the worker's socket means it died: the
- *  proxy fetches its wait status from the fork server, completes only the
- *  job it was running with EVPOOL_ECRASHED, and starts a replacement.  The
- *  rest of the library never knows the difference.
+ *  one RESULT frame per job.  The worker's wait status, which the fork
+ *  server sends on the worker's reap channel once it has reaped it, means
+ *  it died (not EOF on its socket: a process the job forked inherits the
+ *  socket and may outlive it; EOF counts too, for a worker that dies with
+ *  no such child): the proxy completes only the job it was running with
+ *  EVPOOL_ECRASHED and that status, and starts a replacement.  The rest of
+ *  the library never knows the difference.
  *
  *  Transport (per worker, made by the fork server at spawn): a shared memory
  *  block (memfd) with two frame rings — "down" (JOB, STOP) and "up" (READY,
@@ -68,7 +71,11 @@
  *  control socket — when the host process dies or closes the pool (the
  *  socket is its death pipe; an atfork handler closes the host's copy in
  *  children of a host fork(), so a forked child does not keep it open).
- *  Workers also have PR_SET_PDEATHSIG against the fork server.
+ *  Workers also have PR_SET_PDEATHSIG against the fork server.  A fork
+ *  server that dies is replaced by its standby copy (forkserver.c): its
+ *  workers die with it, their proxies see the reap channels hang up, and
+ *  a proxy's worker from an older server (fs->gen) is replaced before its
+ *  next job.
  *
  *  Cancel and terminate reach a running job through ops->kill, called with
  *  q->mu held: it wins the job's finish race (RUNNING -> FINISHING) and

@@ -14,7 +14,8 @@
  * window: while the window is full the proxy stops reading the ring, so the
  * worker blocks on a full ring as a thread blocks in evpool_ctx_emit().
  * Whatever goes wrong is confined to the one job the worker was running:
- *   EOF on the socket  the worker died: EVPOOL_ECRASHED, with its status;
+ *   its wait status    the worker died (the reap channel speaks, or the
+ *   (or EOF)           socket is at EOF): EVPOOL_ECRASHED, with the status;
  *   a corrupt frame    EVPOOL_EPROTO, the worker is killed;
  *   the deadline       the worker is killed: -ETIMEDOUT;
  *   ops->kill          (cancel, terminate) the job is taken back from the

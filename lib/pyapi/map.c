@@ -562,7 +562,19 @@ map_blocking(struct evpool *pool, const char *who,
 	r = map_submit(pool, spec, &m);
 	if (r < 0)
 		return evpool__err_as(r, who);
-	evpool_map_wait(m, -1);
+	/* From a job of the pool, with no worker left to run the chunks:
+	 * take them back (their items get -ECANCELED) and say so. */
+	if (evpool_map_wait(m, -1) == -EDEADLK) {
+		evpool_map_cancel(m);
+		evpool_map_wait(m, -1);
+		if (mapp)
+			*mapp = m;
+		else
+			evpool_map_unref(m);
+		return evpool__err(-EDEADLK,
+				   "%s: called from a job of this pool, its chunks could never run: cancelled",
+				   who);
+	}
 	r = evpool_map_status(m);
 	if (mapp)
 		*mapp = m;
@@ -613,6 +625,29 @@ map_wait_pred(void *arg)
 	return map_is_done(arg);
 }
 
+/* Called from a job of the map's pool: is a chunk queued where no worker
+ * will ever take it (evpool__self_deadlock())?  Then the map never ends. */
+static bool
+map_stuck(struct evpool_map *m)
+{
+	bool stuck = false;
+
+	for (size_t i = 0; i < m->nchunks && !stuck; i++) {
+		struct evpool_job *job;
+
+		pthread_mutex_lock(&m->mu);
+		job = m->jobs && m->jobs[i] != FINISHED ? evpool_job_ref(m->jobs[i])
+							: NULL;
+		pthread_mutex_unlock(&m->mu);
+		if (job) {
+			stuck = evpool__self_deadlock(m->pool, job,
+						      "evpool_map_wait");
+			evpool_job_unref(job);
+		}
+	}
+	return stuck;
+}
+
 int
 evpool_map_wait(struct evpool_map *m, int timeout_ms)
 {
@@ -622,6 +657,8 @@ evpool_map_wait(struct evpool_map *m, int timeout_ms)
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
+	if (evpool__unlikely(evpool__tls_worker != NULL) && map_stuck(m))
+		return -EDEADLK;
 	return evpool__pool_wait(m->pool, map_wait_pred, m, timeout_ms);
 }
 
