@@ -837,7 +837,7 @@ handle_stats(struct rq *rq)
 			"\"crashed\":%llu,\"respawns\":%llu,\"queued\":%llu,"
 			"\"running\":%llu,\"peak_queued\":%llu,\"workers\":%u,"
 			"\"idle_workers\":%u,\"busy_workers\":%u,"
-			"\"max_workers\":%u}",
+			"\"max_workers\":%u,\"forkserver_restarts\":%llu}",
 			(unsigned long long)st.submitted,
 			(unsigned long long)st.completed,
 			(unsigned long long)st.failed,
@@ -848,7 +848,8 @@ handle_stats(struct rq *rq)
 			(unsigned long long)st.queued,
 			(unsigned long long)st.running,
 			(unsigned long long)st.peak_queued, st.workers,
-			st.idle_workers, st.busy_workers, st.max_workers);
+			st.idle_workers, st.busy_workers, st.max_workers,
+			(unsigned long long)st.forkserver_restarts);
 	else
 		evbuffer_add_printf(b, "null");
 	evbuffer_add_printf(b, "}\n");
