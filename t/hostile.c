@@ -349,7 +349,7 @@ static void test_fd_squeeze(void)
 	tap_watchdog(60, "the RLIMIT_NOFILE squeeze");
 	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
 		sysbail("getrlimit");
-	for (int extra = 1; extra <= 14; extra++) {
+	for (int extra = 1; extra <= 16; extra++) {
 		struct evpool *pool = NULL;
 		int nsub = 0;
 
@@ -379,11 +379,20 @@ static void test_fd_squeeze(void)
 			evpool_config_free(cfg);
 		}
 		if (pool) {
+			int fill[64], nfill = 0;
+
 			made++;
+			/* Every other round, the pool gets no descriptor at all
+			 * once made: not even for its worker threads' own. */
+			while ((extra & 1) && nfill < 64 &&
+			       (fill[nfill] = dup(0)) >= 0)
+				nfill++;
 			for (int i = 0; i < 50; i++)
 				if (submit(pool, job_echo, "x", 1, 0, &r[nsub]) == 0)
 					nsub++;
 			wait_recs(r, nsub, 10000);
+			while (nfill > 0)
+				close(fill[--nfill]);
 			for (int i = 0; i < nsub; i++) {
 				if (r[i].calls != 1)
 					owed++;

@@ -378,14 +378,16 @@ out:
 
 /* ---- proxy: mode ops ----------------------------------------------------- */
 
+/* The cancel channel: fd[0] to read, fd[1] to write (one eventfd, or a
+ * pipe). */
 static int
-make_cancel_fds(struct proc_worker *pw)
+make_cancel_fds(int fd[2])
 {
 #if defined(HAVE_EVENTFD) && defined(HAVE_SYS_EVENTFD_H)
-	int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 
-	if (fd >= 0) {
-		pw->cancel_rfd = pw->cancel_wfd = fd;
+	if (e >= 0) {
+		fd[0] = fd[1] = e;
 		return 0;
 	}
 #endif
@@ -398,8 +400,8 @@ make_cancel_fds(struct proc_worker *pw)
 			fcntl(p[i], F_SETFL, fcntl(p[i], F_GETFL) | O_NONBLOCK);
 			fcntl(p[i], F_SETFD, FD_CLOEXEC);
 		}
-		pw->cancel_rfd = p[0];
-		pw->cancel_wfd = p[1];
+		fd[0] = p[0];
+		fd[1] = p[1];
 	}
 	return 0;
 }
@@ -416,17 +418,23 @@ proc_worker_start(struct evpool__worker *w)
 	pw->avg_ns = DEPTH_TARGET_NS / 2;
 	pw->depth = 1;
 	atomic_init(&pw->proc_gen, GEN_STARTING);
-	if (make_cancel_fds(pw) < 0) {
-		free(pw);
-		return evpool__err(-EMFILE, "process worker: no cancel fd");
+	/* Short of descriptors, no failure here: a worker that cannot start
+	 * would leave and be replaced at once, for ever, with its jobs
+	 * waiting.  run() tries again, and fails its jobs with EVPOOL_ESPAWN
+	 * while neither its cancel fd nor a process can be had. */
+	{
+		int fd[2] = { -1, -1 };
+
+		make_cancel_fds(fd);
+		pw->cancel_rfd = fd[0];
+		pw->cancel_wfd = fd[1];
 	}
 	/* Under q->mu: proc_stats() reads it. */
 	pthread_mutex_lock(&w->q->mu);
 	w->mode_data = pw;
 	pthread_mutex_unlock(&w->q->mu);
-	/* A failure here is not fatal: run() tries again, and fails the job
-	 * with EVPOOL_ESPAWN if no process can be had. */
-	evpool__proxy_child_start(w);
+	if (pw->cancel_rfd >= 0)
+		evpool__proxy_child_start(w);
 	return 0;
 }
 
@@ -438,7 +446,8 @@ proc_worker_stop(struct evpool__worker *w)
 	if (!pw)
 		return;
 	evpool__proxy_child_stop(pw);
-	close(pw->cancel_rfd);
+	if (pw->cancel_rfd >= 0)
+		close(pw->cancel_rfd);
 	if (pw->cancel_wfd != pw->cancel_rfd)
 		close(pw->cancel_wfd);
 	free(pw);
@@ -514,6 +523,22 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 
 	pw->max_jobs = max_jobs;
 	fl_push(pw, evpool__job_ref(first));
+	if (evpool__unlikely(pw->cancel_rfd < 0)) {
+		int fd[2];
+
+		/* poke() reads them under q->mu: set them there. */
+		if (make_cancel_fds(fd) < 0) {
+			evpool__err(EVPOOL_ESPAWN,
+				    "process worker: no descriptor for its cancel channel");
+			finish(pw, fl_first(pw), EVPOOL__FIN_ERROR, EVPOOL_ESPAWN,
+			       -1);
+			return;
+		}
+		pthread_mutex_lock(&w->q->mu);
+		pw->cancel_rfd = fd[0];
+		pw->cancel_wfd = fd[1];
+		pthread_mutex_unlock(&w->q->mu);
+	}
 	for (;;) {
 		enum io io;
 		uint64_t deadline;
