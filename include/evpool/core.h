@@ -384,7 +384,11 @@ EVPOOL_API int evpool_submit_job(struct evpool *pool,
 /** Take another reference (at most 2^24 - 1 may be held on one job at
  *  once).  @return @p job (NULL stays NULL). */
 EVPOOL_API struct evpool_job *evpool_job_ref(struct evpool_job *job);
-/** Drop a reference; the last one frees the job.  NULL is ignored. */
+/** Drop a reference; the last one frees the job.  NULL is ignored.
+ *  Dropping a reference you do not hold (a second unref of the same
+ *  handle) is a caller bug: a build configured with --enable-debug (or the
+ *  fault-injection build) aborts with a message naming it; other builds
+ *  cannot always see it. */
 EVPOOL_API void evpool_job_unref(struct evpool_job *job);
 
 /** 1 if the job has finished (its result is final), else 0 (NULL: 0). */
