@@ -720,7 +720,7 @@ static void
 fs_add_standby(struct evpool__fs *fs)
 {
 	struct fs_req req = { FS_STANDBY, 0 };
-	struct fs_rep rep;
+	struct fs_rep rep = { -EPROTO, 0 };
 	int sv[2];
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
