@@ -20,6 +20,7 @@ lib_libevpool_la_SOURCES = \
 	lib/core/error.c \
 	lib/core/config.c \
 	lib/core/pool.c \
+	lib/core/selfwait.c \
 	lib/core/queue.c \
 	lib/core/worker.c \
 	lib/core/job.c \

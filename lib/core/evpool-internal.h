@@ -770,15 +770,9 @@ EVPOOL__INTERNAL int evpool__submit(struct evpool *pool,
 EVPOOL__INTERNAL extern __thread struct evpool__worker *evpool__tls_worker;
 /** Thread-local: the job this (thread-mode) worker runs now, or NULL. */
 EVPOOL__INTERNAL extern __thread struct evpool_job *evpool__tls_job;
-/**
- * Would a wait by the calling thread on @p pool never end?  When the caller
- * is a job of @p pool (a worker thread of it) and it waits for the whole
- * pool (@p job NULL: free, join, terminate, shutdown), for its own job, or
- * for a job still queued on its own queue that no worker can ever take
- * (the queue cannot grow and every other worker of it is blocked in such a
- * wait too).  If so, set evpool_errmsg() (naming @p fn) and return true:
- * the caller then returns -EDEADLK.
- */
+/** Would a wait on @p pool (@p job NULL: the whole pool) by the calling
+ *  thread never end (selfwait.c)?  If so, set evpool_errmsg() (naming
+ *  @p fn) and return true: the caller returns -EDEADLK. */
 EVPOOL__INTERNAL bool evpool__self_deadlock(struct evpool *pool,
 					    struct evpool_job *job,
 					    const char *fn);

@@ -45,44 +45,6 @@ evpool__pool_wake(struct evpool *pool)
 
 #define WAIT_MAX_LOOPS 16
 
-__thread struct evpool__worker *evpool__tls_worker;
-__thread struct evpool_job *evpool__tls_job;
-
-bool
-evpool__self_deadlock(struct evpool *pool, struct evpool_job *job,
-		      const char *fn)
-{
-	struct evpool__worker *w = evpool__tls_worker;
-	struct evpool_queue *q;
-	bool stuck;
-
-	if (evpool__likely(!w) || w->q->pool != pool)
-		return false;
-	if (!job) {
-		evpool__err(-EDEADLK,
-			    "%s: called from a job of this pool, it would wait for that job itself; call it from the loop thread",
-			    fn);
-		return true;
-	}
-	if (job == evpool__tls_job) {
-		evpool__err(-EDEADLK, "%s: a job cannot wait for itself", fn);
-		return true;
-	}
-	q = evpool__job_queue(job);
-	if (q != w->q)
-		return false;
-	pthread_mutex_lock(&q->mu);
-	stuck = evpool__job_state(job, memory_order_acquire) == EVPOOL__QUEUED &&
-		q->nworkers >= q->max_workers &&
-		atomic_load(&q->nblocked) + 1 >= q->nworkers;
-	pthread_mutex_unlock(&q->mu);
-	if (stuck)
-		evpool__err(-EDEADLK,
-			    "%s: called from a job of this pool, it waits for a job queued behind it that no worker can take (all %u of the queue's workers wait)",
-			    fn, q->max_workers);
-	return stuck;
-}
-
 int
 evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 		  int timeout_ms)

@@ -256,7 +256,29 @@ EVPOOL__INTERNAL void evpool__ring_done(struct evpool__ring *r,
 /** Consumer: anything published and not yet taken? */
 EVPOOL__INTERNAL bool evpool__ring_ready(const struct evpool__ring *r);
 
-/* ---- the fork server (forkserver.c) -------------------------------------- */
+/* ---- the fork server (forkserver.c; the host's side: fs-host.c) -------- */
+
+/** Control requests (see forkserver.c): one message each. */
+enum { EVPOOL__FS_SPAWN = 1, EVPOOL__FS_EXIT = 2, EVPOOL__FS_STANDBY = 3 };
+
+struct evpool__fs_req {
+	uint32_t op;
+	uint32_t id;
+};
+
+struct evpool__fs_rep {
+	int32_t err;		/* 0 or -errno */
+	int32_t pid;
+};
+
+/** Descriptors a SPAWN reply carries: socket, reap, memfd, efd up, down. */
+#define EVPOOL__FS_NFDS 5
+
+/** Main of a fork server (@p standby: a standby copy, idle until asked),
+ *  serving control socket @p ctl.  Never returns. */
+EVPOOL__INTERNAL void evpool__fs_main(int ctl, const struct evpool *pool,
+				      bool standby)
+	__attribute__((noreturn));
 
 /** The host's handle on a pool's fork server (in struct proc_pool). */
 struct evpool__fs {
