@@ -528,6 +528,48 @@ static void test_selfcalls(void)
 	tap_watchdog(0, NULL);
 }
 
+/* A job that waits for a job queued behind it, while the pool's other
+ * worker runs a job that ends: not a deadlock. */
+struct nested {
+	struct evpool *pool;
+	atomic_int rc;
+};
+
+static int job_sleep_ptr(struct evpool_ctx *ctx)
+{
+	(void)ctx;
+	tap_sleep_ms(300);
+	return 0;
+}
+
+static int job_nested(struct evpool_ctx *ctx)
+{
+	struct nested *n = evpool_ctx_arg(ctx);
+	struct evpool_result res;
+
+	tap_sleep_ms(50); /* the other worker has taken its sleeper */
+	memset(&res, 0, sizeof(res));
+	atomic_store(&n->rc, evpool_apply(n->pool, job_noop, NULL, &res));
+	evpool_result_release(&res);
+	return 0;
+}
+
+static void test_nested_wait(void)
+{
+	struct evpool *pool = pool_new(cfg_new(EVPOOL_MODE_THREAD, 2, 2));
+	struct nested n = { pool, 1 };
+
+	tap_watchdog(20, "a nested wait that can end");
+	if (evpool_submit(pool, job_sleep_ptr, NULL, NULL, NULL) ||
+	    evpool_submit(pool, job_nested, &n, NULL, NULL))
+		bail("submit: %s", evpool_errmsg());
+	tap_wait_until(atomic_load(&n.rc) != 1, 5000);
+	is_int(0, atomic_load(&n.rc),
+	       "evpool_apply() from a job, while the other worker runs a job that ends: it waits and succeeds");
+	evpool_free(pool);
+	tap_watchdog(0, NULL);
+}
+
 /* ---- 4a: a timed-out thread job keeps running --------------------------- */
 
 static atomic_int late_done;
@@ -834,11 +876,12 @@ int main(void)
 	base = event_base_new();
 	if (!base)
 		bail("event_base_new");
-	plan(6 + 6 + 3 + 10 + 4 + 2 + 2 + 15);
+	plan(6 + 6 + 3 + 10 + 1 + 4 + 2 + 2 + 15);
 	test_grandchild(0);
 	test_grandchild(1);
 	test_fd_squeeze();
 	test_selfcalls();
+	test_nested_wait();
 	test_timed_out_thread_job();
 	test_double_unref();
 	test_cancel_storm();

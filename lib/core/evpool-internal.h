@@ -776,6 +776,14 @@ EVPOOL__INTERNAL extern __thread struct evpool_job *evpool__tls_job;
 EVPOOL__INTERNAL bool evpool__self_deadlock(struct evpool *pool,
 					    struct evpool_job *job,
 					    const char *fn);
+/** evpool__pool_wait() for @p job (or a map chunk, a job standing for
+ *  the rest; NULL: none to look at): -EDEADLK as evpool__self_deadlock()
+ *  says, else the wait, counted in nblocked while @p job is queued on the
+ *  caller's queue. */
+EVPOOL__INTERNAL int evpool__self_wait(struct evpool *pool,
+				       struct evpool_job *job, const char *fn,
+				       bool (*done)(void *), void *arg,
+				       int timeout_ms);
 /** Thread-local: the pool whose callbacks this thread is delivering. */
 EVPOOL__INTERNAL extern __thread struct evpool *evpool__tls_delivering;
 /** Thread-local: a pool this thread asked to free from inside one of its

@@ -334,9 +334,8 @@ evpool_job_wait(struct evpool_job *job, int timeout_ms)
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
-	if (evpool__self_deadlock(evpool__job_pool(job), job, "evpool_job_wait"))
-		return -EDEADLK;
-	return evpool__pool_wait(evpool__job_pool(job), wait_pred, job, timeout_ms);
+	return evpool__self_wait(evpool__job_pool(job), job, "evpool_job_wait",
+				 wait_pred, job, timeout_ms);
 }
 
 int

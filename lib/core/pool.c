@@ -58,18 +58,6 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 	if (evpool__inherited(pool))
 		return evpool__err(-ESHUTDOWN,
 				   "the pool was inherited across fork()");
-	/* A job of the pool that waits on it: counted, so that the others
-	 * can tell when no worker is left to run what they wait for. */
-	if (evpool__tls_worker && evpool__tls_worker->q->pool == pool) {
-		struct evpool__worker *w = evpool__tls_worker;
-
-		atomic_fetch_add(&w->q->nblocked, 1);
-		evpool__tls_worker = NULL; /* (the recursion waits) */
-		r = evpool__pool_wait(pool, done, arg, timeout_ms);
-		evpool__tls_worker = w;
-		atomic_fetch_sub(&w->q->nblocked, 1);
-		return r;
-	}
 	pthread_mutex_lock(&pool->mu);
 	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
 		if (evpool__mailbox_is_mine(mb))

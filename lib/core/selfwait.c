@@ -8,7 +8,10 @@
  * ends when no worker is left to take it.  Each worker thread knows what it
  * is (evpool__tls_worker, set by worker_main()) and, in thread mode, the
  * job it runs (evpool__tls_job, set by thread_run()); a worker blocked in a
- * wait on its pool counts in its queue's nblocked (evpool__pool_wait()).
+ * wait for a job still queued on its own queue counts in that queue's
+ * nblocked (evpool__self_wait()): when every worker of a queue that cannot
+ * grow waits so, nobody will ever run what they wait for.  (Other waits do
+ * not count: what they wait for may end, and free their worker.)
  * evpool__self_deadlock() tells from those whether a wait could ever end;
  * the callers refuse with -EDEADLK (evpool_free() returns nothing: it does
  * nothing) and evpool_errmsg() says why.  Refusing, not deferring: a
@@ -57,4 +60,27 @@ evpool__self_deadlock(struct evpool *pool, struct evpool_job *job,
 			    "%s: called from a job of this pool, it waits for a job queued behind it that no worker can take (all %u of the queue's workers wait)",
 			    fn, q->max_workers);
 	return stuck;
+}
+
+int
+evpool__self_wait(struct evpool *pool, struct evpool_job *job,
+		  const char *fn, bool (*done)(void *), void *arg,
+		  int timeout_ms)
+{
+	struct evpool__worker *w = evpool__tls_worker;
+	bool counted;
+	int r;
+
+	if (evpool__likely(!w) || w->q->pool != pool || !job)
+		return evpool__pool_wait(pool, done, arg, timeout_ms);
+	if (evpool__self_deadlock(pool, job, fn))
+		return -EDEADLK;
+	counted = job && evpool__job_queue(job) == w->q &&
+		  evpool__job_state(job, memory_order_acquire) == EVPOOL__QUEUED;
+	if (counted)
+		atomic_fetch_add(&w->q->nblocked, 1);
+	r = evpool__pool_wait(pool, done, arg, timeout_ms);
+	if (counted)
+		atomic_fetch_sub(&w->q->nblocked, 1);
+	return r;
 }

@@ -625,27 +625,25 @@ map_wait_pred(void *arg)
 	return map_is_done(arg);
 }
 
-/* Called from a job of the map's pool: is a chunk queued where no worker
- * will ever take it (evpool__self_deadlock())?  Then the map never ends. */
-static bool
-map_stuck(struct evpool_map *m)
+/* Called from a job of the map's pool: a chunk still queued on the
+ * caller's own queue (referenced), or NULL.  It stands for the map in
+ * evpool__self_wait(): while it waits there, the map cannot end. */
+static struct evpool_job *
+map_queued_chunk(struct evpool_map *m)
 {
-	bool stuck = false;
+	struct evpool_queue *mine = evpool__tls_worker->q;
+	struct evpool_job *found = NULL;
 
-	for (size_t i = 0; i < m->nchunks && !stuck; i++) {
-		struct evpool_job *job;
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; m->jobs && i < m->nchunks && !found; i++) {
+		struct evpool_job *job = m->jobs[i];
 
-		pthread_mutex_lock(&m->mu);
-		job = m->jobs && m->jobs[i] != FINISHED ? evpool_job_ref(m->jobs[i])
-							: NULL;
-		pthread_mutex_unlock(&m->mu);
-		if (job) {
-			stuck = evpool__self_deadlock(m->pool, job,
-						      "evpool_map_wait");
-			evpool_job_unref(job);
-		}
+		if (job && job != FINISHED && evpool__job_queue(job) == mine &&
+		    evpool__job_state(job, memory_order_acquire) == EVPOOL__QUEUED)
+			found = evpool_job_ref(job);
 	}
-	return stuck;
+	pthread_mutex_unlock(&m->mu);
+	return found;
 }
 
 int
@@ -657,8 +655,14 @@ evpool_map_wait(struct evpool_map *m, int timeout_ms)
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;
-	if (evpool__unlikely(evpool__tls_worker != NULL) && map_stuck(m))
-		return -EDEADLK;
+	if (evpool__unlikely(evpool__tls_worker != NULL)) {
+		struct evpool_job *chunk = map_queued_chunk(m);
+		int r = evpool__self_wait(m->pool, chunk, "evpool_map_wait",
+					  map_wait_pred, m, timeout_ms);
+
+		evpool_job_unref(chunk);
+		return r;
+	}
 	return evpool__pool_wait(m->pool, map_wait_pred, m, timeout_ms);
 }
 
