@@ -540,9 +540,9 @@ struct evpool_stats {
 	unsigned idle_workers;/**< workers waiting for a job */
 	unsigned busy_workers;/**< workers running a job */
 	unsigned max_workers; /**< current limit (default queue) */
-	/** process mode: fork servers replaced after theirs died (killed,
-	 *  OOM) — appended in 0.x, in the room of reserved[0] */
-	uint64_t forkserver_restarts;
+	uint64_t forkserver_restarts; /**< process mode: fork servers replaced
+					   after theirs died (OOM killer, kill -9);
+					   appended in reserved[0]'s room */
 	uint64_t reserved[7];
 };
 
