@@ -12,6 +12,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -217,6 +218,30 @@ rq_release(struct rq *rq)
 	check_drain_done(srv);
 }
 
+/* The request asks for the connection to end after its response (the
+ * test evhttp makes right after our on_complete callback). */
+static int
+wants_close(struct evhttp_request *req)
+{
+	const char *in = evhttp_find_header(req->input_headers, "Connection");
+	const char *out = evhttp_find_header(req->output_headers, "Connection");
+
+	if (req->major == 1 && req->minor == 0 &&
+	    !(in && evutil_ascii_strncasecmp(in, "keep-alive", 10) == 0))
+		return 1;
+	return (in && evutil_ascii_strcasecmp(in, "close") == 0) ||
+	       (out && evutil_ascii_strcasecmp(out, "close") == 0);
+}
+
+/* Make evhttp's test say "keep open" (the response is already written). */
+static void
+keep_open(struct evhttp_request *req)
+{
+	evhttp_remove_header(req->input_headers, "Connection");
+	evhttp_add_header(req->input_headers, "Connection", "keep-alive");
+	evhttp_remove_header(req->output_headers, "Connection");
+}
+
 /* evhttp has written the whole response and is about to free the request. */
 static void
 on_req_complete(struct evhttp_request *req, void *arg)
@@ -224,12 +249,20 @@ on_req_complete(struct evhttp_request *req, void *arg)
 	struct rq *rq = arg;
 	struct conn *c = rq->conn;
 
-	(void)req;
 	rq->req = NULL;
 	if (c) {
 		c->active = NULL;
 		rq->conn = NULL;
 		arm_deadline(c, rq->srv->draining);
+		/* evhttp would close now, with the end of the response still
+		 * in the TLS bufferevent under the filter (it has only left
+		 * the filter) and without close_notify: keep it open and
+		 * close it ourselves once everything is written. */
+		if (wants_close(req)) {
+			keep_open(req);
+			frame_close(c);
+		}
+		frame_answered(c, 1);
 	}
 	rq_release(rq);
 }
@@ -241,7 +274,8 @@ common_headers(struct rq *rq)
 
 	evhttp_add_header(h, "Server", SERVER_NAME);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	if (rq->srv->draining)
+	/* Say so whenever the connection ends after this response. */
+	if (rq->srv->draining || wants_close(rq->req))
 		evhttp_add_header(h, "Connection", "close");
 }
 
@@ -256,12 +290,13 @@ reply(struct rq *rq, int code, const char *ctype, const void *data,
 	common_headers(rq);
 	if (ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
-	if (rq->head) {
+	if (rq->head || len == 0) {
 		char n[32];
 
+		/* evhttp adds none to an HTTP/1.0 response: always frame it. */
 		snprintf(n, sizeof(n), "%zu", len);
 		evhttp_add_header(h, "Content-Length", n);
-	} else if (len) {
+	} else {
 		b = evbuffer_new();
 		if (!b || evbuffer_add(b, data, len) < 0) {
 			/* No memory for the body: say so without one. */
@@ -270,6 +305,14 @@ reply(struct rq *rq, int code, const char *ctype, const void *data,
 			b = NULL;
 			code = 503;
 			len = 0;
+		}
+		if (b) {
+			char n[32];
+
+			snprintf(n, sizeof(n), "%zu", len);
+			evhttp_add_header(h, "Content-Length", n);
+		} else {
+			evhttp_add_header(h, "Content-Length", "0");
 		}
 	}
 	rq->status = code;
@@ -865,7 +908,8 @@ conn_of(struct evhttp_request *req)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon)
 					: NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	struct bufferevent *tls = bev ? bufferevent_get_underlying(bev) : NULL;
+	SSL *ssl = tls ? bufferevent_openssl_get_ssl(tls) : NULL;
 
 	return ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 }
@@ -908,6 +952,10 @@ rq_new(struct server *srv, struct evhttp_request *req)
 		c->active = rq;
 		event_del(c->deadline);
 	}
+	/* An absolute-form target ("GET https://host/path") names us: we
+	 * are no proxy (RFC 9112 3.2.2), so no proxy rules for the
+	 * connection (evhttp would close it and drop our Connection header). */
+	req->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_request_set_on_complete_cb(req, on_req_complete, rq);
 	srv->nactive++;
 	srv->nrequests++;
@@ -1013,8 +1061,9 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->active || c->closing || !c->bev)
+	if ((c->active && !frame_closing(c)) || c->closing || !c->bev)
 		return;
+	tls_close_notify(c);
 	fd = bufferevent_getfd(c->bev);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR); /* evhttp sees EOF and frees it */
@@ -1028,6 +1077,7 @@ on_conn_close(struct evhttp_connection *evcon, void *arg)
 	struct rq *rq = c->active;
 
 	(void)evcon;
+	tls_close_notify(c); /* if all was written: an error cut nothing */
 	c->closing = 1;
 	c->evcon = NULL;
 	event_del(c->deadline);
@@ -1080,6 +1130,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 		c->active->conn = NULL;
 	if (c->deadline)
 		event_free(c->deadline);
+	frame_free(c->fr);
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
 	free(c);
@@ -1092,7 +1143,7 @@ struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
 	struct server *srv = arg;
-	struct bufferevent *bev;
+	struct bufferevent *bev, *fbev;
 	struct conn *c;
 	SSL *ssl;
 
@@ -1115,9 +1166,18 @@ make_bev(struct event_base *base, void *arg)
 		return NULL;
 	}
 	c->bev = bev;
+	/* The filter passes on what evhttp writes only while the TLS side
+	 * holds less than this: a stream's chunks wait in the filter. */
+	bufferevent_setwatermark(bev, EV_WRITE, 64 * 1024, 256 * 1024);
 	arm_deadline(c, srv->draining);
 	update_listener(srv);
-	return bev;
+	fbev = frame_wrap(c, bev);
+	if (!fbev) {
+		bufferevent_free(bev); /* frees c through conn_free() */
+		fprintf(stderr, "https-server: out of memory for a connection\n");
+		return NULL;
+	}
+	return fbev;
 oom:
 	/* evhttp then makes a plain bufferevent; the TLS client's hello
 	 * fails to parse as HTTP and the connection is closed. */

@@ -321,7 +321,8 @@ run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 				   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-				   EVHTTP_REQ_PATCH);
+				   EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE |
+				   EVHTTP_REQ_CONNECT);
 	srv->bound = evhttp_accept_socket_with_handle(srv->http, fd);
 	if (!srv->bound)
 		goto out;

@@ -7,6 +7,7 @@ examples_https_server_SOURCES = \
 	examples/https-http.c \
 	examples/https-jobs.c \
 	examples/https-tls.c \
+	examples/https-frame.c \
 	examples/https-server.h
 # The default --root is the www/ directory of this source tree; a package
 # that installs the server and its www/ elsewhere sets https_www_root
@@ -16,7 +17,8 @@ examples_https_server_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DHTTPS_WWW_ROOT='"$(https_www_root)"'
 examples_https_server_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS) \
 	$(LIBEVENT_CFLAGS) $(TLS_CFLAGS)
-examples_https_server_LDADD = $(EVPOOL_TEST_LDADD) $(TLS_LIBS)
+examples_https_server_LDADD = $(EVPOOL_TEST_LDADD) $(TLS_LIBS) \
+	$(HTTP_PARSER_LIBS)
 endif
 
 TESTS += t/https-server.sh
