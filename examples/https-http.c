@@ -42,6 +42,7 @@ struct rq {
 	int status, aborted, logged, head;
 	uint64_t bytes;
 	int job_pending;
+	enum qkind qk; /* the queue of its (last) job */
 	finish_fn finish;
 	/* file streaming */
 	char *path;
@@ -353,9 +354,15 @@ reply_busy(struct rq *rq, int r)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(rq->req),
 			  "Retry-After", "1");
+	char msg[64];
+
 	rq->srv->nbusy++;
-	reply_error(rq, 503, r == -EAGAIN ? "server busy: job queue full"
-					  : "server shutting down");
+	if (r == -EAGAIN) {
+		rq->srv->qbusy[rq->qk]++;
+		snprintf(msg, sizeof(msg), "server busy: %s queue full",
+			 qkind_name[rq->qk]);
+	}
+	reply_error(rq, 503, r == -EAGAIN ? msg : "server shutting down");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -408,13 +415,14 @@ on_job_done(struct evpool_job *job, void *arg)
  * (-EAGAIN: queue full), in which case nothing will be called.
  */
 static int
-rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
-	  size_t len, finish_fn finish)
+rq_submit(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
+	  const void *in, size_t len, finish_fn finish)
 {
 	struct evpool_job_spec spec;
 	int r;
 
 	rq->finish = finish;
+	rq->qk = qk;
 	if (!rq->srv->pool) {
 		struct outbuf ob;
 
@@ -429,6 +437,7 @@ rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
 	spec.input_len = len;
 	spec.done = on_job_done;
 	spec.done_arg = rq;
+	spec.queue = rq->srv->q[qk];
 	r = evpool_submit_job(rq->srv->pool, &spec, NULL);
 	if (r == 0)
 		rq->job_pending = 1;
@@ -436,10 +445,10 @@ rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
 }
 
 static void
-submit_or_fail(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
-	       size_t len, finish_fn finish)
+submit_or_fail(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
+	       const void *in, size_t len, finish_fn finish)
 {
-	int r = rq_submit(rq, fn, work, in, len, finish);
+	int r = rq_submit(rq, qk, fn, work, in, len, finish);
 
 	if (r == -EAGAIN || r == -ESHUTDOWN)
 		reply_busy(rq, r);
@@ -472,7 +481,7 @@ file_submit(struct rq *rq, uint32_t chunk)
 	memcpy(buf, &fi, sizeof(fi));
 	memcpy(buf + sizeof(fi), srv->root, rl);
 	memcpy(buf + sizeof(fi) + rl, rq->path, pl);
-	return rq_submit(rq, job_file, work_file, buf, sizeof(fi) + rl + pl,
+	return rq_submit(rq, Q_FILES, job_file, work_file, buf, sizeof(fi) + rl + pl,
 			 file_finish);
 }
 
@@ -768,7 +777,7 @@ handle_hash(struct rq *rq, struct evkeyvalq *q)
 	memcpy(in, &hi, sizeof(hi));
 	memcpy(in + sizeof(hi), rq->salt, rq->salt_len);
 	evbuffer_copyout(body, in + sizeof(hi) + rq->salt_len, blen);
-	submit_or_fail(rq, job_hash, work_hash, in,
+	submit_or_fail(rq, Q_HASH, job_hash, work_hash, in,
 		       sizeof(hi) + rq->salt_len + blen, hash_finish);
 	free(in); /* the pool copied it */
 }
@@ -829,7 +838,7 @@ handle_resolve(struct rq *rq, struct evkeyvalq *q)
 		}
 	}
 	memcpy(rq->host, host, n + 1);
-	submit_or_fail(rq, job_resolve, work_resolve, rq->host, n,
+	submit_or_fail(rq, Q_RESOLVE, job_resolve, work_resolve, rq->host, n,
 		       resolve_finish);
 }
 
@@ -844,8 +853,35 @@ handle_sleep(struct rq *rq, struct evkeyvalq *q)
 		return;
 	}
 	si.ms = (uint32_t)v;
-	submit_or_fail(rq, job_sleep, work_sleep, &si, sizeof(si),
+	submit_or_fail(rq, Q_SLEEP, job_sleep, work_sleep, &si, sizeof(si),
 		       sleep_finish);
+}
+
+/* Each queue: its workers, what waits and runs, its 503s. */
+static void
+stats_queues(struct server *srv, struct evbuffer *b)
+{
+	struct evpool_stats st;
+	int i;
+
+	if (!srv->pool) {
+		evbuffer_add_printf(b, "null");
+		return;
+	}
+	for (i = 0; i < Q_COUNT; i++) {
+		memset(&st, 0, sizeof(st));
+		evpool_queue_get_stats(srv->q[i], &st);
+		evbuffer_add_printf(b,
+			"%s\"%s\":{\"queued\":%llu,\"running\":%llu,"
+			"\"workers\":%u,\"idle_workers\":%u,"
+			"\"max_workers\":%u,\"busy_rejected\":%llu}",
+			i ? "," : "{", qkind_name[i],
+			(unsigned long long)st.queued,
+			(unsigned long long)st.running, st.workers,
+			st.idle_workers, st.max_workers,
+			(unsigned long long)srv->qbusy[i]);
+	}
+	evbuffer_add_printf(b, "}");
 }
 
 static void
@@ -863,7 +899,7 @@ handle_stats(struct rq *rq)
 		"{\"pid\":%ld,\"mode\":\"%s\",\"uptime_ms\":%.0f,"
 		"\"connections\":%u,\"requests\":{\"total\":%llu,"
 		"\"active\":%u,\"busy_rejected\":%llu,\"aborted\":%llu,"
-		"\"stream_retries\":%llu},"
+		"\"stream_retries\":%llu,\"refused\":%llu},"
 		"\"pool\":",
 		(long)getpid(),
 		!srv->pool ? "inline"
@@ -872,7 +908,8 @@ handle_stats(struct rq *rq)
 		(unsigned long long)srv->nrequests, srv->nactive,
 		(unsigned long long)srv->nbusy,
 		(unsigned long long)srv->naborted,
-		(unsigned long long)srv->nretries);
+		(unsigned long long)srv->nretries,
+		(unsigned long long)srv->nrefused);
 	if (srv->pool && evpool_get_stats(srv->pool, &st) == 0)
 		evbuffer_add_printf(b,
 			"{\"submitted\":%llu,\"completed\":%llu,"
@@ -894,6 +931,8 @@ handle_stats(struct rq *rq)
 			st.idle_workers, st.busy_workers, st.max_workers);
 	else
 		evbuffer_add_printf(b, "null");
+	evbuffer_add_printf(b, ",\"queues\":");
+	stats_queues(srv, b);
 	evbuffer_add_printf(b, "}\n");
 	reply_buf(rq, 200, "application/json", b);
 	evbuffer_free(b);

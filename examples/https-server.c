@@ -224,6 +224,39 @@ print_listening(const struct opts *o, int port, const char *fp)
 		v6 ? "[" : "", o->bind, v6 ? "]" : "", port, fp);
 }
 
+const char *const qkind_name[Q_COUNT] = { "files", "hash", "resolve",
+					  "sleep" };
+
+/*
+ * One named queue per kind of work.  files gets the pool's worker count
+ * (--workers), hash one worker per CPU (it only computes), resolve and
+ * sleep a few (they only wait).  Each is bounded by --queue on its own.
+ */
+static int
+make_queues(struct server *srv)
+{
+	struct evpool_stats st;
+	unsigned n[Q_COUNT];
+	int i, r;
+
+	if (evpool_get_stats(srv->pool, &st) < 0)
+		return -EPROTO;
+	n[Q_FILES] = st.max_workers ? st.max_workers : 4;
+	n[Q_HASH] = 0; /* online CPUs */
+	n[Q_RESOLVE] = 8;
+	n[Q_SLEEP] = 8;
+	for (i = 0; i < Q_COUNT; i++) {
+		r = evpool_queue_new(srv->pool, qkind_name[i], n[i],
+				     &srv->q[i]);
+		if (r < 0) {
+			fprintf(stderr, "https-server: queue %s: %s\n",
+				qkind_name[i], evpool_errmsg());
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int
 make_pool(struct server *srv)
 {
@@ -259,6 +292,8 @@ make_pool(struct server *srv)
 			r = -EPROTO;
 		evpool_job_unref(job);
 	}
+	if (r == 0)
+		r = make_queues(srv);
 	if (r != 0) {
 		fprintf(stderr, "https-server: the pool does not run jobs: %s\n",
 			evpool_strerror(r));

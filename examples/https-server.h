@@ -162,6 +162,12 @@ struct opts {
 
 struct rq;
 
+/* The kinds of blocking work, each on a named queue of the pool with its
+ * own workers and its own bound (--queue), so that a flood of one kind
+ * (say /sleep) never delays another (/files). */
+enum qkind { Q_FILES, Q_HASH, Q_RESOLVE, Q_SLEEP, Q_COUNT };
+extern const char *const qkind_name[Q_COUNT];
+
 struct conn {
 	TAILQ_ENTRY(conn) link;
 	struct server *srv;
@@ -182,6 +188,8 @@ struct server {
 	struct evhttp_bound_socket *bound;
 	SSL_CTX *ssl;
 	struct evpool *pool; /* NULL with --inline */
+	struct evpool_queue *q[Q_COUNT];
+	uint64_t qbusy[Q_COUNT]; /* 503s: that queue was full */
 	int process_mode;    /* the pool's jobs run in worker processes */
 	struct event *sig_int, *sig_term, *grace;
 	TAILQ_HEAD(, conn) conns;
