@@ -407,11 +407,13 @@ on_kick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	/* Nothing moved now and nothing waits: what was added went down at
-	 * once, before evhttp set the callback it expects for it (a stream's
-	 * chunk).  Tell it now. */
+	/* Nothing moved now, nothing waits, and evhttp still writes (it
+	 * disables writing once a response is done): what it added went down
+	 * at once, before it set the callback it expects for it (a stream's
+	 * chunk).  Tell it now.  Not otherwise: its callback may be stale. */
 	if (bufferevent_flush(c->fbev, EV_WRITE, BEV_NORMAL) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(c->fbev)) == 0)
+	    evbuffer_get_length(bufferevent_get_output(c->fbev)) == 0 &&
+	    (bufferevent_get_enabled(c->fbev) & EV_WRITE))
 		bufferevent_trigger(c->fbev, EV_WRITE, 0);
 }
 

@@ -48,6 +48,8 @@ struct rq {
 	char *path;
 	const char *ctype;
 	uint64_t size, offset, dev, ino;
+	uint64_t end;	/* stream up to here (exclusive): the range's end */
+	int ranged;	/* a Range header: the first job only stats */
 	int streaming;
 	struct event *timer; /* stream retry / abort, off the http callbacks */
 	/* hash */
@@ -116,6 +118,9 @@ reason(int code)
 {
 	switch (code) {
 	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 416: return "Range Not Satisfiable";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -462,6 +467,119 @@ submit_or_fail(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
 static void file_finish(struct rq *rq, int err, const unsigned char *data,
 			size_t len);
 
+/* If-None-Match (it wins) or If-Modified-Since says the client's copy is
+ * current (RFC 9110 13.1.2, 13.1.3). */
+static int
+not_modified(struct rq *rq, const char *etag, time_t mtime)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
+	const char *inm = evhttp_find_header(in, "If-None-Match");
+	const char *ims = evhttp_find_header(in, "If-Modified-Since");
+	size_t n = strlen(etag);
+	struct tm tm;
+
+	if (inm) {
+		const char *p = inm;
+
+		if (strcmp(inm, "*") == 0)
+			return 1;
+		/* Weak comparison: W/"x" matches "x". */
+		while ((p = strstr(p, etag + 0)) != NULL) {
+			if (p[n] == '\0' || p[n] == ',' || p[n] == ' ')
+				return 1;
+			p += n;
+		}
+		return 0;
+	}
+	if (!ims)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if (!strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		return 0;
+	return timegm(&tm) >= mtime;
+}
+
+/*
+ * A single "bytes=" range of a @size-byte file: 1 and [*start, *end) if it
+ * is served (206), -1 if it is unsatisfiable (416), 0 to serve the whole
+ * file (not a range we take: several ranges, another unit, a bad one, or an
+ * If-Range that does not match).
+ */
+static int
+parse_range(struct rq *rq, const char *etag, uint64_t size, uint64_t *start,
+	    uint64_t *end)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
+	const char *r = evhttp_find_header(in, "Range");
+	const char *ifr = evhttp_find_header(in, "If-Range");
+	unsigned long long a = 0, b = 0;
+	char *e;
+
+	if (!r || strncmp(r, "bytes=", 6) != 0 || strchr(r, ',') ||
+	    (ifr && strcmp(ifr, etag) != 0))
+		return 0;
+	r += 6;
+	if (*r == '-') { /* the last N bytes */
+		if (r[1] < '0' || r[1] > '9')
+			return 0;
+		errno = 0;
+		b = strtoull(r + 1, &e, 10);
+		if (*e || errno)
+			return 0;
+		if (b == 0 || size == 0)
+			return -1;
+		*start = b >= size ? 0 : size - b;
+		*end = size;
+		return 1;
+	}
+	if (*r < '0' || *r > '9')
+		return 0;
+	errno = 0;
+	a = strtoull(r, &e, 10);
+	if (*e != '-' || errno)
+		return 0;
+	r = e + 1;
+	if (*r) {
+		if (*r < '0' || *r > '9')
+			return 0;
+		b = strtoull(r, &e, 10);
+		if (*e || errno || b < a)
+			return 0;
+	} else {
+		b = size ? size - 1 : 0;
+	}
+	if (a >= size)
+		return -1;
+	*start = a;
+	*end = (b >= size ? size - 1 : b) + 1;
+	return 1;
+}
+
+/* The index page with its "try" commands for the port we serve. */
+static void
+reply_index(struct rq *rq, const unsigned char *data, size_t len)
+{
+	static const char from[] = "127.0.0.1:8443";
+	struct evbuffer *b = evbuffer_new();
+	const unsigned char *p = data, *end = data + len, *hit;
+	char to[32];
+
+	if (!b) {
+		reply_error(rq, 503, "out of memory");
+		return;
+	}
+	snprintf(to, sizeof(to), "127.0.0.1:%d", rq->srv->port);
+	while ((hit = memmem(p, (size_t)(end - p), from,
+			     sizeof(from) - 1)) != NULL) {
+		evbuffer_add(b, p, (size_t)(hit - p));
+		evbuffer_add(b, to, strlen(to));
+		p = hit + sizeof(from) - 1;
+	}
+	evbuffer_add(b, p, (size_t)(end - p));
+	reply_buf(rq, 200, rq->ctype, b);
+	evbuffer_free(b);
+}
+
 /* Input of a file job: struct file_in, the root, the relative path. */
 static int
 file_submit(struct rq *rq, uint32_t chunk)
@@ -508,7 +626,7 @@ stream_later(struct rq *rq, int abort, int ms)
 static void
 stream_next(struct rq *rq)
 {
-	uint64_t left = rq->size - rq->offset;
+	uint64_t left = rq->end - rq->offset;
 	int r = file_submit(rq, left < FILE_CHUNK ? (uint32_t)left : FILE_CHUNK);
 
 	if (r == -EAGAIN) {
@@ -547,7 +665,7 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	/* One chunk in flight: not while a job or the retry timer is due. */
-	if (rq->job_pending || !rq->req || rq->offset >= rq->size ||
+	if (rq->job_pending || !rq->req || rq->offset >= rq->end ||
 	    (rq->timer && evtimer_pending(rq->timer, NULL)))
 		return;
 	if (rq->srv->pool)
@@ -569,7 +687,7 @@ stream_send(struct rq *rq, const unsigned char *data, size_t n)
 	}
 	rq->offset += n;
 	rq->bytes += n;
-	if (rq->offset >= rq->size) {
+	if (rq->offset >= rq->end) {
 		evhttp_send_reply_chunk(rq->req, b);
 		evhttp_send_reply_end(rq->req); /* on_req_complete follows */
 	} else {
@@ -584,9 +702,11 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 {
 	struct evkeyvalq *h;
 	struct file_out fo;
-	char num[32], date[64];
+	char num[80], date[64], etag[64];
+	uint64_t start;
 	struct tm tm;
 	time_t mt;
+	int code = 200;
 
 	memset(&fo, 0, sizeof(fo));
 	if (err == 0 && len >= sizeof(fo)) {
@@ -630,33 +750,78 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 	if (gmtime_r(&mt, &tm) &&
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		evhttp_add_header(h, "Last-Modified", date);
+	/* A strong validator from the file's identity, size and mtime. */
+	snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"",
+		 (unsigned long long)fo.ino, (unsigned long long)fo.size,
+		 (unsigned long long)fo.mtime);
+	evhttp_add_header(h, "ETag", etag);
+	evhttp_add_header(h, "Accept-Ranges", "bytes");
 	rq->size = fo.size;
-	if (rq->head || fo.nread >= fo.size) {
+	rq->dev = fo.dev;
+	rq->ino = fo.ino;
+	if (not_modified(rq, etag, mt)) {
+		common_headers(rq);
+		rq->status = 304;
+		evhttp_send_reply(rq->req, 304, "Not Modified", NULL);
+		return;
+	}
+	start = 0;
+	rq->end = fo.size;
+	if (rq->ranged) {
+		switch (parse_range(rq, etag, fo.size, &start, &rq->end)) {
+		case 1:
+			code = 206;
+			snprintf(num, sizeof(num), "bytes %llu-%llu/%llu",
+				 (unsigned long long)start,
+				 (unsigned long long)rq->end - 1,
+				 (unsigned long long)fo.size);
+			evhttp_add_header(h, "Content-Range", num);
+			break;
+		case -1:
+			snprintf(num, sizeof(num), "bytes */%llu",
+				 (unsigned long long)fo.size);
+			evhttp_add_header(h, "Content-Range", num);
+			reply_error(rq, 416, "range not satisfiable");
+			return;
+		default: /* none we serve: the whole file */
+			break;
+		}
+	}
+	if (rq->head || (start == 0 && fo.nread >= rq->end)) {
 		if (rq->head) {
-			/* reply() would say 0: give the file's size. */
+			/* reply() would say 0: give the content's size. */
 			common_headers(rq);
 			evhttp_add_header(h, "Content-Type", rq->ctype);
 			snprintf(num, sizeof(num), "%llu",
-				 (unsigned long long)fo.size);
+				 (unsigned long long)(rq->end - start));
 			evhttp_add_header(h, "Content-Length", num);
-			rq->status = 200;
-			evhttp_send_reply(rq->req, 200, "OK", NULL);
+			rq->status = code;
+			evhttp_send_reply(rq->req, code, reason(code), NULL);
 			return;
 		}
-		reply(rq, 200, rq->ctype, data + sizeof(fo), fo.nread);
+		if (fo.is_index || strcmp(rq->path, "index.html") == 0)
+			reply_index(rq, data + sizeof(fo), (size_t)rq->end);
+		else
+			reply(rq, code, rq->ctype, data + sizeof(fo),
+			      (size_t)rq->end);
 		return;
 	}
-	/* Bigger than a chunk: stream it, one chunk in flight at a time. */
-	rq->dev = fo.dev;
-	rq->ino = fo.ino;
+	/* Bigger than a chunk (or a range): stream it, one chunk in flight
+	 * at a time. */
 	rq->streaming = 1;
-	rq->status = 200;
+	rq->status = code;
 	common_headers(rq);
 	evhttp_add_header(h, "Content-Type", rq->ctype);
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)fo.size);
+	snprintf(num, sizeof(num), "%llu",
+		 (unsigned long long)(rq->end - start));
 	evhttp_add_header(h, "Content-Length", num);
-	evhttp_send_reply_start(rq->req, 200, "OK");
-	stream_send(rq, data + sizeof(fo), fo.nread);
+	evhttp_send_reply_start(rq->req, code, reason(code));
+	if (start == 0 && fo.nread) {
+		stream_send(rq, data + sizeof(fo), fo.nread);
+	} else {
+		rq->offset = start;
+		stream_next(rq);
+	}
 }
 
 /* @raw is the percent-encoded path below the root. */
@@ -693,7 +858,10 @@ handle_file(struct rq *rq, const char *raw)
 		}
 	}
 	rq->ctype = content_type(p);
-	r = file_submit(rq, rq->head ? 0 : FILE_CHUNK);
+	/* With a Range the first job only stats: the range needs the size. */
+	rq->ranged = evhttp_find_header(evhttp_request_get_input_headers(
+						rq->req), "Range") != NULL;
+	r = file_submit(rq, rq->head || rq->ranged ? 0 : FILE_CHUNK);
 	if (r == -EAGAIN || r == -ESHUTDOWN)
 		reply_busy(rq, r);
 	else if (r < 0)

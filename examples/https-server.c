@@ -228,9 +228,9 @@ const char *const qkind_name[Q_COUNT] = { "files", "hash", "resolve",
 					  "sleep" };
 
 /*
- * One named queue per kind of work.  files gets the pool's worker count
- * (--workers), hash one worker per CPU (it only computes), resolve and
- * sleep a few (they only wait).  Each is bounded by --queue on its own.
+ * One named queue per kind of work, each with the pool's worker count
+ * (--workers) and bounded by --queue on its own: the isolation comes from
+ * the queues being apart, not from their sizes.
  */
 static int
 make_queues(struct server *srv)
@@ -241,10 +241,8 @@ make_queues(struct server *srv)
 
 	if (evpool_get_stats(srv->pool, &st) < 0)
 		return -EPROTO;
-	n[Q_FILES] = st.max_workers ? st.max_workers : 4;
-	n[Q_HASH] = 0; /* online CPUs */
-	n[Q_RESOLVE] = 8;
-	n[Q_SLEEP] = 8;
+	n[Q_FILES] = n[Q_HASH] = n[Q_RESOLVE] = n[Q_SLEEP] =
+		st.max_workers ? st.max_workers : 4;
 	for (i = 0; i < Q_COUNT; i++) {
 		r = evpool_queue_new(srv->pool, qkind_name[i], n[i],
 				     &srv->q[i]);
@@ -362,6 +360,7 @@ run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 	if (!srv->bound)
 		goto out;
 	fd = -1; /* evhttp closes it */
+	srv->port = port;
 
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "1", 1) != 1)

@@ -187,6 +187,7 @@ struct server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	SSL_CTX *ssl;
+	int port;	     /* the port we listen on */
 	struct evpool *pool; /* NULL with --inline */
 	struct evpool_queue *q[Q_COUNT];
 	uint64_t qbusy[Q_COUNT]; /* 503s: that queue was full */

@@ -13,7 +13,9 @@
 # idle deadline) must end it with close_notify
 # too, every response framed by Content-Length, and ALPN must choose
 # http/1.1.  An absolute-form target is an ordinary request on a connection
-# that stays open.
+# that stays open.  Then, with curl: single ranges (206, 416, a resumed
+# download across several chunks), ETag and If-Modified-Since (304), and
+# the index page's commands for the port actually served.
 #
 # Environment: top_builddir/top_srcdir (set by make check); HTTPS_SERVER to
 # test another binary.
@@ -25,12 +27,13 @@ WRAP=
 # skip_without, setup_tmp, ok, diag, start_server, stop_server:
 . "$top_srcdir/t/https-lib.sh"
 
-skip_without openssl python3
+skip_without openssl python3 curl
 
 setup_tmp https-frame
 
 # NAME<TAB>statuses wanted<TAB>request (Python escapes).  A NAME ending in
-# @S must be over within S seconds.  SMUGGLED is the request hidden in the
+# @S must be over within S seconds.  The pipelined-close vectors repeat: an
+# early bug lost the second response about one time in ten.  SMUGGLED is the request hidden in the
 # bodies: it must never run.
 S='GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n'
 H='Host: a\r\n'
@@ -58,6 +61,11 @@ error-http1.0${tab}404${tab}GET /nothing-here HTTP/1.0\r\n\r\n
 json-http1.0${tab}200${tab}GET /stats HTTP/1.0\r\n\r\n
 connection-close${tab}200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
 absolute-form${tab}200 200${tab}GET https://a/files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
+pipelined-close-1${tab}200 200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
+pipelined-close-2${tab}200 200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
+pipelined-close-3${tab}200 200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
+pipelined-close-4${tab}200 200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
+pipelined-close-5${tab}200 200${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.1\r\n${H}Connection: close\r\n\r\n
 pipelined-then-bad${tab}200 505${tab}GET /files/hello.txt HTTP/1.1\r\n${H}\r\nGET /files/hello.txt HTTP/1.2\r\n${H}\r\n
 post-content-length${tab}200${tab}POST /hash?iterations=1&salt=abc HTTP/1.1\r\n${H}Content-Length: 3\r\nConnection: close\r\n\r\npwd
 post-chunked${tab}200${tab}POST /hash?iterations=1&salt=abc HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\npwd\r\n0\r\n\r\n
@@ -65,13 +73,17 @@ idle-deadline@9${tab}${tab}
 VEC
 nv=$(grep -c . "$TMP/vectors")
 
-echo "1..$((nv + 4))"
+echo "1..$((nv + 11))"
+
+mkdir -p "$TMP/www"
+cp "$top_srcdir"/examples/www/* "$TMP/www/"
+head -c 300000 /dev/urandom >"$TMP/www/blob.bin"
 
 # A short head deadline (also the body deadline): the 408 and idle vectors
 # take that long.  A server that does not start fails every test.
-if ! start_server srv --header-timeout 3; then
+if ! start_server srv --header-timeout 3 --root "$TMP/www"; then
 	ok 1 "the server starts"
-	for ((i = 0; i < nv + 3; i++)); do ok 1 "(no server)"; done
+	for ((i = 0; i < nv + 10; i++)); do ok 1 "(no server)"; done
 	exit 0
 fi
 ok 0 "the server starts"
@@ -94,6 +106,39 @@ grep -q '^Hello from' "$TMP/s_client" && ! grep -qi 'unexpected eof' "$TMP/s_cli
 r=$?
 ok $r "openssl s_client: the HTTP/1.0 response ends without 'unexpected eof'"
 [ $r = 0 ] || diag "$TMP/s_client"
+
+C=(curl -sk --max-time 20)
+hello=$TMP/www/hello.txt
+size=$(wc -c <"$hello")
+"${C[@]}" -r 0-4 -D "$TMP/h1" -o "$TMP/b1" "$B/files/hello.txt"
+grep -q '^HTTP/1.1 206 ' "$TMP/h1" && grep -qi "^Content-Range: bytes 0-4/$size" "$TMP/h1" &&
+	cmp -s "$TMP/b1" <(head -c 5 "$hello")
+ok $? "Range: bytes=0-4 is a 206 with the first 5 bytes and Content-Range"
+
+"${C[@]}" -r -7 -o "$TMP/b2" "$B/files/hello.txt" && cmp -s "$TMP/b2" <(tail -c 7 "$hello")
+ok $? "Range: bytes=-7 gives the last 7 bytes"
+
+"${C[@]}" -r 100000- -D "$TMP/h3" -o /dev/null "$B/files/hello.txt"
+grep -q '^HTTP/1.1 416 ' "$TMP/h3" && grep -qi "^Content-Range: bytes \*/$size" "$TMP/h3"
+ok $? "a range past the end is a 416 with Content-Range: bytes */size"
+
+head -c 123457 "$TMP/www/blob.bin" >"$TMP/partial"
+"${C[@]}" -C - -o "$TMP/partial" "$B/files/blob.bin" && cmp -s "$TMP/partial" "$TMP/www/blob.bin"
+ok $? "a download resumed at byte 123457 (several chunks) ends identical"
+
+etag=$("${C[@]}" -I "$B/files/hello.txt" | sed -n 's/^[Ee][Tt]ag: *\(.*\)\r$/\1/p')
+[ -n "$etag" ] &&
+	[ "$("${C[@]}" -o /dev/null -w '%{http_code}' -H "If-None-Match: $etag" "$B/files/hello.txt")" = 304 ] &&
+	[ "$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'If-None-Match: "other"' "$B/files/hello.txt")" = 200 ]
+ok $? "If-None-Match with the ETag ($etag) is a 304, another tag a 200"
+
+[ "$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'If-Modified-Since: Fri, 01 Jan 2100 00:00:00 GMT' "$B/files/hello.txt")" = 304 ] &&
+	[ "$("${C[@]}" -o /dev/null -w '%{http_code}' -H 'If-Modified-Since: Mon, 01 Jan 1990 00:00:00 GMT' "$B/files/hello.txt")" = 200 ]
+ok $? "If-Modified-Since after the mtime is a 304, before it a 200"
+
+"${C[@]}" -o "$TMP/index" "$B/"
+grep -q "127.0.0.1:$PORT/stats" "$TMP/index" && ! grep -q ':8443' "$TMP/index"
+ok $? "the index page's commands use the port served ($PORT)"
 
 stop_server
 ok $? "the server exits with status 0"

@@ -117,7 +117,7 @@ import json, sys
 q = json.loads([l[6:] for l in open(sys.argv[1]) if l.startswith("stats ")][0])
 assert sorted(q) == ["files", "hash", "resolve", "sleep"], q
 assert q["sleep"]["busy_rejected"] > 0 and q["files"]["busy_rejected"] == 0, q
-assert q["sleep"]["max_workers"] == 8 and q["files"]["max_workers"] == 2, q
+assert q["sleep"]["max_workers"] == 2 and q["files"]["max_workers"] == 2, q
 PY
 ok $? "/stats shows each queue: sleep refused work, files did not"
 
