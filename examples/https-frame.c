@@ -497,6 +497,19 @@ frame_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	return pass ? BEV_OK : BEV_NEED_MORE;
 }
 
+/* Out: what evhttp writes goes down whole, its chains moved (a file's
+ * chunks are references to job results: no byte is copied here).  The
+ * filter calls this only while the TLS side is under its high watermark. */
+static enum bufferevent_filter_result
+frame_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
+	  enum bufferevent_flush_mode mode, void *arg)
+{
+	(void)lim;
+	(void)mode;
+	(void)arg;
+	return evbuffer_add_buffer(dst, src) == 0 ? BEV_OK : BEV_ERROR;
+}
+
 struct bufferevent *
 frame_wrap(struct conn *c, struct bufferevent *tls)
 {
@@ -520,7 +533,7 @@ frame_wrap(struct conn *c, struct bufferevent *tls)
 		frame_free(f);
 		return NULL;
 	}
-	bev = bufferevent_filter_new(tls, frame_in, NULL,
+	bev = bufferevent_filter_new(tls, frame_in, frame_out,
 				     BEV_OPT_CLOSE_ON_FREE, NULL, c);
 	if (!bev) {
 		frame_free(f);

@@ -42,6 +42,7 @@ struct rq {
 	int status, aborted, logged, head;
 	uint64_t bytes;
 	int job_pending;
+	struct evpool_job *job; /* during its completion: the job */
 	enum qkind qk; /* the queue of its (last) job */
 	finish_fn finish;
 	/* file streaming */
@@ -285,56 +286,41 @@ common_headers(struct rq *rq)
 		evhttp_add_header(h, "Connection", "close");
 }
 
-/* Send a complete response (a HEAD request gets the headers only). */
+/* Send a complete response whose body is @b (its chains are moved out, not
+ * copied; NULL: no body).  A HEAD request gets the headers only.  Every
+ * response says its length: evhttp adds none to an HTTP/1.0 response. */
 static void
-reply(struct rq *rq, int code, const char *ctype, const void *data,
-      size_t len)
+reply_buf(struct rq *rq, int code, const char *ctype, struct evbuffer *b)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
-	struct evbuffer *b = NULL;
+	size_t len = b ? evbuffer_get_length(b) : 0;
+	char n[32];
 
 	common_headers(rq);
 	if (ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
-	if (rq->head || len == 0) {
-		char n[32];
-
-		/* evhttp adds none to an HTTP/1.0 response: always frame it. */
-		snprintf(n, sizeof(n), "%zu", len);
-		evhttp_add_header(h, "Content-Length", n);
-	} else {
-		b = evbuffer_new();
-		if (!b || evbuffer_add(b, data, len) < 0) {
-			/* No memory for the body: say so without one. */
-			if (b)
-				evbuffer_free(b);
-			b = NULL;
-			code = 503;
-			len = 0;
-		}
-		if (b) {
-			char n[32];
-
-			snprintf(n, sizeof(n), "%zu", len);
-			evhttp_add_header(h, "Content-Length", n);
-		} else {
-			evhttp_add_header(h, "Content-Length", "0");
-		}
-	}
+	snprintf(n, sizeof(n), "%zu", len);
+	evhttp_add_header(h, "Content-Length", n);
 	rq->status = code;
 	rq->bytes = rq->head ? 0 : len;
-	evhttp_send_reply(rq->req, code, reason(code), b);
-	if (b)
-		evbuffer_free(b);
+	evhttp_send_reply(rq->req, code, reason(code), rq->head ? NULL : b);
 }
 
+/* The same with @len bytes at @data, copied. */
 static void
-reply_buf(struct rq *rq, int code, const char *ctype, struct evbuffer *b)
+reply(struct rq *rq, int code, const char *ctype, const void *data,
+      size_t len)
 {
-	size_t len = evbuffer_get_length(b);
-	const unsigned char *p = evbuffer_pullup(b, -1);
+	struct evbuffer *b = evbuffer_new();
 
-	reply(rq, code, ctype, p, p ? len : 0);
+	if (!b || evbuffer_add(b, data, len) < 0) {
+		/* No memory for the body: say so without one. */
+		reply_buf(rq, 503, NULL, NULL);
+	} else {
+		reply_buf(rq, code, ctype, b);
+	}
+	if (b)
+		evbuffer_free(b);
 }
 
 static void
@@ -411,7 +397,9 @@ on_job_done(struct evpool_job *job, void *arg)
 		return;
 	}
 	res = evpool_job_result_bytes(job, &len);
+	rq->job = job;
 	deliver(rq, evpool_job_status(job), res, res ? len : 0);
+	rq->job = NULL;
 }
 
 /*
@@ -675,11 +663,40 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 }
 
 static void
+unref_job(const void *data, size_t len, void *job)
+{
+	(void)data;
+	(void)len;
+	evpool_job_unref(job);
+}
+
+/*
+ * Add @n bytes of the result of the job being completed to @b without
+ * copying them: @b refers to the job's result, and holds a reference to
+ * the job until the bytes have been written (to the TLS layer, which
+ * encrypts straight from them).  Inline (no job), they are copied.
+ */
+static int
+add_result(struct rq *rq, struct evbuffer *b, const void *data, size_t n)
+{
+	struct evpool_job *job = rq->job;
+
+	if (!job || n == 0)
+		return evbuffer_add(b, data, n);
+	evpool_job_ref(job);
+	if (evbuffer_add_reference(b, data, n, unref_job, job) < 0) {
+		evpool_job_unref(job);
+		return -1;
+	}
+	return 0;
+}
+
+static void
 stream_send(struct rq *rq, const unsigned char *data, size_t n)
 {
 	struct evbuffer *b = evbuffer_new();
 
-	if (!b || evbuffer_add(b, data, n) < 0) {
+	if (!b || add_result(rq, b, data, n) < 0) {
 		if (b)
 			evbuffer_free(b);
 		stream_later(rq, 1, 0);
@@ -799,11 +816,19 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 			evhttp_send_reply(rq->req, code, reason(code), NULL);
 			return;
 		}
-		if (fo.is_index || strcmp(rq->path, "index.html") == 0)
+		if (fo.is_index || strcmp(rq->path, "index.html") == 0) {
 			reply_index(rq, data + sizeof(fo), (size_t)rq->end);
-		else
-			reply(rq, code, rq->ctype, data + sizeof(fo),
-			      (size_t)rq->end);
+		} else {
+			struct evbuffer *b = evbuffer_new();
+
+			if (b && add_result(rq, b, data + sizeof(fo),
+					    (size_t)rq->end) == 0)
+				reply_buf(rq, code, rq->ctype, b);
+			else
+				reply_error(rq, 503, "out of memory");
+			if (b)
+				evbuffer_free(b);
+		}
 		return;
 	}
 	/* Bigger than a chunk (or a range): stream it, one chunk in flight
