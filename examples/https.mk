@@ -32,7 +32,8 @@ EXTRA_DIST += \
 	examples/www/hello.txt \
 	examples/www/style.css \
 	examples/www/data.json \
-	bench/https-wrk.sh
+	bench/https-wrk.sh \
+	bench/https-vs-nginx.sh
 # The example is not installed, so neither is its page: it ships in the
 # tarball (man -l man/evpool-https-server.1).
 EXTRA_DIST += man/evpool-https-server.1
