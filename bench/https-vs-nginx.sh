@@ -155,10 +155,10 @@ declare -A R
 run() { # run NAME PORT ROUND
 	local name=$1 port=$2 r=$3 c f o=$TMP/wrk.out
 	for c in 16 64; do
-		wrk -t2 -c$c -d${SECS}s "https://127.0.0.1:$port/files/hello.txt" >"$o" 2>&1
+		wrk -t2 -c$c -d${SECS}s --timeout 60s "https://127.0.0.1:$port/files/hello.txt" >"$o" 2>&1
 		R[$r,hello$c,$name]=$(rps "$o")
 		for f in 1m 64m; do
-			wrk -t2 -c$c -d${SECS}s "https://127.0.0.1:$port/files/$f.bin" >"$o" 2>&1
+			wrk -t2 -c$c -d${SECS}s --timeout 60s "https://127.0.0.1:$port/files/$f.bin" >"$o" 2>&1
 			R[$r,$f$c,$name]=$(mbs "$o")
 		done
 	done
@@ -170,7 +170,11 @@ run() { # run NAME PORT ROUND
 	wait $flood
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+# ratio A B: A/B, "-" when either figure is marked or missing
+ratio() {
+	case "$1$2" in *'!'*) echo -; return ;; esac
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
 
 echo "# https-vs-nginx: $(nginx -v 2>&1 | sed 's/.*: //'), $WORKERS workers/threads, ${SECS}s per figure, $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for ((r = 1; r <= ROUNDS; r++)); do

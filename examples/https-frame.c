@@ -30,6 +30,18 @@
  * message-complete callbacks, so the filter pauses the parser at every
  * message end: what it parsed up to there may pass even if a later,
  * pipelined request is refused.
+ *
+ * Closes.  Below the filter, evhttp's "response written" only means "has
+ * left the filter": if evhttp closed then, it would free the TLS
+ * bufferevent with the response's end still in it, and send no
+ * close_notify.  So when a response ends the connection (HTTP/1.0,
+ * "Connection: close", shutdown), the request's on_complete callback in
+ * https-http.c tells evhttp to keep it and calls frame_close(): once the
+ * TLS output has drained, close_notify, a half close, LINGER_S seconds of
+ * reading and dropping (so the client gets our answer rather than a TCP
+ * reset), then the socket is shut and evhttp frees the connection on the
+ * EOF.  The head and idle deadlines and evhttp's own closes send
+ * close_notify too (tls_close_notify()), when nothing is left to write.
  */
 #include "config.h"
 #include "https-server.h"
@@ -207,6 +219,14 @@ on_headers(http_parser *p)
 		return -1;
 	if (p->http_major != 1 || p->http_minor > 1)
 		return refuse(f, 505, "only HTTP/1.0 and HTTP/1.1");
+	switch (p->method) {
+	case HTTP_GET: case HTTP_HEAD: case HTTP_POST: case HTTP_PUT:
+	case HTTP_DELETE: case HTTP_OPTIONS: case HTTP_PATCH: case HTTP_TRACE:
+	case HTTP_CONNECT:
+		break;
+	default: /* http_parser knows it, evhttp 2.1 would fail on it */
+		return refuse(f, 501, "method not implemented");
+	}
 	if (f->hosts > 1)
 		return refuse(f, 400, "two Host headers");
 	if (f->hosts == 0 && p->http_minor == 1)

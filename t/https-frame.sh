@@ -51,6 +51,7 @@ no-host${tab}400${tab}GET /files/hello.txt HTTP/1.1\r\n\r\n
 two-hosts${tab}400${tab}GET /files/hello.txt HTTP/1.1\r\n${H}Host: b\r\n\r\n
 nul-in-value${tab}400${tab}GET /files/hello.txt HTTP/1.1\r\n${H}X-A: a\x00b\r\n\r\n
 bad-chunk-size${tab}400${tab}POST /hash HTTP/1.1\r\n${H}Transfer-Encoding: chunked\r\n\r\nzz\r\n$S
+webdav-method${tab}501${tab}PROPFIND /files/ HTTP/1.1\r\n${H}\r\n
 http-1.2${tab}505${tab}GET /files/hello.txt HTTP/1.2\r\n${H}\r\n
 bare-cr@2.5${tab}400${tab}GET /files/hello.txt HTTP/1.1\r\n${H}X-A: a\rb\r\n\r\n
 too-large-expect@2.5${tab}413${tab}POST /hash HTTP/1.1\r\n${H}Content-Length: 100000000\r\nExpect: 100-continue\r\n\r\n
