@@ -74,7 +74,7 @@ idle-deadline@9${tab}${tab}
 VEC
 nv=$(grep -c . "$TMP/vectors")
 
-echo "1..$((nv + 11))"
+echo "1..$((nv + 12))"
 
 mkdir -p "$TMP/www"
 cp "$top_srcdir"/examples/www/* "$TMP/www/"
@@ -84,7 +84,7 @@ head -c 300000 /dev/urandom >"$TMP/www/blob.bin"
 # take that long.  A server that does not start fails every test.
 if ! start_server srv --header-timeout 3 --root "$TMP/www"; then
 	ok 1 "the server starts"
-	for ((i = 0; i < nv + 10; i++)); do ok 1 "(no server)"; done
+	for ((i = 0; i < nv + 11; i++)); do ok 1 "(no server)"; done
 	exit 0
 fi
 ok 0 "the server starts"
@@ -141,8 +141,19 @@ ok $? "If-Modified-Since after the mtime is a 304, before it a 200"
 grep -q "127.0.0.1:$PORT/stats" "$TMP/index" && ! grep -q ':8443' "$TMP/index"
 ok $? "the index page's commands use the port served ($PORT)"
 
+# An idle connection when the server is told to stop: closed with
+# close_notify too.
+printf 'idle-at-shutdown@5\t\t\n' >"$TMP/idle"
+python3 "$top_srcdir/t/https-raw.py" "$PORT" "$TMP/idle" >"$TMP/idle.out" 2>&1 &
+raw=$!
+sleep 0.5
 stop_server
 ok $? "the server exits with status 0"
+wait $raw
+grep -qx 'PASS idle-at-shutdown@5' "$TMP/idle.out"
+r=$?
+ok $r "an idle connection at shutdown is closed with close_notify"
+[ $r = 0 ] || diag "$TMP/idle.out"
 ! grep -q '/smuggled' "$TMP/srv.err"
 r=$?
 ok $r "no request hidden in a body ever ran"
