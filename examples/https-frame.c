@@ -397,7 +397,7 @@ on_body_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-frame_answered(struct conn *c, int one)
+frame_answered(struct conn *c, unsigned one)
 {
 	struct frame *f = c->fr;
 

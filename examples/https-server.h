@@ -220,7 +220,7 @@ struct frame;
 struct bufferevent *frame_wrap(struct conn *c, struct bufferevent *tls);
 void frame_free(struct frame *f);
 /* evhttp has answered a request of @c (@one = 1; 0 only re-checks). */
-void frame_answered(struct conn *c, int one);
+void frame_answered(struct conn *c, unsigned one);
 /* Close @c ourselves: once its output has drained, close_notify, half
  * close, drop its input for a moment, then shut the socket. */
 void frame_close(struct conn *c);

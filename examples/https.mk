@@ -37,4 +37,3 @@ EXTRA_DIST += \
 # The example is not installed, so neither is its page: it ships in the
 # tarball (man -l man/evpool-https-server.1).
 EXTRA_DIST += man/evpool-https-server.1
-EXTRA_DIST += docs/https-server.md
