@@ -144,9 +144,13 @@ ok $? "the index page's commands use the port served ($PORT)"
 # An idle connection when the server is told to stop: closed with
 # close_notify too.
 printf 'idle-at-shutdown@5\t\t\n' >"$TMP/idle"
-python3 "$top_srcdir/t/https-raw.py" "$PORT" "$TMP/idle" >"$TMP/idle.out" 2>&1 &
+RAW_READY=$TMP/idle.ready python3 "$top_srcdir/t/https-raw.py" "$PORT" \
+	"$TMP/idle" >"$TMP/idle.out" 2>&1 &
 raw=$!
-sleep 0.5
+for ((i = 0; i < 400; i++)); do
+	[ -e "$TMP/idle.ready" ] && break
+	sleep 0.05
+done
 stop_server
 ok $? "the server exits with status 0"
 wait $raw

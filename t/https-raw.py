@@ -16,8 +16,10 @@ A vector passes when the statuses are exactly WANT, every response is framed
 (Content-Length, or chunked, and the bytes add up), the last one says
 "Connection: close", the server ended with close_notify, and ALPN chose
 http/1.1.  Optional per-vector limits: a NAME ending in "@S" (e.g.
-"bare-cr@3") must be answered and closed within S seconds.
+"bare-cr@3") must be answered and closed within S seconds.  With RAW_READY
+set, that file is created once each connection's TLS handshake is done.
 """
+import os
 import re
 import socket
 import ssl
@@ -32,6 +34,8 @@ def fetch(port, data, timeout=30.0):
     ctx.set_alpn_protocols(["h2", "http/1.1"])
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     tls = ctx.wrap_socket(sock, suppress_ragged_eofs=False)
+    if os.environ.get("RAW_READY"):  # the handshake is done: say so
+        open(os.environ["RAW_READY"], "w").close()
     t0 = time.monotonic()
     out = bytearray()
     how = "close_notify"
