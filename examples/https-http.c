@@ -42,7 +42,6 @@ struct rq {
 	int status, aborted, logged, head;
 	uint64_t bytes;
 	int job_pending;
-	struct evpool_job *job; /* during its completion: the job */
 	enum qkind qk; /* the queue of its (last) job */
 	finish_fn finish;
 	/* file streaming */
@@ -63,6 +62,8 @@ struct rq {
 
 
 int conn_idx = -1; /* SSL ex_data index of struct conn */
+/* The job whose completion is being delivered (loop thread only). */
+static struct evpool_job *delivering;
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
@@ -397,9 +398,10 @@ on_job_done(struct evpool_job *job, void *arg)
 		return;
 	}
 	res = evpool_job_result_bytes(job, &len);
-	rq->job = job;
+	/* Not in rq: deliver() may finish the response, and rq with it. */
+	delivering = job;
 	deliver(rq, evpool_job_status(job), res, res ? len : 0);
-	rq->job = NULL;
+	delivering = NULL;
 }
 
 /*
@@ -677,9 +679,9 @@ unref_job(const void *data, size_t len, void *job)
  * encrypts straight from them).  Inline (no job), they are copied.
  */
 static int
-add_result(struct rq *rq, struct evbuffer *b, const void *data, size_t n)
+add_result(struct evbuffer *b, const void *data, size_t n)
 {
-	struct evpool_job *job = rq->job;
+	struct evpool_job *job = delivering;
 
 	if (!job || n == 0)
 		return evbuffer_add(b, data, n);
@@ -696,7 +698,7 @@ stream_send(struct rq *rq, const unsigned char *data, size_t n)
 {
 	struct evbuffer *b = evbuffer_new();
 
-	if (!b || add_result(rq, b, data, n) < 0) {
+	if (!b || add_result(b, data, n) < 0) {
 		if (b)
 			evbuffer_free(b);
 		stream_later(rq, 1, 0);
@@ -821,7 +823,7 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 		} else {
 			struct evbuffer *b = evbuffer_new();
 
-			if (b && add_result(rq, b, data + sizeof(fo),
+			if (b && add_result(b, data + sizeof(fo),
 					    (size_t)rq->end) == 0)
 				reply_buf(rq, code, rq->ctype, b);
 			else
