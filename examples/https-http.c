@@ -12,6 +12,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -41,11 +42,14 @@ struct rq {
 	int status, aborted, logged, head;
 	uint64_t bytes;
 	int job_pending;
+	enum qkind qk; /* the queue of its (last) job */
 	finish_fn finish;
 	/* file streaming */
 	char *path;
 	const char *ctype;
 	uint64_t size, offset, dev, ino;
+	uint64_t end;	/* stream up to here (exclusive): the range's end */
+	int ranged;	/* a Range header: the first job only stats */
 	int streaming;
 	struct event *timer; /* stream retry / abort, off the http callbacks */
 	/* hash */
@@ -58,6 +62,8 @@ struct rq {
 
 
 int conn_idx = -1; /* SSL ex_data index of struct conn */
+/* The job whose completion is being delivered (loop thread only). */
+static struct evpool_job *delivering;
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
@@ -114,6 +120,9 @@ reason(int code)
 {
 	switch (code) {
 	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 304: return "Not Modified";
+	case 416: return "Range Not Satisfiable";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
@@ -217,6 +226,30 @@ rq_release(struct rq *rq)
 	check_drain_done(srv);
 }
 
+/* The request asks for the connection to end after its response (the
+ * test evhttp makes right after our on_complete callback). */
+static int
+wants_close(struct evhttp_request *req)
+{
+	const char *in = evhttp_find_header(req->input_headers, "Connection");
+	const char *out = evhttp_find_header(req->output_headers, "Connection");
+
+	if (req->major == 1 && req->minor == 0 &&
+	    !(in && evutil_ascii_strncasecmp(in, "keep-alive", 10) == 0))
+		return 1;
+	return (in && evutil_ascii_strcasecmp(in, "close") == 0) ||
+	       (out && evutil_ascii_strcasecmp(out, "close") == 0);
+}
+
+/* Make evhttp's test say "keep open" (the response is already written). */
+static void
+keep_open(struct evhttp_request *req)
+{
+	evhttp_remove_header(req->input_headers, "Connection");
+	evhttp_add_header(req->input_headers, "Connection", "keep-alive");
+	evhttp_remove_header(req->output_headers, "Connection");
+}
+
 /* evhttp has written the whole response and is about to free the request. */
 static void
 on_req_complete(struct evhttp_request *req, void *arg)
@@ -224,12 +257,20 @@ on_req_complete(struct evhttp_request *req, void *arg)
 	struct rq *rq = arg;
 	struct conn *c = rq->conn;
 
-	(void)req;
 	rq->req = NULL;
 	if (c) {
 		c->active = NULL;
 		rq->conn = NULL;
 		arm_deadline(c, rq->srv->draining);
+		/* evhttp would close now, with the end of the response still
+		 * in the TLS bufferevent under the filter (it has only left
+		 * the filter) and without close_notify: keep it open and
+		 * close it ourselves once everything is written. */
+		if (wants_close(req)) {
+			keep_open(req);
+			frame_close(c);
+		}
+		frame_answered(c, 1);
 	}
 	rq_release(rq);
 }
@@ -241,51 +282,46 @@ common_headers(struct rq *rq)
 
 	evhttp_add_header(h, "Server", SERVER_NAME);
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-	if (rq->srv->draining)
+	/* Say so whenever the connection ends after this response. */
+	if (rq->srv->draining || wants_close(rq->req))
 		evhttp_add_header(h, "Connection", "close");
 }
 
-/* Send a complete response (a HEAD request gets the headers only). */
+/* Send a complete response whose body is @b (its chains are moved out, not
+ * copied; NULL: no body).  A HEAD request gets the headers only.  Every
+ * response says its length: evhttp adds none to an HTTP/1.0 response. */
 static void
-reply(struct rq *rq, int code, const char *ctype, const void *data,
-      size_t len)
+reply_buf(struct rq *rq, int code, const char *ctype, struct evbuffer *b)
 {
 	struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
-	struct evbuffer *b = NULL;
+	size_t len = b ? evbuffer_get_length(b) : 0;
+	char n[32];
 
 	common_headers(rq);
 	if (ctype)
 		evhttp_add_header(h, "Content-Type", ctype);
-	if (rq->head) {
-		char n[32];
-
-		snprintf(n, sizeof(n), "%zu", len);
-		evhttp_add_header(h, "Content-Length", n);
-	} else if (len) {
-		b = evbuffer_new();
-		if (!b || evbuffer_add(b, data, len) < 0) {
-			/* No memory for the body: say so without one. */
-			if (b)
-				evbuffer_free(b);
-			b = NULL;
-			code = 503;
-			len = 0;
-		}
-	}
+	snprintf(n, sizeof(n), "%zu", len);
+	evhttp_add_header(h, "Content-Length", n);
 	rq->status = code;
 	rq->bytes = rq->head ? 0 : len;
-	evhttp_send_reply(rq->req, code, reason(code), b);
-	if (b)
-		evbuffer_free(b);
+	evhttp_send_reply(rq->req, code, reason(code), rq->head ? NULL : b);
 }
 
+/* The same with @len bytes at @data, copied. */
 static void
-reply_buf(struct rq *rq, int code, const char *ctype, struct evbuffer *b)
+reply(struct rq *rq, int code, const char *ctype, const void *data,
+      size_t len)
 {
-	size_t len = evbuffer_get_length(b);
-	const unsigned char *p = evbuffer_pullup(b, -1);
+	struct evbuffer *b = evbuffer_new();
 
-	reply(rq, code, ctype, p, p ? len : 0);
+	if (!b || evbuffer_add(b, data, len) < 0) {
+		/* No memory for the body: say so without one. */
+		reply_buf(rq, 503, NULL, NULL);
+	} else {
+		reply_buf(rq, code, ctype, b);
+	}
+	if (b)
+		evbuffer_free(b);
 }
 
 static void
@@ -310,9 +346,15 @@ reply_busy(struct rq *rq, int r)
 {
 	evhttp_add_header(evhttp_request_get_output_headers(rq->req),
 			  "Retry-After", "1");
+	char msg[64];
+
 	rq->srv->nbusy++;
-	reply_error(rq, 503, r == -EAGAIN ? "server busy: job queue full"
-					  : "server shutting down");
+	if (r == -EAGAIN) {
+		rq->srv->qbusy[rq->qk]++;
+		snprintf(msg, sizeof(msg), "server busy: %s queue full",
+			 qkind_name[rq->qk]);
+	}
+	reply_error(rq, 503, r == -EAGAIN ? msg : "server shutting down");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -356,7 +398,10 @@ on_job_done(struct evpool_job *job, void *arg)
 		return;
 	}
 	res = evpool_job_result_bytes(job, &len);
+	/* Not in rq: deliver() may finish the response, and rq with it. */
+	delivering = job;
 	deliver(rq, evpool_job_status(job), res, res ? len : 0);
+	delivering = NULL;
 }
 
 /*
@@ -365,13 +410,14 @@ on_job_done(struct evpool_job *job, void *arg)
  * (-EAGAIN: queue full), in which case nothing will be called.
  */
 static int
-rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
-	  size_t len, finish_fn finish)
+rq_submit(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
+	  const void *in, size_t len, finish_fn finish)
 {
 	struct evpool_job_spec spec;
 	int r;
 
 	rq->finish = finish;
+	rq->qk = qk;
 	if (!rq->srv->pool) {
 		struct outbuf ob;
 
@@ -386,6 +432,7 @@ rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
 	spec.input_len = len;
 	spec.done = on_job_done;
 	spec.done_arg = rq;
+	spec.queue = rq->srv->q[qk];
 	r = evpool_submit_job(rq->srv->pool, &spec, NULL);
 	if (r == 0)
 		rq->job_pending = 1;
@@ -393,10 +440,10 @@ rq_submit(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
 }
 
 static void
-submit_or_fail(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
-	       size_t len, finish_fn finish)
+submit_or_fail(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
+	       const void *in, size_t len, finish_fn finish)
 {
-	int r = rq_submit(rq, fn, work, in, len, finish);
+	int r = rq_submit(rq, qk, fn, work, in, len, finish);
 
 	if (r == -EAGAIN || r == -ESHUTDOWN)
 		reply_busy(rq, r);
@@ -409,6 +456,119 @@ submit_or_fail(struct rq *rq, evpool_fn fn, work_fn work, const void *in,
 
 static void file_finish(struct rq *rq, int err, const unsigned char *data,
 			size_t len);
+
+/* If-None-Match (it wins) or If-Modified-Since says the client's copy is
+ * current (RFC 9110 13.1.2, 13.1.3). */
+static int
+not_modified(struct rq *rq, const char *etag, time_t mtime)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
+	const char *inm = evhttp_find_header(in, "If-None-Match");
+	const char *ims = evhttp_find_header(in, "If-Modified-Since");
+	size_t n = strlen(etag);
+	struct tm tm;
+
+	if (inm) {
+		const char *p = inm;
+
+		if (strcmp(inm, "*") == 0)
+			return 1;
+		/* Weak comparison: W/"x" matches "x". */
+		while ((p = strstr(p, etag + 0)) != NULL) {
+			if (p[n] == '\0' || p[n] == ',' || p[n] == ' ')
+				return 1;
+			p += n;
+		}
+		return 0;
+	}
+	if (!ims)
+		return 0;
+	memset(&tm, 0, sizeof(tm));
+	if (!strptime(ims, "%a, %d %b %Y %H:%M:%S GMT", &tm))
+		return 0;
+	return timegm(&tm) >= mtime;
+}
+
+/*
+ * A single "bytes=" range of a @size-byte file: 1 and [*start, *end) if it
+ * is served (206), -1 if it is unsatisfiable (416), 0 to serve the whole
+ * file (not a range we take: several ranges, another unit, a bad one, or an
+ * If-Range that does not match).
+ */
+static int
+parse_range(struct rq *rq, const char *etag, uint64_t size, uint64_t *start,
+	    uint64_t *end)
+{
+	struct evkeyvalq *in = evhttp_request_get_input_headers(rq->req);
+	const char *r = evhttp_find_header(in, "Range");
+	const char *ifr = evhttp_find_header(in, "If-Range");
+	unsigned long long a = 0, b = 0;
+	char *e;
+
+	if (!r || strncmp(r, "bytes=", 6) != 0 || strchr(r, ',') ||
+	    (ifr && strcmp(ifr, etag) != 0))
+		return 0;
+	r += 6;
+	if (*r == '-') { /* the last N bytes */
+		if (r[1] < '0' || r[1] > '9')
+			return 0;
+		errno = 0;
+		b = strtoull(r + 1, &e, 10);
+		if (*e || errno)
+			return 0;
+		if (b == 0 || size == 0)
+			return -1;
+		*start = b >= size ? 0 : size - b;
+		*end = size;
+		return 1;
+	}
+	if (*r < '0' || *r > '9')
+		return 0;
+	errno = 0;
+	a = strtoull(r, &e, 10);
+	if (*e != '-' || errno)
+		return 0;
+	r = e + 1;
+	if (*r) {
+		if (*r < '0' || *r > '9')
+			return 0;
+		b = strtoull(r, &e, 10);
+		if (*e || errno || b < a)
+			return 0;
+	} else {
+		b = size ? size - 1 : 0;
+	}
+	if (a >= size)
+		return -1;
+	*start = a;
+	*end = (b >= size ? size - 1 : b) + 1;
+	return 1;
+}
+
+/* The index page with its "try" commands for the port we serve. */
+static void
+reply_index(struct rq *rq, const unsigned char *data, size_t len)
+{
+	static const char from[] = "127.0.0.1:8443";
+	struct evbuffer *b = evbuffer_new();
+	const unsigned char *p = data, *end = data + len, *hit;
+	char to[32];
+
+	if (!b) {
+		reply_error(rq, 503, "out of memory");
+		return;
+	}
+	snprintf(to, sizeof(to), "127.0.0.1:%d", rq->srv->port);
+	while ((hit = memmem(p, (size_t)(end - p), from,
+			     sizeof(from) - 1)) != NULL) {
+		evbuffer_add(b, p, (size_t)(hit - p));
+		evbuffer_add(b, to, strlen(to));
+		p = hit + sizeof(from) - 1;
+	}
+	evbuffer_add(b, p, (size_t)(end - p));
+	reply_buf(rq, 200, rq->ctype, b);
+	evbuffer_free(b);
+}
 
 /* Input of a file job: struct file_in, the root, the relative path. */
 static int
@@ -429,7 +589,7 @@ file_submit(struct rq *rq, uint32_t chunk)
 	memcpy(buf, &fi, sizeof(fi));
 	memcpy(buf + sizeof(fi), srv->root, rl);
 	memcpy(buf + sizeof(fi) + rl, rq->path, pl);
-	return rq_submit(rq, job_file, work_file, buf, sizeof(fi) + rl + pl,
+	return rq_submit(rq, Q_FILES, job_file, work_file, buf, sizeof(fi) + rl + pl,
 			 file_finish);
 }
 
@@ -456,7 +616,7 @@ stream_later(struct rq *rq, int abort, int ms)
 static void
 stream_next(struct rq *rq)
 {
-	uint64_t left = rq->size - rq->offset;
+	uint64_t left = rq->end - rq->offset;
 	int r = file_submit(rq, left < FILE_CHUNK ? (uint32_t)left : FILE_CHUNK);
 
 	if (r == -EAGAIN) {
@@ -495,7 +655,7 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 
 	(void)evcon;
 	/* One chunk in flight: not while a job or the retry timer is due. */
-	if (rq->job_pending || !rq->req || rq->offset >= rq->size ||
+	if (rq->job_pending || !rq->req || rq->offset >= rq->end ||
 	    (rq->timer && evtimer_pending(rq->timer, NULL)))
 		return;
 	if (rq->srv->pool)
@@ -505,11 +665,40 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 }
 
 static void
+unref_job(const void *data, size_t len, void *job)
+{
+	(void)data;
+	(void)len;
+	evpool_job_unref(job);
+}
+
+/*
+ * Add @n bytes of the result of the job being completed to @b without
+ * copying them: @b refers to the job's result, and holds a reference to
+ * the job until the bytes have been written (to the TLS layer, which
+ * encrypts straight from them).  Inline (no job), they are copied.
+ */
+static int
+add_result(struct evbuffer *b, const void *data, size_t n)
+{
+	struct evpool_job *job = delivering;
+
+	if (!job || n == 0)
+		return evbuffer_add(b, data, n);
+	evpool_job_ref(job);
+	if (evbuffer_add_reference(b, data, n, unref_job, job) < 0) {
+		evpool_job_unref(job);
+		return -1;
+	}
+	return 0;
+}
+
+static void
 stream_send(struct rq *rq, const unsigned char *data, size_t n)
 {
 	struct evbuffer *b = evbuffer_new();
 
-	if (!b || evbuffer_add(b, data, n) < 0) {
+	if (!b || add_result(b, data, n) < 0) {
 		if (b)
 			evbuffer_free(b);
 		stream_later(rq, 1, 0);
@@ -517,7 +706,7 @@ stream_send(struct rq *rq, const unsigned char *data, size_t n)
 	}
 	rq->offset += n;
 	rq->bytes += n;
-	if (rq->offset >= rq->size) {
+	if (rq->offset >= rq->end) {
 		evhttp_send_reply_chunk(rq->req, b);
 		evhttp_send_reply_end(rq->req); /* on_req_complete follows */
 	} else {
@@ -532,9 +721,11 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 {
 	struct evkeyvalq *h;
 	struct file_out fo;
-	char num[32], date[64];
+	char num[80], date[64], etag[64];
+	uint64_t start;
 	struct tm tm;
 	time_t mt;
+	int code = 200;
 
 	memset(&fo, 0, sizeof(fo));
 	if (err == 0 && len >= sizeof(fo)) {
@@ -578,33 +769,86 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 	if (gmtime_r(&mt, &tm) &&
 	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm))
 		evhttp_add_header(h, "Last-Modified", date);
+	/* A strong validator from the file's identity, size and mtime. */
+	snprintf(etag, sizeof(etag), "\"%llx-%llx-%llx\"",
+		 (unsigned long long)fo.ino, (unsigned long long)fo.size,
+		 (unsigned long long)fo.mtime);
+	evhttp_add_header(h, "ETag", etag);
+	evhttp_add_header(h, "Accept-Ranges", "bytes");
 	rq->size = fo.size;
-	if (rq->head || fo.nread >= fo.size) {
+	rq->dev = fo.dev;
+	rq->ino = fo.ino;
+	if (not_modified(rq, etag, mt)) {
+		common_headers(rq);
+		rq->status = 304;
+		evhttp_send_reply(rq->req, 304, "Not Modified", NULL);
+		return;
+	}
+	start = 0;
+	rq->end = fo.size;
+	if (rq->ranged) {
+		switch (parse_range(rq, etag, fo.size, &start, &rq->end)) {
+		case 1:
+			code = 206;
+			snprintf(num, sizeof(num), "bytes %llu-%llu/%llu",
+				 (unsigned long long)start,
+				 (unsigned long long)rq->end - 1,
+				 (unsigned long long)fo.size);
+			evhttp_add_header(h, "Content-Range", num);
+			break;
+		case -1:
+			snprintf(num, sizeof(num), "bytes */%llu",
+				 (unsigned long long)fo.size);
+			evhttp_add_header(h, "Content-Range", num);
+			reply_error(rq, 416, "range not satisfiable");
+			return;
+		default: /* none we serve: the whole file */
+			break;
+		}
+	}
+	if (rq->head || (start == 0 && fo.nread >= rq->end)) {
 		if (rq->head) {
-			/* reply() would say 0: give the file's size. */
+			/* reply() would say 0: give the content's size. */
 			common_headers(rq);
 			evhttp_add_header(h, "Content-Type", rq->ctype);
 			snprintf(num, sizeof(num), "%llu",
-				 (unsigned long long)fo.size);
+				 (unsigned long long)(rq->end - start));
 			evhttp_add_header(h, "Content-Length", num);
-			rq->status = 200;
-			evhttp_send_reply(rq->req, 200, "OK", NULL);
+			rq->status = code;
+			evhttp_send_reply(rq->req, code, reason(code), NULL);
 			return;
 		}
-		reply(rq, 200, rq->ctype, data + sizeof(fo), fo.nread);
+		if (fo.is_index || strcmp(rq->path, "index.html") == 0) {
+			reply_index(rq, data + sizeof(fo), (size_t)rq->end);
+		} else {
+			struct evbuffer *b = evbuffer_new();
+
+			if (b && add_result(b, data + sizeof(fo),
+					    (size_t)rq->end) == 0)
+				reply_buf(rq, code, rq->ctype, b);
+			else
+				reply_error(rq, 503, "out of memory");
+			if (b)
+				evbuffer_free(b);
+		}
 		return;
 	}
-	/* Bigger than a chunk: stream it, one chunk in flight at a time. */
-	rq->dev = fo.dev;
-	rq->ino = fo.ino;
+	/* Bigger than a chunk (or a range): stream it, one chunk in flight
+	 * at a time. */
 	rq->streaming = 1;
-	rq->status = 200;
+	rq->status = code;
 	common_headers(rq);
 	evhttp_add_header(h, "Content-Type", rq->ctype);
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)fo.size);
+	snprintf(num, sizeof(num), "%llu",
+		 (unsigned long long)(rq->end - start));
 	evhttp_add_header(h, "Content-Length", num);
-	evhttp_send_reply_start(rq->req, 200, "OK");
-	stream_send(rq, data + sizeof(fo), fo.nread);
+	evhttp_send_reply_start(rq->req, code, reason(code));
+	if (start == 0 && fo.nread) {
+		stream_send(rq, data + sizeof(fo), fo.nread);
+	} else {
+		rq->offset = start;
+		stream_next(rq);
+	}
 }
 
 /* @raw is the percent-encoded path below the root. */
@@ -641,7 +885,10 @@ handle_file(struct rq *rq, const char *raw)
 		}
 	}
 	rq->ctype = content_type(p);
-	r = file_submit(rq, rq->head ? 0 : FILE_CHUNK);
+	/* With a Range the first job only stats: the range needs the size. */
+	rq->ranged = evhttp_find_header(evhttp_request_get_input_headers(
+						rq->req), "Range") != NULL;
+	r = file_submit(rq, rq->head || rq->ranged ? 0 : FILE_CHUNK);
 	if (r == -EAGAIN || r == -ESHUTDOWN)
 		reply_busy(rq, r);
 	else if (r < 0)
@@ -725,7 +972,7 @@ handle_hash(struct rq *rq, struct evkeyvalq *q)
 	memcpy(in, &hi, sizeof(hi));
 	memcpy(in + sizeof(hi), rq->salt, rq->salt_len);
 	evbuffer_copyout(body, in + sizeof(hi) + rq->salt_len, blen);
-	submit_or_fail(rq, job_hash, work_hash, in,
+	submit_or_fail(rq, Q_HASH, job_hash, work_hash, in,
 		       sizeof(hi) + rq->salt_len + blen, hash_finish);
 	free(in); /* the pool copied it */
 }
@@ -786,7 +1033,7 @@ handle_resolve(struct rq *rq, struct evkeyvalq *q)
 		}
 	}
 	memcpy(rq->host, host, n + 1);
-	submit_or_fail(rq, job_resolve, work_resolve, rq->host, n,
+	submit_or_fail(rq, Q_RESOLVE, job_resolve, work_resolve, rq->host, n,
 		       resolve_finish);
 }
 
@@ -801,8 +1048,35 @@ handle_sleep(struct rq *rq, struct evkeyvalq *q)
 		return;
 	}
 	si.ms = (uint32_t)v;
-	submit_or_fail(rq, job_sleep, work_sleep, &si, sizeof(si),
+	submit_or_fail(rq, Q_SLEEP, job_sleep, work_sleep, &si, sizeof(si),
 		       sleep_finish);
+}
+
+/* Each queue: its workers, what waits and runs, its 503s. */
+static void
+stats_queues(struct server *srv, struct evbuffer *b)
+{
+	struct evpool_stats st;
+	int i;
+
+	if (!srv->pool) {
+		evbuffer_add_printf(b, "null");
+		return;
+	}
+	for (i = 0; i < Q_COUNT; i++) {
+		memset(&st, 0, sizeof(st));
+		evpool_queue_get_stats(srv->q[i], &st);
+		evbuffer_add_printf(b,
+			"%s\"%s\":{\"queued\":%llu,\"running\":%llu,"
+			"\"workers\":%u,\"idle_workers\":%u,"
+			"\"max_workers\":%u,\"busy_rejected\":%llu}",
+			i ? "," : "{", qkind_name[i],
+			(unsigned long long)st.queued,
+			(unsigned long long)st.running, st.workers,
+			st.idle_workers, st.max_workers,
+			(unsigned long long)srv->qbusy[i]);
+	}
+	evbuffer_add_printf(b, "}");
 }
 
 static void
@@ -820,7 +1094,7 @@ handle_stats(struct rq *rq)
 		"{\"pid\":%ld,\"mode\":\"%s\",\"uptime_ms\":%.0f,"
 		"\"connections\":%u,\"requests\":{\"total\":%llu,"
 		"\"active\":%u,\"busy_rejected\":%llu,\"aborted\":%llu,"
-		"\"stream_retries\":%llu},"
+		"\"stream_retries\":%llu,\"refused\":%llu},"
 		"\"pool\":",
 		(long)getpid(),
 		!srv->pool ? "inline"
@@ -829,7 +1103,8 @@ handle_stats(struct rq *rq)
 		(unsigned long long)srv->nrequests, srv->nactive,
 		(unsigned long long)srv->nbusy,
 		(unsigned long long)srv->naborted,
-		(unsigned long long)srv->nretries);
+		(unsigned long long)srv->nretries,
+		(unsigned long long)srv->nrefused);
 	if (srv->pool && evpool_get_stats(srv->pool, &st) == 0)
 		evbuffer_add_printf(b,
 			"{\"submitted\":%llu,\"completed\":%llu,"
@@ -852,6 +1127,8 @@ handle_stats(struct rq *rq)
 			(unsigned long long)st.forkserver_restarts);
 	else
 		evbuffer_add_printf(b, "null");
+	evbuffer_add_printf(b, ",\"queues\":");
+	stats_queues(srv, b);
 	evbuffer_add_printf(b, "}\n");
 	reply_buf(rq, 200, "application/json", b);
 	evbuffer_free(b);
@@ -866,7 +1143,8 @@ conn_of(struct evhttp_request *req)
 	struct evhttp_connection *evcon = evhttp_request_get_connection(req);
 	struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon)
 					: NULL;
-	SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+	struct bufferevent *tls = bev ? bufferevent_get_underlying(bev) : NULL;
+	SSL *ssl = tls ? bufferevent_openssl_get_ssl(tls) : NULL;
 
 	return ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
 }
@@ -909,6 +1187,10 @@ rq_new(struct server *srv, struct evhttp_request *req)
 		c->active = rq;
 		event_del(c->deadline);
 	}
+	/* An absolute-form target ("GET https://host/path") names us: we
+	 * are no proxy (RFC 9112 3.2.2), so no proxy rules for the
+	 * connection (evhttp would close it and drop our Connection header). */
+	req->flags &= ~EVHTTP_PROXY_REQUEST;
 	evhttp_request_set_on_complete_cb(req, on_req_complete, rq);
 	srv->nactive++;
 	srv->nrequests++;
@@ -1014,8 +1296,9 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (c->active || c->closing || !c->bev)
+	if ((c->active && !frame_closing(c)) || c->closing || !c->bev)
 		return;
+	tls_close_notify(c);
 	fd = bufferevent_getfd(c->bev);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR); /* evhttp sees EOF and frees it */
@@ -1029,6 +1312,7 @@ on_conn_close(struct evhttp_connection *evcon, void *arg)
 	struct rq *rq = c->active;
 
 	(void)evcon;
+	tls_close_notify(c); /* if all was written: an error cut nothing */
 	c->closing = 1;
 	c->evcon = NULL;
 	event_del(c->deadline);
@@ -1081,6 +1365,7 @@ conn_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
 		c->active->conn = NULL;
 	if (c->deadline)
 		event_free(c->deadline);
+	frame_free(c->fr);
 	TAILQ_REMOVE(&srv->conns, c, link);
 	srv->nconns--;
 	free(c);
@@ -1093,7 +1378,7 @@ struct bufferevent *
 make_bev(struct event_base *base, void *arg)
 {
 	struct server *srv = arg;
-	struct bufferevent *bev;
+	struct bufferevent *bev, *fbev;
 	struct conn *c;
 	SSL *ssl;
 
@@ -1116,9 +1401,18 @@ make_bev(struct event_base *base, void *arg)
 		return NULL;
 	}
 	c->bev = bev;
+	/* The filter passes on what evhttp writes only while the TLS side
+	 * holds less than this: a stream's chunks wait in the filter. */
+	bufferevent_setwatermark(bev, EV_WRITE, 64 * 1024, 256 * 1024);
 	arm_deadline(c, srv->draining);
 	update_listener(srv);
-	return bev;
+	fbev = frame_wrap(c, bev);
+	if (!fbev) {
+		bufferevent_free(bev); /* frees c through conn_free() */
+		fprintf(stderr, "https-server: out of memory for a connection\n");
+		return NULL;
+	}
+	return fbev;
 oom:
 	/* evhttp then makes a plain bufferevent; the TLS client's hello
 	 * fails to parse as HTTP and the connection is closed. */

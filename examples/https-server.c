@@ -224,6 +224,37 @@ print_listening(const struct opts *o, int port, const char *fp)
 		v6 ? "[" : "", o->bind, v6 ? "]" : "", port, fp);
 }
 
+const char *const qkind_name[Q_COUNT] = { "files", "hash", "resolve",
+					  "sleep" };
+
+/*
+ * One named queue per kind of work, each with the pool's worker count
+ * (--workers) and bounded by --queue on its own: the isolation comes from
+ * the queues being apart, not from their sizes.
+ */
+static int
+make_queues(struct server *srv)
+{
+	struct evpool_stats st;
+	unsigned n[Q_COUNT];
+	int i, r;
+
+	if (evpool_get_stats(srv->pool, &st) < 0)
+		return -EPROTO;
+	n[Q_FILES] = n[Q_HASH] = n[Q_RESOLVE] = n[Q_SLEEP] =
+		st.max_workers ? st.max_workers : 4;
+	for (i = 0; i < Q_COUNT; i++) {
+		r = evpool_queue_new(srv->pool, qkind_name[i], n[i],
+				     &srv->q[i]);
+		if (r < 0) {
+			fprintf(stderr, "https-server: queue %s: %s\n",
+				qkind_name[i], evpool_errmsg());
+			return r;
+		}
+	}
+	return 0;
+}
+
 static int
 make_pool(struct server *srv)
 {
@@ -259,6 +290,8 @@ make_pool(struct server *srv)
 			r = -EPROTO;
 		evpool_job_unref(job);
 	}
+	if (r == 0)
+		r = make_queues(srv);
 	if (r != 0) {
 		fprintf(stderr, "https-server: the pool does not run jobs: %s\n",
 			evpool_strerror(r));
@@ -321,11 +354,13 @@ run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 	evhttp_set_allowed_methods(srv->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD |
 				   EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
 				   EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-				   EVHTTP_REQ_PATCH);
+				   EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE |
+				   EVHTTP_REQ_CONNECT);
 	srv->bound = evhttp_accept_socket_with_handle(srv->http, fd);
 	if (!srv->bound)
 		goto out;
 	fd = -1; /* evhttp closes it */
+	srv->port = port;
 
 	if (ready_fd >= 0) {
 		if (write(ready_fd, "1", 1) != 1)

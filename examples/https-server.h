@@ -162,6 +162,12 @@ struct opts {
 
 struct rq;
 
+/* The kinds of blocking work, each on a named queue of the pool with its
+ * own workers and its own bound (--queue), so that a flood of one kind
+ * (say /sleep) never delays another (/files). */
+enum qkind { Q_FILES, Q_HASH, Q_RESOLVE, Q_SLEEP, Q_COUNT };
+extern const char *const qkind_name[Q_COUNT];
+
 struct conn {
 	TAILQ_ENTRY(conn) link;
 	struct server *srv;
@@ -170,6 +176,8 @@ struct conn {
 	struct event *deadline;		 /* head deadline (slowloris) */
 	struct rq *active;		 /* the request being handled */
 	int closing;			 /* evhttp is freeing it */
+	struct bufferevent *fbev;	 /* evhttp's: the framing filter */
+	struct frame *fr;		 /* its state (https-frame.c) */
 };
 
 struct server {
@@ -179,13 +187,17 @@ struct server {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
 	SSL_CTX *ssl;
+	int port;	     /* the port we listen on */
 	struct evpool *pool; /* NULL with --inline */
+	struct evpool_queue *q[Q_COUNT];
+	uint64_t qbusy[Q_COUNT]; /* 503s: that queue was full */
 	int process_mode;    /* the pool's jobs run in worker processes */
 	struct event *sig_int, *sig_term, *grace;
 	TAILQ_HEAD(, conn) conns;
 	unsigned nconns, nactive;
 	uint64_t nrequests, nbusy, naborted;
 	uint64_t nretries; /* stream chunks resubmitted: queue was full */
+	uint64_t nrefused; /* requests refused by the framing filter */
 	int paused, draining, finished, pool_closed;
 	struct timespec started;
 };
@@ -201,6 +213,20 @@ void arm_deadline(struct conn *c, int fuse);
 int parse_num(const char *s, unsigned long long lo, unsigned long long hi,
 	      unsigned long long *out);
 double ms_since(const struct timespec *t0);
+
+/* https-frame.c: strict framing in front of evhttp, clean TLS closes */
+struct frame;
+/* Wrap the TLS bufferevent of @c in the framing filter; NULL: no memory. */
+struct bufferevent *frame_wrap(struct conn *c, struct bufferevent *tls);
+void frame_free(struct frame *f);
+/* evhttp has answered a request of @c (@one = 1; 0 only re-checks). */
+void frame_answered(struct conn *c, unsigned one);
+/* Close @c ourselves: once its output has drained, close_notify, half
+ * close, drop its input for a moment, then shut the socket. */
+void frame_close(struct conn *c);
+int frame_closing(const struct conn *c);
+/* close_notify now, if everything before it has been written. */
+void tls_close_notify(struct conn *c);
 
 /* https-server.c: leave the loop once draining and nothing is left. */
 void check_drain_done(struct server *srv);

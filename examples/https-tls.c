@@ -118,6 +118,24 @@ fingerprint(X509 *cert, char *out, size_t outlen)
 	return 0;
 }
 
+/* Choose "http/1.1" if the client offers it; a client that offers only
+ * other protocols goes on without ALPN (as nginx does), not with an alert. */
+static int
+alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+	    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	static const unsigned char ours[] = "\x08http/1.1";
+	unsigned char *sel = NULL;
+
+	(void)ssl;
+	(void)arg;
+	if (SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_NOACK;
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
 SSL_CTX *
 tls_context_new(const char *cert_file, const char *key_file,
 		struct tls_identity *id)
@@ -139,6 +157,8 @@ tls_context_new(const char *cert_file, const char *key_file,
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
 	/* Idle connections keep no TLS buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* ALPN: we speak HTTP/1.1 only (h2 clients fall back to it). */
+	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 
 	if (cert_file) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {

@@ -10,8 +10,9 @@ PKG_CHECK_MODULES([LIBEVENT], [libevent_core >= 2.1 libevent_pthreads >= 2.1])
 # EVPOOL_EXAMPLES_TLS
 # -------------------
 # --disable-examples-tls.  The example HTTPS server needs libevent_openssl
-# and OpenSSL >= 1.1.1 (TLS 1.3); without them the library still builds and
-# the example is skipped (HAVE_TLS, TLS_CFLAGS, TLS_LIBS; $have_tls).
+# and OpenSSL >= 1.1.1 (TLS 1.3), and http_parser; without them the library
+# still builds and the example is skipped (HAVE_TLS, TLS_CFLAGS, TLS_LIBS,
+# HTTP_PARSER_LIBS; $have_tls).
 AC_DEFUN([EVPOOL_EXAMPLES_TLS], [
 AC_ARG_ENABLE([examples-tls],
   [AS_HELP_STRING([--disable-examples-tls], [do not build the HTTPS example server])],
@@ -23,5 +24,15 @@ AS_IF([test "x$enable_examples_tls" != xno], [
     [AS_IF([test "x$enable_examples_tls" = xyes],
            [AC_MSG_ERROR([--enable-examples-tls: $TLS_PKG_ERRORS])])])
 ])
+dnl ... and Node's classic HTTP parser (libhttp-parser-dev) for strict request
+dnl framing in front of evhttp (docs/https-server.md says why).
+AS_IF([test "x$have_tls" = xyes], [
+  AC_CHECK_HEADER([http_parser.h],
+    [AC_CHECK_LIB([http_parser], [http_parser_execute],
+      [HTTP_PARSER_LIBS=-lhttp_parser], [have_tls=no])], [have_tls=no])
+  AS_IF([test "x$have_tls" != xyes && test "x$enable_examples_tls" = xyes],
+        [AC_MSG_ERROR([--enable-examples-tls: http_parser (libhttp-parser-dev) not found])])
+])
+AC_SUBST([HTTP_PARSER_LIBS])
 AM_CONDITIONAL([HAVE_TLS], [test "x$have_tls" = xyes])
 ])

@@ -54,6 +54,13 @@ skip() { # skip COUNT REASON
 		echo "ok $n # SKIP $2"
 	done
 }
+# A server that does not start fails the tests that needed it (never a SKIP).
+fail_all() { # fail_all COUNT REASON
+	local i
+	for ((i = 0; i < $1; i++)); do
+		ok 1 "$2"
+	done
+}
 now_ms() { date +%s%3N; }
 
 C=(curl -sk --path-as-is --max-time 30)
@@ -292,8 +299,10 @@ if start_server h --workers 2 --queue 1 --root "$TMP/www"; then
 	wait $dl
 	wait_clients
 	r=$("${C[@]}" "$B/stats" | sed -n 's/.*"stream_retries":\([0-9]*\).*/\1/p')
-	[ "${r:-0}" -gt 0 ]
-	ok $? "a stream meeting a full queue retries its next chunk ($r times)"
+	# Each kind of work has its own queue (issue 17): the sleep queue
+	# being full does not hold up a file's next chunk.
+	[ "${r:-1}" = 0 ]
+	ok $? "a stream's chunks never wait for the full sleep queue ($r retries)"
 	# The head, then exactly the 40 MB of the file.
 	size=$(stat -c %s "$TMP/huge.out")
 	[ "$(head -c $((size - 40000000)) "$TMP/huge.out" | tail -c 4 | od -An -c | tr -d ' ')" = '\r\n\r\n' ] &&
@@ -301,7 +310,7 @@ if start_server h --workers 2 --queue 1 --root "$TMP/www"; then
 	ok $? "... and the 40 MB file arrives intact"
 	stop_server
 else
-	skip 2 "server did not start"
+	fail_all 2 "server did not start"
 fi
 rm -f "$TMP/www/huge.bin"
 
@@ -341,7 +350,7 @@ if start_server b --inline --max-conns 2 --header-timeout 2; then
 	ok $? "inline server exits 0 on SIGTERM"
 else
 	ok 1 "inline server starts"
-	skip 4 "inline server did not start"
+	fail_all 4 "inline server did not start"
 fi
 
 # ---------------------------------------------------------------------------
@@ -357,7 +366,7 @@ if openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	is "$got" "$want" "--cert/--key: that certificate is served"
 	stop_server
 else
-	skip 2 "could not make a certificate or start with it"
+	fail_all 2 "could not make a certificate or start with it"
 fi
 "$SERVER" --port 0 --cert "$TMP/cert.pem" >/dev/null 2>&1
 is "$?" 2 "--cert without --key is a usage error"
@@ -370,10 +379,10 @@ is "$?" 0 "--evpool-help lists libevpool's options and exits 0"
 EVPOOL_MAX_WORKERS=abc "$SERVER" --port 0 >/dev/null 2>&1
 is "$?" 2 "a bad EVPOOL_* value is a usage error"
 if EVPOOL_MAX_WORKERS=3 start_server f --evpool-max-workers=4; then
-	m=$("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*')
+	m=$("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*' | head -1)
 	stop_server
 	EVPOOL_MAX_WORKERS=3 start_server g --evpool-max-workers=4 --workers 5
-	m="$m $("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*')"
+	m="$m $("${C[@]}" "$B/stats" | grep -o '"max_workers":[0-9]*' | head -1)"
 	stop_server
 fi
 is "$m" '"max_workers":4 "max_workers":5' "--evpool-* beats EVPOOL_*, --workers beats both"
@@ -390,7 +399,7 @@ if start_server d --processes 2 --workers 1; then
 	ok $? "--processes: SIGTERM stops all, exit status 0"
 else
 	ok 1 "--processes 2 starts"
-	skip 2 "--processes server did not start"
+	fail_all 2 "--processes server did not start"
 fi
 
 # ---------------------------------------------------------------------------
@@ -417,5 +426,5 @@ elif grep -q 'evpool_new (process mode) failed' "$TMP/e.err"; then
 	skip 7 "process mode not available"
 else
 	ok 1 "process-mode server starts"
-	skip 6 "process-mode server did not start"
+	fail_all 6 "process-mode server did not start"
 fi
