@@ -41,6 +41,8 @@ show(const struct evpool_config *c, const char *var, char *out, size_t n)
 		snprintf(out, n, "%s", c->name);
 	else if (!strcmp(var, "EVPOOL_JOB_TIMEOUT_MS"))
 		snprintf(out, n, "%u", c->job_timeout_ms);
+	else if (!strcmp(var, "EVPOOL_JOB_DEADLINE_MS"))
+		snprintf(out, n, "%u", c->job_deadline_ms);
 	else if (!strcmp(var, "EVPOOL_NOTIFY"))
 		snprintf(out, n, "%d", (int)c->notify);
 	else if (!strcmp(var, "EVPOOL_EMIT_WINDOW"))
@@ -67,6 +69,7 @@ static const struct good {
 	{ "EVPOOL_NAME", "name", "web", "web" },
 	{ "EVPOOL_NAME", "name", "ten_chars_", "ten_chars_" },
 	{ "EVPOOL_JOB_TIMEOUT_MS", "job-timeout-ms", "250", "250" },
+	{ "EVPOOL_JOB_DEADLINE_MS", "job-deadline-ms", "1500", "1500" },
 	{ "EVPOOL_NOTIFY", "notify", "pipe", "2" },
 	{ "EVPOOL_NOTIFY", "notify", "eventfd", "1" },
 	{ "EVPOOL_NOTIFY", "notify", "auto", "0" },
@@ -111,6 +114,8 @@ static const struct badv {
 	  "out of range (0..2147483647)" },
 	{ "EVPOOL_JOB_TIMEOUT_MS", "job-timeout-ms", "x",
 	  "not a non-negative integer" },
+	{ "EVPOOL_JOB_DEADLINE_MS", "job-deadline-ms", "2147483648",
+	  "out of range (0..2147483647)" },
 	{ "EVPOOL_NOTIFY", "notify", "epoll", "not 'auto', 'eventfd' or 'pipe'" },
 	{ "EVPOOL_EMIT_WINDOW", "emit-window", "0", "not a positive integer" },
 	{ "EVPOOL_EMIT_WINDOW", "emit-window", "65537",
@@ -128,7 +133,8 @@ static const struct badv {
 static const char *const all_vars[] = {
 	"EVPOOL_MODE", "EVPOOL_MAX_WORKERS", "EVPOOL_MIN_WORKERS",
 	"EVPOOL_MAX_QUEUED", "EVPOOL_IDLE_TIMEOUT_MS", "EVPOOL_NAME",
-	"EVPOOL_JOB_TIMEOUT_MS", "EVPOOL_NOTIFY", "EVPOOL_EMIT_WINDOW",
+	"EVPOOL_JOB_TIMEOUT_MS", "EVPOOL_JOB_DEADLINE_MS", "EVPOOL_NOTIFY",
+	"EVPOOL_EMIT_WINDOW",
 	"EVPOOL_MAX_JOBS_PER_WORKER",
 };
 #define NVARS (sizeof(all_vars) / sizeof(all_vars[0]))

@@ -16,7 +16,10 @@ EVPOOL_CORE_TESTS = \
 	t/batch \
 	t/lifecycle \
 	t/stats \
-	t/emit
+	t/emit \
+	t/evbuf \
+	t/deadline \
+	t/resultfree
 
 check_PROGRAMS += $(EVPOOL_CORE_TESTS)
 TESTS += $(EVPOOL_CORE_TESTS)
@@ -101,3 +104,15 @@ t_errmsg_SOURCES = t/errmsg.c $(EVPOOL_TAP_SOURCES)
 t_errmsg_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_errmsg_LDADD = $(EVPOOL_TEST_LDADD)
 TESTS += t/errmsg
+
+t_evbuf_SOURCES = t/evbuf.c $(EVPOOL_TAP_SOURCES)
+t_evbuf_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_evbuf_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_deadline_SOURCES = t/deadline.c $(EVPOOL_TAP_SOURCES)
+t_deadline_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_deadline_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_resultfree_SOURCES = t/resultfree.c $(EVPOOL_TAP_SOURCES)
+t_resultfree_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_resultfree_LDADD = $(EVPOOL_TEST_LDADD)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -80,8 +81,9 @@ static struct evpool_stats get(struct evpool *p)
 static long long finished(const struct evpool_stats *st)
 {
 	return (long long)(st->completed + st->failed + st->cancelled +
-			   st->timed_out + st->crashed);
+			   st->timed_out + st->crashed + st->lib_errors);
 }
+
 
 static int balances(const struct evpool_stats *st)
 {
@@ -117,6 +119,60 @@ static int submit(struct evpool *p, evpool_fn fn, int timeout_ms, evpool_done_cb
 	return evpool_submit_job(p, &spec, jobp);
 }
 
+static void init_exit(void *arg)
+{
+	(void)arg;
+	_exit(3);
+}
+
+/* Submits refused by a full queue are counted (rejected), and a pool's
+ * verdict that a job could not run (EVPOOL_ESPAWN) is kept apart from the
+ * jobs' own errors (lib_errors, not failed). */
+static void service_stats(struct event_base *base)
+{
+	struct evpool_config *cfg = evpool_config_new();
+	struct evpool *p;
+	struct evpool_stats st;
+	int r1, r2, r3;
+
+	atomic_store(&gate, 0);
+	atomic_store(&started, 0);
+	evpool_config_set_workers(cfg, 0, 1);
+	evpool_config_set_max_queued(cfg, 1);
+	if (evpool_new(&p, base, cfg) < 0)
+		bail("evpool_new: %s", evpool_errmsg());
+	r1 = submit(p, job_gated, 0, NULL, NULL);
+	tap_wait_until(atomic_load(&started) > 0, 5000);
+	r2 = submit(p, job_gated, 0, NULL, NULL);
+	r3 = submit(p, job_gated, 0, NULL, NULL);
+	st = get(p);
+	if (r3 != -EAGAIN || st.rejected != 1)
+		diag("r %d %d %d rejected %llu submitted %llu", r1, r2, r3,
+		     (unsigned long long)st.rejected, (unsigned long long)st.submitted);
+	ok(r1 == 0 && r2 == 0 && r3 == -EAGAIN && st.rejected == 1 &&
+		   st.submitted == 2,
+	   "a submit refused by a full queue counts in rejected, not submitted");
+	atomic_store(&gate, 1);
+	event_base_dispatch(base);
+	evpool_free(p);
+
+	evpool_config_set_mode(cfg, EVPOOL_MODE_PROCESS);
+	evpool_config_set_max_queued(cfg, 0);
+	evpool_config_set_initializer(cfg, init_exit, NULL, NULL);
+	if (evpool_new(&p, base, cfg) < 0)
+		bail("evpool_new: %s", evpool_errmsg());
+	r1 = evpool_submit_job(p, &(struct evpool_job_spec){ .fn = job_fail },
+			       NULL);
+	event_base_dispatch(base);
+	tap_wait_until(settled(p), 5000);
+	st = get(p);
+	ok(r1 == 0 && st.lib_errors == 1 && st.failed == 0 && balances(&st),
+	   "a job no worker could start counts in lib_errors, not failed (%llu, %llu)",
+	   (unsigned long long)st.lib_errors, (unsigned long long)st.failed);
+	evpool_free(p);
+	evpool_config_free(cfg);
+}
+
 int main(void)
 {
 	struct event_base *base;
@@ -127,7 +183,7 @@ int main(void)
 	int i, rc;
 	double t0, el;
 
-	plan(38);
+	plan(40);
 	tap_watchdog(60, "stats");
 	if (!(base = event_base_new()))
 		bail("event_base_new failed");
@@ -261,6 +317,8 @@ int main(void)
 	tap_watchdog(20, "stats: evpool_free");
 	evpool_free(p2);
 	evpool_free(pool);
+	tap_watchdog(30, "stats: service");
+	service_stats(base);
 	event_base_free(base);
 	return 0;
 }

@@ -24,6 +24,7 @@ extern "C" {
 #endif
 
 struct event_base;
+struct evbuffer;
 
 /** A pool of workers.  Opaque; made by evpool_new(), freed by evpool_free(). */
 struct evpool;
@@ -119,6 +120,15 @@ typedef void (*evpool_emit_cb)(struct evpool_job *job, const void *data,
 /** Worker start / stop hook (initializer, finalizer); runs in the worker. */
 typedef void (*evpool_worker_fn)(void *arg);
 
+/**
+ * The free function of a pointer result (GLib's GDestroyNotify): called
+ * with the result when the library discards it (see
+ * evpool_ctx_set_result_full()).  It runs on whichever thread discards the
+ * result (a worker, the timeout thread, the loop thread) and must not call
+ * back into the pool.
+ */
+typedef void (*evpool_free_fn)(void *result);
+
 /* ------------------------------------------------------------------------ */
 /** @name Configuration */
 
@@ -204,6 +214,36 @@ EVPOOL_API int evpool_config_set_callbacks(struct evpool_config *cfg,
  */
 EVPOOL_API int evpool_config_set_job_timeout(struct evpool_config *cfg,
 					     unsigned ms);
+
+/**
+ * Default job deadline in ms, counted from the SUBMIT, queue time included
+ * (0 = none, the default): what an HTTP request's time budget needs.  A job
+ * still queued at its deadline completes with -ETIMEDOUT without running
+ * (one completion callback, as always; stats: timed_out and expired).  A
+ * job running at its deadline is treated as by the job timeout: thread
+ * mode flags it (evpool_ctx_cancelled()) and discards its late result,
+ * process mode kills its worker.  The two limits are independent and both
+ * apply; whichever passes first ends the job:
+ *
+ *     job timeout (set_job_timeout, spec.timeout_ms)   from the START
+ *     job deadline (set_job_deadline, spec.deadline_ms) from the SUBMIT
+ *
+ * A job per-spec value overrides it (spec.deadline_ms).  Also
+ * EVPOOL_JOB_DEADLINE_MS / --evpool-job-deadline-ms.
+ * @return 0, or -EINVAL for a NULL cfg or @p ms over 2^31 - 1.
+ */
+EVPOOL_API int evpool_config_set_job_deadline(struct evpool_config *cfg,
+					      unsigned ms);
+
+/**
+ * The free function of pointer results set with evpool_ctx_set_result()
+ * (one given to evpool_ctx_set_result_full() takes precedence): with it, a
+ * pointer result nobody will read is freed instead of leaked.  NULL (the
+ * default): results are never freed by the library.
+ * @return 0, or -EINVAL for a NULL cfg.
+ */
+EVPOOL_API int evpool_config_set_result_free(struct evpool_config *cfg,
+					     evpool_free_fn fn);
 
 /**
  * Run @p init (with @p arg) in each new worker before its first job and
@@ -334,8 +374,10 @@ enum evpool_submit_flags {
 
 /**
  * Everything a job can be given.  Zero-initialise it (fields left 0 mean
- * the default) and set what you need; this layout is frozen — new options
- * will come as new functions, never as new fields.
+ * the default) and set what you need.  Its size is frozen: a new field only
+ * ever takes the place of reserved ones, with 0 meaning the old behaviour,
+ * so a program built against an older header keeps working.  See
+ * evpool_job_spec(3) for every field.
  */
 struct evpool_job_spec {
 	evpool_fn fn;               /**< NULL: the pool's default function */
@@ -351,7 +393,17 @@ struct evpool_job_spec {
 	int timeout_ms;             /**< 0: pool default; -1: none; >0: ms */
 	unsigned flags;             /**< enum evpool_submit_flags */
 	int wait_ms;                /**< EVPOOL_SUBMIT_BLOCK: -1 for ever */
-	void *reserved[4];          /**< must be zero */
+	/** Byte input MOVED from this evbuffer (0.2): at submit its chains
+	 *  change owner (evbuffer_add_buffer(), no byte copied) and it is
+	 *  left empty; on a failed submit it is left as it was.  Exclusive
+	 *  with input/input_len.  Read it in the job with
+	 *  evpool_ctx_input_evbuffer() (or evpool_ctx_input()).  NULL: none */
+	struct evbuffer *input_evbuffer;
+	/** Deadline in ms from the submit, queue time included (0.2):
+	 *  0: the pool default (evpool_config_set_job_deadline()); -1: none;
+	 *  >0: ms.  Independent of timeout_ms, which counts from the start. */
+	int deadline_ms;
+	void *reserved[2];          /**< must be zero */
 };
 
 /**
@@ -377,6 +429,45 @@ EVPOOL_API int evpool_submit(struct evpool *pool, evpool_fn fn, void *arg,
 EVPOOL_API int evpool_submit_job(struct evpool *pool,
 				 const struct evpool_job_spec *spec,
 				 struct evpool_job **jobp);
+
+/**
+ * EVBUFFERS IN AND OUT (the libevent way; see also docs/evbuffer.md).
+ *
+ * A libevent program's bytes live in evbuffers, so a job can take one as
+ * input and give one back, and the loop thread copies no payload byte:
+ *
+ *   input   spec.input_evbuffer = evhttp_request_get_input_buffer(req): the
+ *           chains move into the job at submit (the caller's evbuffer is
+ *           left empty); the job reads evpool_ctx_input_evbuffer(ctx).
+ *   result  the job writes into evpool_ctx_output(ctx) (evbuffer_add(),
+ *           evbuffer_add_reference(), evbuffer_add_buffer()...); the
+ *           completion callback takes evpool_job_result_evbuffer(job) and
+ *           evbuffer_add_buffer()s it into bufferevent_get_output() or an
+ *           evhttp reply: chains move again, nothing is copied.
+ *   partial evpool_ctx_emit_evbuffer(ctx, buf) moves buf's chains into an
+ *           emission; the emit callback gets (job, NULL, len, arg) and
+ *           takes the bytes with evpool_job_emit_evbuffer(job).
+ *
+ * THREADS: an evbuffer here is handed off, never shared.  The caller's
+ * input evbuffer is touched only inside the submit call, on the calling
+ * thread (if another thread may touch it meanwhile, enable its lock with
+ * evbuffer_enable_locking(): evbuffer_add_buffer() takes it).  From then on
+ * the job owns its evbuffers exclusively: the worker while it runs, the
+ * completion callback (loop thread) after.  None of them has a lock, and
+ * none needs one; do not keep a pointer to them past the call that gave it.
+ *
+ * PROCESS MODE: the bytes must cross into the worker process.  An evbuffer
+ * input is copied ONCE, by the worker's proxy thread (not the loop thread),
+ * chain by chain straight into the shared-memory ring (or, over 16 KiB,
+ * onto the worker's socket); in the worker, evpool_ctx_input_evbuffer()
+ * references those bytes (evbuffer_add_reference(), no copy).  A result
+ * written into evpool_ctx_output() is copied once into the ring by the
+ * worker; the proxy copies a ring-sized result (up to 16 KiB) out of the
+ * ring so that the ring is free again for the worker, and receives a larger
+ * one from the socket into one buffer that the result evbuffer then
+ * references (no further copy).  So on the loop thread: no copy, in either
+ * mode.
+ */
 
 /* ------------------------------------------------------------------------ */
 /** @name Job handles (futures) — callable from any thread */
@@ -424,7 +515,15 @@ EVPOOL_API int evpool_job_get(struct evpool_job *job, int timeout_ms,
 /** The job's status (as evpool_job_get()), or EVPOOL_ENOTREADY. */
 EVPOOL_API int evpool_job_status(const struct evpool_job *job);
 
-/** The pointer result set by evpool_ctx_set_result(); NULL if none. */
+/**
+ * The pointer result set by evpool_ctx_set_result(); NULL if none (or for
+ * a job that did not run to its end: cancel, timeout, crash).  Reading it
+ * HANDS IT TO YOU: from then on it is yours to free.  A result with a free
+ * function (evpool_ctx_set_result_full(), evpool_config_set_result_free())
+ * that nobody reads — through this call, evpool_job_get() or a struct
+ * evpool_result — is freed by the library when the job is freed, exactly
+ * once; a result read is never freed by the library.
+ */
 EVPOOL_API void *evpool_job_result(const struct evpool_job *job);
 
 /**
@@ -434,6 +533,27 @@ EVPOOL_API void *evpool_job_result(const struct evpool_job *job);
  */
 EVPOOL_API const void *evpool_job_result_bytes(const struct evpool_job *job,
 					       size_t *len);
+
+/**
+ * The byte result as an evbuffer (the job's evpool_ctx_output(), or its
+ * evpool_ctx_set_result_bytes() bytes, referenced, not copied): owned by
+ * the job, valid while you hold a reference (or during the callback).
+ * Move its bytes out with evbuffer_add_buffer(out, buf) — no copy — or
+ * read them in place.  Call it on one thread at a time (normally the
+ * completion callback).  A job with no byte result gives an empty evbuffer.
+ * @return the evbuffer; NULL if the job has not finished, for NULL, or
+ *         when out of memory.
+ */
+EVPOOL_API struct evbuffer *evpool_job_result_evbuffer(struct evpool_job *job);
+
+/**
+ * Inside an emit callback (evpool_emit_cb), the emission being delivered as
+ * an evbuffer: the chains moved by evpool_ctx_emit_evbuffer(), or the bytes
+ * of evpool_ctx_emit() referenced (not copied).  Move them out with
+ * evbuffer_add_buffer().  Valid only during the callback.
+ * @return the evbuffer, or NULL outside an emit callback of @p job.
+ */
+EVPOOL_API struct evbuffer *evpool_job_emit_evbuffer(struct evpool_job *job);
 
 /** The arg given at submit. */
 EVPOOL_API void *evpool_job_arg(const struct evpool_job *job);
@@ -464,8 +584,46 @@ EVPOOL_API int evpool_job_exit_status(const struct evpool_job *job);
 /** The pointer given as arg at submit (NULL in process mode). */
 EVPOOL_API void *evpool_ctx_arg(struct evpool_ctx *ctx);
 
-/** The byte input; @p len (may be NULL) gets its length.  NULL if none. */
+/** The byte input; @p len (may be NULL) gets its length.  NULL if none.
+ *  For an evbuffer input (spec.input_evbuffer) this makes its bytes
+ *  contiguous first (evbuffer_pullup(): a copy, in the worker, when the
+ *  input has several chains); evpool_ctx_input_evbuffer() copies nothing. */
 EVPOOL_API const void *evpool_ctx_input(struct evpool_ctx *ctx, size_t *len);
+
+/**
+ * The byte input as an evbuffer: the chains moved from spec.input_evbuffer
+ * (or the bytes of spec.input, referenced).  Owned by the job; the job may
+ * read and drain it (evbuffer_remove(), evbuffer_peek()...) or move its
+ * chains on, e.g. into evpool_ctx_output() — an echo costs no copy.
+ * Process mode: it references the bytes that crossed (no copy in the
+ * worker), valid until the job returns.
+ * @return the evbuffer (empty when there is no input); NULL for a NULL
+ *         ctx or when out of memory.
+ */
+EVPOOL_API struct evbuffer *evpool_ctx_input_evbuffer(struct evpool_ctx *ctx);
+
+/**
+ * The job's output evbuffer: what the job adds to it is its byte result
+ * (evpool_job_result_evbuffer() on the loop; also evpool_job_result_bytes(),
+ * which then makes it contiguous).  evpool_ctx_set_result_bytes() replaces
+ * its content.  Owned by the job; made on the first call.  A result that
+ * will be discarded (cancel, timeout) is freed with the job.
+ * @return the evbuffer, or NULL for a NULL ctx or when out of memory.
+ */
+EVPOOL_API struct evbuffer *evpool_ctx_output(struct evpool_ctx *ctx);
+
+/**
+ * Emit a partial result by MOVING the chains of @p buf (left empty) into
+ * it: no byte copied in thread mode (process mode: copied once into the
+ * ring).  Delivered as evpool_ctx_emit() delivers, in order with the other
+ * emissions: the emit callback gets data NULL and the length, and takes
+ * the bytes with evpool_job_emit_evbuffer().  An emission nobody will read
+ * (no emit callback, the job cancelled or timed out) is freed.
+ * @return 0; -ECANCELED (cancelled or timed out: @p buf is left as it
+ *         was); -ENOMEM; -EINVAL (NULL ctx or buf).
+ */
+EVPOOL_API int evpool_ctx_emit_evbuffer(struct evpool_ctx *ctx,
+					struct evbuffer *buf);
 
 /**
  * 1 once the job has been cancelled or has timed out: a long job should
@@ -474,11 +632,31 @@ EVPOOL_API const void *evpool_ctx_input(struct evpool_ctx *ctx, size_t *len);
 EVPOOL_API int evpool_ctx_cancelled(struct evpool_ctx *ctx);
 
 /**
- * Set the pointer result (thread mode; ownership passes to whoever reads it
- * in the completion callback).  @return 0, or -EINVAL in process mode
- * (a pointer cannot cross a process boundary; evpool_errmsg() says so).
+ * Set the pointer result (thread mode; ownership passes to whoever reads it,
+ * see evpool_job_result()), with the pool's free function
+ * (evpool_config_set_result_free(), if any).  A second call replaces the
+ * first; the replaced result is the job's to free.
+ * @return 0; -ECANCELED when the result would be discarded (the job was
+ *         cancelled or has timed out): the caller keeps ownership and must
+ *         free it; -EINVAL in process mode (a pointer cannot cross a
+ *         process boundary; evpool_errmsg() says so).
  */
 EVPOOL_API int evpool_ctx_set_result(struct evpool_ctx *ctx, void *result);
+
+/**
+ * Set the pointer result with its free function (GLib's
+ * g_task_return_pointer(task, result, destroy)).  If the call returns 0,
+ * @p free_fn(@p result) is called exactly once for a result that is not
+ * handed to you: the job timed out or was cancelled after this call, the
+ * pool was freed before delivery, or nobody read it (evpool_job_result(),
+ * evpool_job_get(), struct evpool_result .ptr) before the job was freed.
+ * It is never called for a result that was read.  @p free_fn NULL means
+ * the pool's (evpool_config_set_result_free()).
+ * @return as evpool_ctx_set_result(): on -ECANCELED nothing is called and
+ *         the caller keeps @p result.
+ */
+EVPOOL_API int evpool_ctx_set_result_full(struct evpool_ctx *ctx, void *result,
+					  evpool_free_fn free_fn);
 
 /**
  * Set a byte result (both modes); the bytes are copied.  A second call
@@ -523,7 +701,11 @@ EVPOOL_API int evpool_drain(struct evpool *pool);
 
 /**
  * A snapshot of a pool's state.  The counters balance: submitted =
- * completed + failed + cancelled + timed_out + crashed + (jobs not finished).
+ * completed + failed + cancelled + timed_out + crashed + lib_errors + (jobs
+ * not finished).  `failed` is the jobs' own errors only (a job function
+ * that returned nonzero); the pool's verdicts are apart: cancelled,
+ * timed_out (expired among them), crashed, lib_errors.  See
+ * evpool_stats(3) for every field.
  */
 struct evpool_stats {
 	uint64_t submitted;   /**< successful submits */
@@ -543,7 +725,17 @@ struct evpool_stats {
 	uint64_t forkserver_restarts; /**< process mode: fork servers replaced
 					   after theirs died (OOM killer, kill -9);
 					   appended in reserved[0]'s room */
-	uint64_t reserved[7];
+	/* 0.2: the next three reserved words (0 from older libraries) */
+	uint64_t rejected;    /**< submits refused because the queue was
+				   full: -EAGAIN, or -ETIMEDOUT of a
+				   EVPOOL_SUBMIT_BLOCK wait (not in submitted) */
+	uint64_t lib_errors;  /**< the pool's own verdict that the job could
+				   not be run: EVPOOL_ESPAWN, EVPOOL_EPROTO,
+				   -EFAULT, -EMSGSIZE, -ENOMEM (before 0.2
+				   these counted in failed) */
+	uint64_t expired;     /**< of timed_out: deadline (spec.deadline_ms)
+				   passed while still queued, never ran */
+	uint64_t reserved[4];
 };
 
 /**

@@ -534,7 +534,8 @@ EVPOOL_API void evpool_results_free(struct evpool_results *rc);
  * Fill @p cfg from the environment: one variable per setting,
  *   EVPOOL_MODE (thread|process), EVPOOL_MAX_WORKERS, EVPOOL_MIN_WORKERS,
  *   EVPOOL_MAX_QUEUED, EVPOOL_IDLE_TIMEOUT_MS, EVPOOL_NAME,
- *   EVPOOL_JOB_TIMEOUT_MS, EVPOOL_NOTIFY (auto|eventfd|pipe),
+ *   EVPOOL_JOB_TIMEOUT_MS, EVPOOL_JOB_DEADLINE_MS,
+ *   EVPOOL_NOTIFY (auto|eventfd|pipe),
  *   EVPOOL_EMIT_WINDOW, EVPOOL_MAX_JOBS_PER_WORKER;
  * evpool_config_usage() lists them with their ranges.  Variables that are
  * not set leave their setting as it is; other EVPOOL_* names are ignored.

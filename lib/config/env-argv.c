@@ -48,6 +48,7 @@ enum id {
 	S_IDLE_TIMEOUT_MS,
 	S_NAME,
 	S_JOB_TIMEOUT_MS,
+	S_JOB_DEADLINE_MS,
 	S_NOTIFY,
 	S_EMIT_WINDOW,
 	S_MAX_JOBS_PER_WORKER,
@@ -81,7 +82,10 @@ static const struct setting settings[] = {
 	{ S_NAME, "EVPOOL_NAME", "name", K_NAME, 0, 0, "PREFIX",
 	  "worker thread name prefix, 1..10 characters, no '/' (default evpool)" },
 	{ S_JOB_TIMEOUT_MS, "EVPOOL_JOB_TIMEOUT_MS", "job-timeout-ms", K_COUNT, 0,
-	  2147483647, "MS", "default job timeout, 0 = none (default)" },
+	  2147483647, "MS", "default job timeout from its start, 0 = none (default)" },
+	{ S_JOB_DEADLINE_MS, "EVPOOL_JOB_DEADLINE_MS", "job-deadline-ms", K_COUNT, 0,
+	  2147483647, "MS",
+	  "default job deadline from its submit, queue time included, 0 = none (default)" },
 	{ S_NOTIFY, "EVPOOL_NOTIFY", "notify", K_NOTIFY, 0, 0,
 	  "auto|eventfd|pipe", "how workers wake the loop (default auto)" },
 	{ S_EMIT_WINDOW, "EVPOOL_EMIT_WINDOW", "emit-window", K_COUNT, 1, 65536,
@@ -241,6 +245,9 @@ apply(struct evpool_config *cfg, const struct pending *p)
 	if (r == 0 && p->set[S_JOB_TIMEOUT_MS])
 		r = evpool_config_set_job_timeout(&tmp,
 						  (unsigned)p->num[S_JOB_TIMEOUT_MS]);
+	if (r == 0 && p->set[S_JOB_DEADLINE_MS])
+		r = evpool_config_set_job_deadline(&tmp,
+						   (unsigned)p->num[S_JOB_DEADLINE_MS]);
 	if (r == 0 && p->set[S_NOTIFY])
 		r = evpool_config_set_notify(&tmp,
 					     (enum evpool_notify)p->choice[S_NOTIFY]);

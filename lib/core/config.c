@@ -171,6 +171,24 @@ evpool_config_set_job_timeout(struct evpool_config *cfg, unsigned ms)
 }
 
 int
+evpool_config_set_job_deadline(struct evpool_config *cfg, unsigned ms)
+{
+	CHECK_CFG("evpool_config_set_job_deadline");
+	if (ms > (unsigned)INT32_MAX)
+		return evpool__err(-EINVAL, "job deadline too large: %u ms", ms);
+	cfg->job_deadline_ms = ms;
+	return 0;
+}
+
+int
+evpool_config_set_result_free(struct evpool_config *cfg, evpool_free_fn fn)
+{
+	CHECK_CFG("evpool_config_set_result_free");
+	cfg->result_free = fn;
+	return 0;
+}
+
+int
 evpool_config_set_initializer(struct evpool_config *cfg, evpool_worker_fn init,
 			      evpool_worker_fn fini, void *arg)
 {

@@ -64,6 +64,7 @@
 #include "evpool.h"
 
 struct event;
+struct evbuffer;
 
 #define EVPOOL__INTERNAL __attribute__((visibility("hidden")))
 
@@ -111,6 +112,8 @@ struct evpool_config {
 	evpool_done_cb failed_cb;
 	void *cb_arg;
 	unsigned job_timeout_ms;	/* 0: none */
+	unsigned job_deadline_ms;	/* 0: none; from the submit */
+	evpool_free_fn result_free;	/* default free fn of pointer results */
 	evpool_worker_fn init;
 	evpool_worker_fn fini;
 	void *init_arg;
@@ -168,9 +171,18 @@ struct evpool__call {
 struct evpool__emit {
 	struct evpool__node node;
 	struct evpool_job *job;		/* holds a reference */
+	struct evbuffer *buf;		/* evpool_ctx_emit_evbuffer()'s chains,
+					 * or (during the callback) data
+					 * referenced; NULL otherwise */
 	size_t len;
 	unsigned char data[];
 };
+
+/** Deliver one emission to its job's emit callback (loop thread) and free
+ *  it (job.c). */
+EVPOOL__INTERNAL void evpool__emit_deliver(struct evpool__emit *e);
+/** Free an emission nobody will read (job.c). */
+EVPOOL__INTERNAL void evpool__emit_free(struct evpool__emit *e);
 
 struct evpool__mailbox {
 	struct event_base *base;	/* NULL: the detached mailbox */
@@ -232,6 +244,7 @@ enum evpool__finish {
 	EVPOOL__FIN_TIMEOUT,	/* deadline passed: -ETIMEDOUT */
 	EVPOOL__FIN_CRASH,	/* worker process died: EVPOOL_ECRASHED */
 	EVPOOL__FIN_ERROR,	/* the library could not run it (status says) */
+	EVPOOL__FIN_EXPIRE,	/* deadline from submit passed while queued */
 };
 
 /** Internal sink: when set, called on the finishing thread instead of
@@ -298,6 +311,15 @@ struct evpool__job_ext {
 	int timeout_ms;			/* resolved: 0 none */
 	int exit_status;		/* -1, or a wait(2) status */
 	atomic_uint emit_pending;	/* emissions not yet delivered */
+	/* evbuffers (both owned): the input moved in at submit (input is
+	 * NULL then, input_len its length), the byte result */
+	struct evbuffer *inbuf;
+	struct evbuffer *outbuf;
+	evpool_free_fn result_free;	/* of result; NULL: none */
+	atomic_bool result_taken;	/* result handed to the user */
+	bool expire_armed;		/* in the timer heap since submit */
+	uint64_t expire_ns;		/* spec deadline: submit + ms; 0 none */
+	struct evpool__emit *cur_emit;	/* loop thread, in the emit cb */
 };
 
 /** A job without extension that stored result bytes: its result field
@@ -306,6 +328,9 @@ struct evpool__rbox {
 	void *result;
 	void *rbytes;
 	size_t rlen;
+	struct evbuffer *outbuf;
+	evpool_free_fn result_free;
+	atomic_bool result_taken;
 };
 
 #define EVPOOL__JS_SHIFT 2u
@@ -366,6 +391,11 @@ struct evpool_ctx {
 	void *result;
 	void *rbytes;			/* malloc'd, owned until handed over */
 	size_t rlen;
+	evpool_free_fn result_free;	/* of result */
+	struct evbuffer *inbuf;		/* the job's input evbuffer (owned by
+					 * the job), or one made here */
+	bool inbuf_own;			/* inbuf is the ctx's to free */
+	struct evbuffer *out;		/* evpool_ctx_output(), owned */
 	bool process;
 	/* process mode: how to emit and how to see cancellation */
 	int (*emit)(struct evpool_ctx *ctx, const void *data, size_t len);
@@ -404,6 +434,19 @@ EVPOOL__INTERNAL void evpool__job_set_state(struct evpool_job *job,
 EVPOOL__INTERNAL int evpool__job_set_output(struct evpool_job *job,
 					    void *result, void *rbytes,
 					    size_t rlen);
+/** The same from a ctx whose job ran to its end: takes the ctx's result
+ *  (with its free function), bytes and output evbuffer, and releases the
+ *  rest of the ctx.  @return 0 or -ENOMEM (the outputs are then freed). */
+EVPOOL__INTERNAL int evpool__job_set_output_ctx(struct evpool_job *job,
+						struct evpool_ctx *ctx);
+/** Release what a ctx holds besides its outputs (a wrapper of the input). */
+EVPOOL__INTERNAL void evpool__ctx_release_input(struct evpool_ctx *ctx);
+/** Turn ctx->out into ctx->rbytes (a copy), for callers that only deal in
+ *  bytes (a map's items).  @return 0 or -ENOMEM. */
+EVPOOL__INTERNAL int evpool__ctx_flatten(struct evpool_ctx *ctx);
+/** The pointer result, handed to the user (a struct evpool_result): the
+ *  library will no longer free it. */
+EVPOOL__INTERNAL void *evpool__job_take_result(struct evpool_job *job);
 /** The result bytes, and with @p take, take them over (the job then has
  *  none). */
 EVPOOL__INTERNAL void *evpool__job_rbytes(struct evpool_job *job, size_t *len,
@@ -663,6 +706,10 @@ EVPOOL__INTERNAL extern const struct evpool__mode_ops *const evpool__process_ops
 
 /* ---- timeouts (worker.c) ------------------------------------------------ */
 
+/** Put a job with a deadline from its submit (x->expire_ns) in the timer
+ *  heap, at submit (both modes).  @return 0 or -ENOMEM / a thread error. */
+EVPOOL__INTERNAL int evpool__timer_arm_expire(struct evpool *pool,
+					      struct evpool_job *job);
 /** Arm the thread-mode deadline of a job that starts running now. */
 EVPOOL__INTERNAL int evpool__timer_arm(struct evpool *pool,
 				       struct evpool_job *job);
@@ -695,7 +742,8 @@ struct evpool {
 	 * counter is written by both sides; each side has its cache line. */
 	_Alignas(64) atomic_uint_fast64_t n_submitted;
 	_Alignas(64) atomic_uint_fast64_t n_completed, n_failed, n_cancelled,
-		n_timed_out, n_crashed, n_respawns;
+		n_timed_out, n_crashed, n_respawns, n_lib_errors, n_expired,
+		n_rejected;
 	/* Taken by whoever takes a job off a queue (evpool__queue_note_peak):
 	 * the length is highest just before a job leaves. */
 	atomic_uint_fast64_t peak_queued;

@@ -39,6 +39,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <event2/buffer.h>
+
 #define JOB_CACHE_MAX 1024
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -368,12 +370,23 @@ evpool__job_alloc(struct evpool__mailbox *mb, bool ext)
 	return job;
 }
 
+/* A pointer result nobody took is freed with its job (GLib's model). */
+static void
+result_discard(void *result, evpool_free_fn fn, atomic_bool *taken)
+{
+	if (result && fn && !atomic_load_explicit(taken, memory_order_acquire))
+		fn(result);
+}
+
 static void
 rbox_free(struct evpool_job *job)
 {
 	struct evpool__rbox *box = job->result;
 
+	result_discard(box->result, box->result_free, &box->result_taken);
 	free(box->rbytes);
+	if (box->outbuf)
+		evbuffer_free(box->outbuf);
 	free(box);
 }
 
@@ -387,8 +400,14 @@ evpool__job_free(struct evpool_job *job)
 	bool pinned = ext || evpool__job_flag(job, EVPOOL__JF_PINNED);
 
 	if (x) {
+		/* result_free is set only with a result (set_output) */
+		result_discard(job->result, x->result_free, &x->result_taken);
 		free(x->input);
 		free(x->rbytes);
+		if (x->inbuf)
+			evbuffer_free(x->inbuf);
+		if (x->outbuf)
+			evbuffer_free(x->outbuf);
 	} else if (evpool__job_flag(job, EVPOOL__JF_RBOX)) {
 		rbox_free(job);
 	}

@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 struct evpool_job *
 evpool__job_ref(struct evpool_job *job)
 {
@@ -125,34 +127,99 @@ evpool__job_claim(struct evpool_job *job, unsigned from)
 	return false;
 }
 
-int
-evpool__job_set_output(struct evpool_job *job, void *result, void *rbytes,
-		       size_t rlen)
+static struct evbuffer **outbuf_slot(struct evpool_job *job, bool make);
+
+static int
+set_output(struct evpool_job *job, void *result, evpool_free_fn free_fn,
+	   void *rbytes, size_t rlen, struct evbuffer *outbuf)
 {
 	struct evpool__job_ext *x = evpool__job_ext(job);
 	struct evpool__rbox *box;
 
 	if (x) {
 		job->result = result;
+		x->result_free = result ? free_fn : NULL;
 		x->rbytes = rbytes;
 		x->rlen = rlen;
+		x->outbuf = outbuf;
 		return 0;
 	}
-	if (!rbytes) {
+	if (!rbytes && !outbuf && !(result && free_fn)) {
 		job->result = result;
 		return 0;
 	}
 	box = malloc(sizeof(*box));
 	if (!box) {
 		free(rbytes);
-		job->result = result;
+		if (outbuf)
+			evbuffer_free(outbuf);
+		if (result && free_fn)
+			free_fn(result); /* nobody can get it now */
+		job->result = NULL;
 		return -ENOMEM;
 	}
 	box->result = result;
+	box->result_free = result ? free_fn : NULL;
+	atomic_init(&box->result_taken, false);
 	box->rbytes = rbytes;
 	box->rlen = rlen;
+	box->outbuf = outbuf;
 	job->result = box;
 	evpool__job_set_flag(job, EVPOOL__JF_RBOX);
+	return 0;
+}
+
+int
+evpool__job_set_output(struct evpool_job *job, void *result, void *rbytes,
+		       size_t rlen)
+{
+	return set_output(job, result, NULL, rbytes, rlen, NULL);
+}
+
+int
+evpool__job_set_output_ctx(struct evpool_job *job, struct evpool_ctx *ctx)
+{
+	struct evbuffer *out = ctx->out;
+
+	evpool__ctx_release_input(ctx);
+	/* An empty output evbuffer is no result: keep the common job plain. */
+	if (out && evbuffer_get_length(out) == 0) {
+		evbuffer_free(out);
+		out = NULL;
+	}
+	ctx->out = NULL;
+	return set_output(job, ctx->result, ctx->result_free, ctx->rbytes,
+			  ctx->rlen, out);
+}
+
+void
+evpool__ctx_release_input(struct evpool_ctx *ctx)
+{
+	if (ctx->inbuf && ctx->inbuf_own)
+		evbuffer_free(ctx->inbuf);
+	ctx->inbuf = NULL;
+	ctx->inbuf_own = false;
+}
+
+int
+evpool__ctx_flatten(struct evpool_ctx *ctx)
+{
+	size_t len;
+	void *copy;
+
+	if (!ctx->out)
+		return 0;
+	len = evbuffer_get_length(ctx->out);
+	copy = len ? malloc(len) : NULL;
+	if (len && !copy)
+		return -ENOMEM;
+	if (len)
+		evbuffer_remove(ctx->out, copy, len);
+	evbuffer_free(ctx->out);
+	ctx->out = NULL;
+	free(ctx->rbytes);
+	ctx->rbytes = copy;
+	ctx->rlen = len;
 	return 0;
 }
 
@@ -177,6 +244,31 @@ evpool__job_rbytes(struct evpool_job *job, size_t *len, bool take)
 			*len = 0;
 		return NULL;
 	}
+	if (!*bytes) {
+		struct evbuffer **ob = outbuf_slot(job, false);
+
+		if (ob && *ob && evbuffer_get_length(*ob)) {
+			size_t n = evbuffer_get_length(*ob);
+			void *p;
+
+			if (!take) {
+				if (len)
+					*len = n;
+				return evbuffer_pullup(*ob, -1);
+			}
+			/* a struct evpool_result owns plain bytes */
+			p = malloc(n);
+			if (!p) {
+				if (len)
+					*len = 0;
+				return NULL;
+			}
+			evbuffer_remove(*ob, p, n);
+			if (len)
+				*len = n;
+			return p;
+		}
+	}
 	b = *bytes;
 	if (len)
 		*len = *lenp;
@@ -193,6 +285,46 @@ evpool__job_result(const struct evpool_job *job)
 	if (evpool__job_flag(job, EVPOOL__JF_RBOX))
 		return ((struct evpool__rbox *)job->result)->result;
 	return job->result;
+}
+
+void *
+evpool__job_take_result(struct evpool_job *job)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+
+	if (x)
+		atomic_store_explicit(&x->result_taken, true,
+				      memory_order_release);
+	else if (evpool__job_flag(job, EVPOOL__JF_RBOX))
+		atomic_store_explicit(
+			&((struct evpool__rbox *)job->result)->result_taken,
+			true, memory_order_release);
+	return evpool__job_result(job);
+}
+
+/* The slot of the job's output evbuffer; NULL for a plain job without a
+ * box (@p make: give it one). */
+static struct evbuffer **
+outbuf_slot(struct evpool_job *job, bool make)
+{
+	struct evpool__job_ext *x = evpool__job_ext(job);
+
+	if (x)
+		return &x->outbuf;
+	if (!evpool__job_flag(job, EVPOOL__JF_RBOX) &&
+	    (!make || set_output(job, job->result, NULL, NULL, 0,
+				 evbuffer_new()) < 0 ||
+	     !evpool__job_flag(job, EVPOOL__JF_RBOX)))
+		return NULL;
+	return &((struct evpool__rbox *)job->result)->outbuf;
+}
+
+static void
+cleanup_free(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
 }
 
 struct evpool_queue *
@@ -240,6 +372,15 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 		status = EVPOOL_ECRASHED;
 		counter = &pool->n_crashed;
 		break;
+	case EVPOOL__FIN_EXPIRE:
+		status = -ETIMEDOUT;
+		counter = &pool->n_timed_out;
+		atomic_fetch_add_explicit(&pool->n_expired, 1,
+					  memory_order_relaxed);
+		break;
+	case EVPOOL__FIN_ERROR:
+		counter = &pool->n_lib_errors;
+		break;
 	default:
 		if (status == 0)
 			counter = &pool->n_completed;
@@ -255,6 +396,10 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 	if (why != EVPOOL__FIN_RAN)
 		job->result = NULL;
 	job->status = status;
+	/* A deadline from submit still in the timer heap: out now, so the
+	 * heap holds no finished job (and its reference) until then. */
+	if (x && x->expire_ns)
+		evpool__timer_disarm(pool, job);
 	evpool__job_set_state(job, from, EVPOOL__DONE);
 	/* INV-JOIN: hand the job over before it counts as finished, so
 	 * join() cannot return while its completion is still on the way.  The job may be
@@ -289,9 +434,17 @@ evpool__job_deliver(struct evpool_job *job)
 void
 evpool__job_discard_ctx(struct evpool_ctx *ctx)
 {
+	evpool__ctx_release_input(ctx);
 	free(ctx->rbytes);
 	ctx->rbytes = NULL;
 	ctx->rlen = 0;
+	if (ctx->out)
+		evbuffer_free(ctx->out);
+	ctx->out = NULL;
+	/* a late pointer result nobody will ever see */
+	if (ctx->result && ctx->result_free)
+		ctx->result_free(ctx->result);
+	ctx->result = NULL;
 }
 
 /* ---- futures ------------------------------------------------------------ */
@@ -353,7 +506,7 @@ evpool_job_get(struct evpool_job *job, int timeout_ms, void **result)
 				   "evpool_job_get: not finished within %d ms",
 				   timeout_ms);
 	if (result)
-		*result = evpool__job_result(job);
+		*result = evpool__job_take_result(job);
 	return job->status;
 }
 
@@ -370,7 +523,102 @@ evpool_job_status(const struct evpool_job *job)
 void *
 evpool_job_result(const struct evpool_job *job)
 {
-	return job && job_is_done(job) ? evpool__job_result(job) : NULL;
+	return job && job_is_done(job)
+		       ? evpool__job_take_result((struct evpool_job *)job)
+		       : NULL;
+}
+
+struct evbuffer *
+evpool_job_result_evbuffer(struct evpool_job *job)
+{
+	struct evbuffer **ob;
+	void *bytes;
+	size_t len;
+
+	if (!job || !job_is_done(job))
+		return NULL;
+	ob = outbuf_slot(job, true);
+	if (!ob)
+		return NULL;
+	if (!*ob && !(*ob = evbuffer_new()))
+		return NULL;
+	/* Bytes (evpool_ctx_set_result_bytes(), or a process-mode result)
+	 * join by reference: the evbuffer frees them when done. */
+	bytes = evbuffer_get_length(*ob) ? NULL
+					  : evpool__job_rbytes(job, &len, false);
+	if (bytes) {
+		if (evbuffer_add_reference(*ob, bytes, len, cleanup_free,
+					   bytes) < 0)
+			return NULL;
+		(void)evpool__job_rbytes(job, NULL, true);
+	}
+	return *ob;
+}
+
+/* Give an emission's data to an evbuffer by reference: the evbuffer frees
+ * the emission once its chain is gone, wherever the user moved it. */
+static void
+emit_cleanup(const void *data, size_t len, void *arg)
+{
+	(void)data;
+	(void)len;
+	free(arg);
+}
+
+struct evbuffer *
+evpool_job_emit_evbuffer(struct evpool_job *job)
+{
+	struct evpool__job_ext *x;
+	struct evpool__emit *e;
+
+	if (!job || !(x = evpool__job_ext(job)) || !(e = x->cur_emit))
+		return NULL;
+	if (!e->buf) {
+		e->buf = evbuffer_new();
+		if (!e->buf)
+			return NULL;
+		if (e->len && evbuffer_add_reference(e->buf, e->data, e->len,
+						     emit_cleanup, e) < 0) {
+			evbuffer_free(e->buf);
+			e->buf = NULL;
+			return NULL;
+		}
+		/* from now on the evbuffer's chain owns the node's memory */
+		e->len = e->len ? (size_t)-1 : 0;
+	}
+	return e->buf;
+}
+
+void
+evpool__emit_free(struct evpool__emit *e)
+{
+	struct evbuffer *buf = e->buf;
+	bool referenced = e->len == (size_t)-1;
+
+	if (buf)
+		evbuffer_free(buf); /* frees e too when it referenced it */
+	if (!referenced)
+		free(e);
+}
+
+void
+evpool__emit_deliver(struct evpool__emit *e)
+{
+	struct evpool_job *job = e->job;
+	struct evpool__job_ext *x = EVPOOL__EXT(job);
+
+	/* An emission that lost the race with a timeout comes after the
+	 * completion: drop it, emissions never follow completion. */
+	if (x->emit && !evpool__job_flag(job, EVPOOL__JF_DELIVERED)) {
+		x->cur_emit = e;
+		if (e->buf)
+			x->emit(job, NULL, evbuffer_get_length(e->buf),
+				job->done_arg);
+		else
+			x->emit(job, e->data, e->len, job->done_arg);
+		x->cur_emit = NULL;
+	}
+	evpool__emit_free(e);
 }
 
 const void *
@@ -467,9 +715,76 @@ evpool_ctx_arg(struct evpool_ctx *ctx)
 const void *
 evpool_ctx_input(struct evpool_ctx *ctx, size_t *len)
 {
+	if (ctx && ctx->inbuf) {
+		/* an evbuffer input, or the bytes handed to one */
+		if (len)
+			*len = evbuffer_get_length(ctx->inbuf);
+		return evbuffer_get_length(ctx->inbuf)
+			       ? evbuffer_pullup(ctx->inbuf, -1)
+			       : NULL;
+	}
 	if (len)
 		*len = ctx ? ctx->input_len : 0;
 	return ctx ? ctx->input : NULL;
+}
+
+struct evbuffer *
+evpool_ctx_input_evbuffer(struct evpool_ctx *ctx)
+{
+	struct evbuffer *b;
+
+	if (!ctx) {
+		evpool__err(-EINVAL, "evpool_ctx_input_evbuffer: NULL ctx");
+		return NULL;
+	}
+	if (ctx->inbuf)
+		return ctx->inbuf;
+	b = evbuffer_new();
+	if (!b) {
+		evpool__err(-ENOMEM, "evpool_ctx_input_evbuffer: out of memory");
+		return NULL;
+	}
+	/* Byte input, referenced: it outlives the job's run (the job's
+	 * copy, or the worker process's frame, freed after the ctx). */
+	if (ctx->input_len &&
+	    evbuffer_add_reference(b, ctx->input, ctx->input_len, NULL,
+				   NULL) < 0) {
+		evbuffer_free(b);
+		evpool__err(-ENOMEM, "evpool_ctx_input_evbuffer: out of memory");
+		return NULL;
+	}
+	ctx->inbuf = b;
+	ctx->inbuf_own = true;
+	return b;
+}
+
+struct evbuffer *
+evpool_ctx_output(struct evpool_ctx *ctx)
+{
+	if (!ctx) {
+		evpool__err(-EINVAL, "evpool_ctx_output: NULL ctx");
+		return NULL;
+	}
+	if (ctx->out)
+		return ctx->out;
+	ctx->out = evbuffer_new();
+	if (!ctx->out) {
+		evpool__err(-ENOMEM, "evpool_ctx_output: out of memory");
+		return NULL;
+	}
+	/* Bytes set before become its first chain, by reference. */
+	if (ctx->rbytes) {
+		if (evbuffer_add_reference(ctx->out, ctx->rbytes, ctx->rlen,
+					   cleanup_free, ctx->rbytes) < 0) {
+			evbuffer_free(ctx->out);
+			ctx->out = NULL;
+			evpool__err(-ENOMEM, "evpool_ctx_output: out of memory");
+			return NULL;
+		}
+		ctx->rbytes = NULL;
+		ctx->rlen = 0;
+	}
+	return ctx->out;
 }
 
 int
@@ -481,15 +796,30 @@ evpool_ctx_cancelled(struct evpool_ctx *ctx)
 }
 
 int
-evpool_ctx_set_result(struct evpool_ctx *ctx, void *result)
+evpool_ctx_set_result_full(struct evpool_ctx *ctx, void *result,
+			   evpool_free_fn free_fn)
 {
 	if (!ctx)
 		return evpool__err(-EINVAL, "evpool_ctx_set_result: NULL ctx");
 	if (ctx->process)
 		return evpool__err(-EINVAL,
 				   "evpool_ctx_set_result: a pointer cannot leave a worker process; use evpool_ctx_set_result_bytes()");
+	/* Said now, the caller keeps it; after this, a timeout discards it
+	 * through free_fn (evpool__job_discard_ctx()). */
+	if (ctx->job && evpool__job_flag(ctx->job, EVPOOL__JF_CANCELLED))
+		return evpool__err(-ECANCELED,
+				   "evpool_ctx_set_result: the job was cancelled or timed out; the result stays yours");
 	ctx->result = result;
+	ctx->result_free = free_fn ? free_fn
+			   : ctx->pool ? ctx->pool->cfg.result_free
+				       : NULL;
 	return 0;
+}
+
+int
+evpool_ctx_set_result(struct evpool_ctx *ctx, void *result)
+{
+	return evpool_ctx_set_result_full(ctx, result, NULL);
 }
 
 int
@@ -509,6 +839,17 @@ evpool_ctx_set_result_bytes(struct evpool_ctx *ctx, const void *data,
 					   "evpool_ctx_set_result_bytes: out of memory (%zu bytes)",
 					   len);
 		memcpy(copy, data, len);
+	}
+	if (ctx->out) {
+		/* replaces the output evbuffer's content */
+		evbuffer_drain(ctx->out, evbuffer_get_length(ctx->out));
+		if (len && evbuffer_add_reference(ctx->out, copy, len,
+						  cleanup_free, copy) < 0) {
+			free(copy);
+			return evpool__err(-ENOMEM,
+					   "evpool_ctx_set_result_bytes: out of memory");
+		}
+		return 0;
 	}
 	free(ctx->rbytes);
 	ctx->rbytes = copy;
@@ -548,6 +889,35 @@ evpool__emit_wait(struct evpool_job *job, atomic_int *stop, int timeout_ms)
 	return evpool__pool_wait(evpool__job_pool(job), emit_room, &ew, timeout_ms);
 }
 
+/* Thread mode: wait for room in the emit window.  @return 0, 1 (nobody
+ * reads emissions: drop it) or -ECANCELED. */
+static int
+emit_begin(struct evpool_job *job)
+{
+	struct evpool__job_ext *x;
+
+	if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
+		return -ECANCELED;
+	x = evpool__job_ext(job);
+	if (!x || !x->emit || x->sink)
+		return 1;
+	if (atomic_load(&x->emit_pending) >= evpool__job_pool(job)->cfg.emit_window) {
+		evpool__emit_wait(job, NULL, -1);
+		if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
+			return -ECANCELED;
+	}
+	return 0;
+}
+
+static void
+emit_push(struct evpool_job *job, struct evpool__emit *e)
+{
+	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
+	e->job = evpool__job_ref(job);
+	atomic_fetch_add(&EVPOOL__EXT(job)->emit_pending, 1);
+	evpool__mailbox_push(job->mb, &e->node);
+}
+
 int
 evpool__emit_push(struct evpool_job *job, const void *data, size_t len)
 {
@@ -555,40 +925,75 @@ evpool__emit_push(struct evpool_job *job, const void *data, size_t len)
 
 	if (!e)
 		return -ENOMEM;
-	evpool__node_init(&e->node, EVPOOL__NODE_EMIT);
-	e->job = evpool__job_ref(job);
+	e->buf = NULL;
 	e->len = len;
 	if (len)
 		memcpy(e->data, data, len);
-	atomic_fetch_add(&EVPOOL__EXT(job)->emit_pending, 1);
-	evpool__mailbox_push(job->mb, &e->node);
+	emit_push(job, e);
 	return 0;
 }
 
 int
 evpool_ctx_emit(struct evpool_ctx *ctx, const void *data, size_t len)
 {
-	struct evpool_job *job;
-	struct evpool__job_ext *x;
+	int r;
 
 	if (!ctx || (!data && len))
 		return evpool__err(-EINVAL, "evpool_ctx_emit: NULL %s",
 				   ctx ? "data" : "ctx");
 	if (ctx->emit)
 		return ctx->emit(ctx, data, len);
-	job = ctx->job;
-	if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
-		return -ECANCELED;
-	x = evpool__job_ext(job);
-	if (!x || !x->emit || x->sink)
-		return 0;
-	if (atomic_load(&x->emit_pending) >= evpool__job_pool(job)->cfg.emit_window) {
-		evpool__emit_wait(job, NULL, -1);
-		if (evpool__job_flag(job, EVPOOL__JF_CANCELLED))
-			return -ECANCELED;
-	}
-	if (evpool__emit_push(job, data, len) < 0)
+	r = emit_begin(ctx->job);
+	if (r)
+		return r < 0 ? r : 0;
+	if (evpool__emit_push(ctx->job, data, len) < 0)
 		return evpool__err(-ENOMEM, "evpool_ctx_emit: out of memory");
+	return 0;
+}
+
+int
+evpool_ctx_emit_evbuffer(struct evpool_ctx *ctx, struct evbuffer *buf)
+{
+	struct evpool__emit *e;
+	int r;
+
+	if (!ctx || !buf)
+		return evpool__err(-EINVAL, "evpool_ctx_emit_evbuffer: NULL %s",
+				   ctx ? "buf" : "ctx");
+	if (ctx->emit) {
+		/* process mode: the bytes cross (copied once, in the worker) */
+		size_t len = evbuffer_get_length(buf);
+		const void *p = len ? evbuffer_pullup(buf, -1) : NULL;
+
+		if (len && !p)
+			return evpool__err(-ENOMEM, "evpool_ctx_emit_evbuffer: out of memory");
+		r = ctx->emit(ctx, p, len);
+		if (r == 0)
+			evbuffer_drain(buf, len);
+		return r;
+	}
+	r = emit_begin(ctx->job);
+	if (r < 0)
+		return r;
+	if (r > 0) {
+		/* nobody reads emissions: the bytes are dropped, as the
+		 * bytes of evpool_ctx_emit() are */
+		evbuffer_drain(buf, evbuffer_get_length(buf));
+		return 0;
+	}
+	e = malloc(sizeof(*e));
+	if (!e || !(e->buf = evbuffer_new())) {
+		free(e);
+		return evpool__err(-ENOMEM, "evpool_ctx_emit_evbuffer: out of memory");
+	}
+	e->len = 0;
+	if (evbuffer_add_buffer(e->buf, buf) < 0) {
+		evbuffer_free(e->buf);
+		free(e);
+		return evpool__err(-EINVAL,
+				   "evpool_ctx_emit_evbuffer: the evbuffer is frozen");
+	}
+	emit_push(ctx->job, e);
 	return 0;
 }
 

@@ -386,14 +386,7 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 				struct evpool_job *job = e->job;
 				struct evpool__job_ext *x = EVPOOL__EXT(job);
 
-				/* An emission that lost the race with a
-				 * timeout comes after the completion: drop
-				 * it, emissions never follow completion. */
-				if (x->emit &&
-				    !evpool__job_flag(job, EVPOOL__JF_DELIVERED))
-					x->emit(job, e->data, e->len,
-						job->done_arg);
-				free(e);
+				evpool__emit_deliver(e);
 				atomic_fetch_sub(&x->emit_pending, 1);
 				evpool__pool_wake(pool);
 				evpool_job_unref(job);

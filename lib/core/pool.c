@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 void *
 evpool__zalloc_lines(size_t size)
 {
@@ -268,7 +270,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	struct evpool_queue *q;
 	struct evpool_job *job;
 	evpool_fn fn;
-	int timeout, r;
+	int timeout, deadline, r;
 
 	if (evpool__unlikely(!pool || !spec))
 		return evpool__err(-EINVAL, "evpool_submit: NULL %s",
@@ -301,14 +303,22 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__unlikely(spec->timeout_ms < -1))
 		return evpool__err(-EINVAL, "evpool_submit: timeout_ms %d (use -1 for none)",
 				   spec->timeout_ms);
-	if (evpool__unlikely(spec->reserved[0] || spec->reserved[1] ||
-			     spec->reserved[2] || spec->reserved[3]))
+	if (evpool__unlikely(spec->reserved[0] || spec->reserved[1]))
 		return evpool__err(-EINVAL, "evpool_submit: reserved fields must be zero");
+	if (evpool__unlikely(spec->input_evbuffer &&
+			     (spec->input || spec->input_len)))
+		return evpool__err(-EINVAL,
+				   "evpool_submit: give input or input_evbuffer, not both");
+	if (evpool__unlikely(spec->deadline_ms < -1))
+		return evpool__err(-EINVAL, "evpool_submit: deadline_ms %d (use -1 for none)",
+				   spec->deadline_ms);
 	if (evpool__unlikely(pool->cfg.mode == EVPOOL_MODE_PROCESS && spec->arg))
 		return evpool__err(-EINVAL,
 				   "evpool_submit: process-mode pools take byte input (spec.input), not a pointer");
 	timeout = spec->timeout_ms == 0 ? (int)pool->cfg.job_timeout_ms
 		  : spec->timeout_ms < 0 ? 0 : spec->timeout_ms;
+	deadline = spec->deadline_ms == 0 ? (int)pool->cfg.job_deadline_ms
+		   : spec->deadline_ms < 0 ? 0 : spec->deadline_ms;
 
 	if (sink) {
 		mb = pool->detached;	/* the sink delivers: hold no loop */
@@ -319,6 +329,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	}
 	{
 		bool ext = spec->input_len || spec->emit || sink || timeout ||
+			   deadline || spec->input_evbuffer ||
 			   q != pool->dq ||
 			   pool->cfg.mode == EVPOOL_MODE_PROCESS;
 
@@ -341,6 +352,25 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 			memcpy(x->input, spec->input, spec->input_len);
 			x->input_len = spec->input_len;
 		}
+		if (spec->input_evbuffer) {
+			/* Moved, not copied: the chains change owner.  Done
+			 * last, so that a failure leaves the caller's
+			 * evbuffer as it was. */
+			x->inbuf = evbuffer_new();
+			if (!x->inbuf ||
+			    evbuffer_add_buffer(x->inbuf, spec->input_evbuffer) < 0) {
+				evpool_job_unref(job); /* the queue's */
+				evpool_job_unref(job);
+				return x->inbuf ? evpool__err(-EINVAL,
+							      "evpool_submit: input_evbuffer is frozen (evbuffer_freeze())")
+						: evpool__err(-ENOMEM,
+							      "evpool_submit: out of memory");
+			}
+			x->input_len = evbuffer_get_length(x->inbuf);
+		}
+		if (deadline)
+			x->expire_ns = evpool__now_ns() +
+				       (uint64_t)deadline * 1000000u;
 		x->emit = spec->emit;
 		x->q = q;
 		x->sink = sink;
@@ -354,7 +384,25 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__unlikely(spec->priority) &&
 	    !atomic_load_explicit(&q->prio_used, memory_order_relaxed))
 		atomic_store_explicit(&q->prio_used, true, memory_order_relaxed);
-	return submit_commit(pool, q, mb, job, spec->flags, spec->wait_ms, jobp);
+	if (evpool__likely(!evpool__job_ext(job) ||
+			   (!EVPOOL__EXT(job)->inbuf && !EVPOOL__EXT(job)->expire_ns)))
+		return submit_commit(pool, q, mb, job, spec->flags,
+				     spec->wait_ms, jobp);
+	/* Keep the job past the commit: a failed submit gives the moved
+	 * chains back, a queued job gets its deadline armed. */
+	evpool__job_ref(job);
+	r = submit_commit(pool, q, mb, job, spec->flags, spec->wait_ms, jobp);
+	if (r < 0 && EVPOOL__EXT(job)->inbuf)
+		evbuffer_add_buffer(spec->input_evbuffer, EVPOOL__EXT(job)->inbuf);
+	if (r == 0 && EVPOOL__EXT(job)->expire_ns &&
+	    evpool__timer_arm_expire(pool, job) < 0) {
+		/* No room in the timer heap: the deadline cannot be kept, and
+		 * the submit cannot fail any more.  Cancel the job if it is
+		 * still queued, so that the caller learns it at once. */
+		(void)evpool_job_cancel(job);
+	}
+	evpool_job_unref(job);
+	return r;
 }
 
 /* Every submit ends here, its job made and filled in: count it, queue it,
@@ -377,6 +425,9 @@ submit_commit(struct evpool *pool, struct evpool_queue *q,
 
 	r = evpool__queue_reserve(q, flags, wait_ms);
 	if (evpool__unlikely(r < 0)) {
+		if (r == -EAGAIN || r == -ETIMEDOUT)
+			atomic_fetch_add_explicit(&pool->n_rejected, 1,
+						  memory_order_relaxed);
 		evpool_job_unref(job); /* never queued: the queue's ref */
 		goto fail;
 	}
@@ -429,7 +480,7 @@ evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 	 * default queue and the pool's own base.  Anything else, and every
 	 * error, goes the long way, which says what is wrong. */
 	if (evpool__likely(pool && pool->cfg.mode == EVPOOL_MODE_THREAD &&
-			   !pool->cfg.job_timeout_ms && (fn || pool->dq->default_fn) &&
+			   !pool->cfg.job_timeout_ms && !pool->cfg.job_deadline_ms && (fn || pool->dq->default_fn) &&
 			   !atomic_load_explicit(&pool->closed,
 						 memory_order_relaxed) &&
 			   !evpool__inherited(pool)) &&
@@ -493,6 +544,7 @@ evpool__pool_unfinished(struct evpool *pool)
 			atomic_load(&pool->n_failed) +
 			atomic_load(&pool->n_cancelled) +
 			atomic_load(&pool->n_timed_out) +
+			atomic_load(&pool->n_lib_errors) +
 			atomic_load(&pool->n_crashed);
 
 	return atomic_load(&pool->n_submitted) - done;
@@ -739,6 +791,9 @@ evpool_get_stats(struct evpool *pool, struct evpool_stats *st)
 	st->failed = atomic_load_explicit(&pool->n_failed, memory_order_relaxed);
 	st->cancelled = atomic_load_explicit(&pool->n_cancelled, memory_order_relaxed);
 	st->timed_out = atomic_load_explicit(&pool->n_timed_out, memory_order_relaxed);
+	st->rejected = atomic_load_explicit(&pool->n_rejected, memory_order_relaxed);
+	st->lib_errors = atomic_load_explicit(&pool->n_lib_errors, memory_order_relaxed);
+	st->expired = atomic_load_explicit(&pool->n_expired, memory_order_relaxed);
 	st->crashed = atomic_load_explicit(&pool->n_crashed, memory_order_relaxed);
 	st->respawns = atomic_load_explicit(&pool->n_respawns, memory_order_relaxed);
 	pthread_mutex_lock(&pool->mu);

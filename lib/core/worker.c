@@ -124,6 +124,7 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 		.arg = job->arg,
 		.input = x ? x->input : NULL,
 		.input_len = x ? x->input_len : 0,
+		.inbuf = x ? x->inbuf : NULL, /* the job's: it owns it */
 	};
 	bool timed = x && x->timeout_ms > 0;
 	/* Read before the timer is armed: a timeout writes the result,
@@ -143,8 +144,7 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 	if (!x) {
 		/* Nothing else can finish a plain job: no claim needed
 		 * (INV-ONCE). */
-		if (evpool__job_set_output(job, ctx.result, ctx.rbytes,
-					   ctx.rlen) < 0)
+		if (evpool__job_set_output_ctx(job, &ctx) < 0)
 			status = -ENOMEM;
 		evpool__job_complete_ran(job, status);
 		return;
@@ -152,8 +152,7 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 	if (timed)
 		evpool__timer_disarm(pool, job);
 	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
-		if (evpool__job_set_output(job, ctx.result, ctx.rbytes,
-					   ctx.rlen) < 0)
+		if (evpool__job_set_output_ctx(job, &ctx) < 0)
 			status = -ENOMEM; /* no room to keep the bytes */
 		evpool__job_complete(job, EVPOOL__FIN_RAN, status);
 	} else {
@@ -585,6 +584,24 @@ heap_remove(struct evpool *pool, struct evpool_job *job)
 	heap_up(pool, EVPOOL__EXT(last)->timer_idx - 1);
 }
 
+/* A job still queued at its deadline from submit completes -ETIMEDOUT
+ * without running, as a cancel takes a queued job. */
+static void
+expire_queued(struct evpool_job *job)
+{
+	struct evpool_queue *q = evpool__job_queue(job);
+
+	pthread_mutex_lock(&q->mu);
+	if (evpool__queue_flush(q) == 0 &&
+	    evpool__job_claim(job, EVPOOL__QUEUED)) {
+		evpool__queue_forget(q);
+		pthread_mutex_unlock(&q->mu);
+		evpool__job_complete(job, EVPOOL__FIN_EXPIRE, 0);
+		return;
+	}
+	pthread_mutex_unlock(&q->mu);
+}
+
 static void *
 timer_main(void *arg)
 {
@@ -607,9 +624,15 @@ timer_main(void *arg)
 		}
 		heap_remove(pool, job);
 		pthread_mutex_unlock(&pool->timer_mu);
-		/* Claim first, then raise the flag: a job that saw the flag
+		if (evpool__job_state(job, memory_order_acquire) ==
+		    EVPOOL__QUEUED)
+			expire_queued(job);
+		/* Running: as a timeout.  Process mode: the proxy keeps the
+		 * time of the jobs it holds (run_deadline()).
+		 * Claim first, then raise the flag: a job that saw the flag
 		 * and returned at once must not win as "cancelled". */
-		if (evpool__job_claim(job, EVPOOL__RUNNING)) {
+		if (pool->cfg.mode == EVPOOL_MODE_THREAD &&
+		    evpool__job_claim(job, EVPOOL__RUNNING)) {
 			evpool__job_set_flag(job, EVPOOL__JF_CANCELLED);
 			evpool__job_complete(job, EVPOOL__FIN_TIMEOUT, 0);
 		}
@@ -621,9 +644,13 @@ timer_main(void *arg)
 	return NULL;
 }
 
-int
-evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
+/* Put @p job in the heap with @p deadline, or move it earlier if it is
+ * there already (a job with a deadline from submit that starts with a
+ * timeout from its start: whichever comes first). */
+static int
+timer_insert(struct evpool *pool, struct evpool_job *job, uint64_t deadline)
 {
+	struct evpool__job_ext *x = EVPOOL__EXT(job);
 	int r = 0;
 
 	pthread_mutex_lock(&pool->timer_mu);
@@ -640,6 +667,16 @@ evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
 		}
 		pool->timer_started = true;
 	}
+	if (x->timer_idx) {
+		if (deadline < x->deadline_ns) {
+			x->deadline_ns = deadline;
+			heap_up(pool, x->timer_idx - 1);
+			if (pool->theap[0] == job)
+				pthread_cond_signal(&pool->timer_cv);
+		}
+		pthread_mutex_unlock(&pool->timer_mu);
+		return 0;
+	}
 	if (pool->theap_len == pool->theap_cap) {
 		size_t cap = pool->theap_cap ? pool->theap_cap * 2 : 16;
 		struct evpool_job **h = realloc(pool->theap, cap * sizeof(*h));
@@ -650,7 +687,7 @@ evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
 		pool->theap = h;
 		pool->theap_cap = cap;
 	}
-	EVPOOL__EXT(job)->deadline_ns = evpool__now_ns() + (uint64_t)EVPOOL__EXT(job)->timeout_ms * 1000000u;
+	x->deadline_ns = deadline;
 	evpool__job_ref(job);
 	heap_set(pool, pool->theap_len++, job);
 	heap_up(pool, pool->theap_len - 1);
@@ -658,6 +695,24 @@ evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
 		pthread_cond_signal(&pool->timer_cv);
 	pthread_mutex_unlock(&pool->timer_mu);
 	return r;
+}
+
+int
+evpool__timer_arm(struct evpool *pool, struct evpool_job *job)
+{
+	return timer_insert(pool, job,
+			    evpool__now_ns() +
+				    (uint64_t)EVPOOL__EXT(job)->timeout_ms * 1000000u);
+}
+
+int
+evpool__timer_arm_expire(struct evpool *pool, struct evpool_job *job)
+{
+	/* A job that finished meanwhile is not armed (job_finish() has
+	 * disarmed already, or will find nothing). */
+	if (evpool__job_state(job, memory_order_acquire) == EVPOOL__DONE)
+		return 0;
+	return timer_insert(pool, job, EVPOOL__EXT(job)->expire_ns);
 }
 
 void
@@ -684,6 +739,10 @@ evpool__timer_stop(struct evpool *pool)
 	if (pool->timer_started)
 		pthread_join(pool->timer_tid, NULL);
 	pool->timer_started = false;
+	/* Entries of jobs that finished (job_finish() disarms them): none
+	 * should be left, but a reference must never leak. */
+	while (pool->theap_len > 0)
+		evpool_job_unref(pool->theap[--pool->theap_len]);
 	free(pool->theap);
 	pool->theap = NULL;
 	pool->theap_len = pool->theap_cap = 0;

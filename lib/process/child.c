@@ -12,6 +12,8 @@
  */
 #include "process/proc-internal.h"
 
+#include <event2/buffer.h>
+
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -89,16 +91,18 @@ child_sock(struct child *ch, bool out, void *buf, size_t len)
 	}
 }
 
-/* Send a frame up; wait for room in the ring. */
+/* Send a frame up, its payload in @p n pieces of @p len bytes in all;
+ * wait for room in the ring. */
 static void
-child_put(struct child *ch, unsigned type, int32_t aux, uint64_t seq,
-	  const void *data, size_t len)
+child_putv(struct child *ch, unsigned type, int32_t aux, uint64_t seq,
+	   const struct iovec *v, int n, size_t len)
 {
 	bool big = evpool__wire_size(len) > EVPOOL__RING_FRAME_MAX;
 
 	for (;;) {
-		int r = evpool__ring_put(&ch->up, type, big ? EVPOOL__WF_BIG : 0,
-					 aux, 0, seq, data, len);
+		int r = evpool__ring_putv(&ch->up, type,
+					  big ? EVPOOL__WF_BIG : 0, aux, 0, seq,
+					  v, n, len);
 		if (r == 0)
 			break;
 		if (r != -EAGAIN)
@@ -108,7 +112,40 @@ child_put(struct child *ch, unsigned type, int32_t aux, uint64_t seq,
 	}
 	evpool__shm_wake(ch->fds.shm, EVPOOL__SIDE_PROXY, ch->fds.efd_up);
 	if (big)
-		child_sock(ch, true, (void *)data, len);
+		for (int i = 0; i < n; i++)
+			child_sock(ch, true, v[i].iov_base, v[i].iov_len);
+}
+
+static void
+child_put(struct child *ch, unsigned type, int32_t aux, uint64_t seq,
+	  const void *data, size_t len)
+{
+	struct iovec v = { (void *)(uintptr_t)data, len };
+
+	child_putv(ch, type, aux, seq, &v, len ? 1 : 0, len);
+}
+
+/* The RESULT of a job: its output evbuffer's chains, or its bytes. */
+static void
+child_result(struct child *ch, struct evpool_ctx *ctx, int status,
+	     uint64_t seq)
+{
+	struct iovec stack[16], *v = stack;
+	int n;
+
+	if (!ctx->out) {
+		child_put(ch, EVPOOL__W_RESULT, status, seq, ctx->rbytes,
+			  ctx->rlen);
+		return;
+	}
+	n = evbuffer_peek(ctx->out, -1, NULL, NULL, 0);
+	if (n > 16 && !(v = malloc((size_t)n * sizeof(*v))))
+		_exit(12);
+	n = n > 0 ? evbuffer_peek(ctx->out, -1, NULL, v, n) : 0;
+	child_putv(ch, EVPOOL__W_RESULT, status, seq, v, n,
+		   evbuffer_get_length(ctx->out));
+	if (v != stack)
+		free(v);
 }
 
 static int
@@ -224,10 +261,14 @@ evpool__proc_child_main(const struct evpool__child_fds *fds,
 		ctx.priv = &ch;
 		ch.seq = f.seq;
 		status = ((evpool_fn)(uintptr_t)f.fn)(&ctx);
+		/* The result first: the output may reference the input (an
+		 * evbuffer echo), which lives until the frame is done. */
+		child_result(&ch, &ctx, status, f.seq);
+		free(ctx.rbytes);
+		if (ctx.out)
+			evbuffer_free(ctx.out);
+		evpool__ctx_release_input(&ctx);
 		free(input);
 		evpool__ring_done(&ch.down, &f);
-		child_put(&ch, EVPOOL__W_RESULT, status, f.seq, ctx.rbytes,
-			  ctx.rlen);
-		free(ctx.rbytes);
 	}
 }

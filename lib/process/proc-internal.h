@@ -98,6 +98,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* ---- wire format (wire.c) ------------------------------------------------ */
 
@@ -241,6 +242,13 @@ EVPOOL__INTERNAL int evpool__ring_put(struct evpool__ring *r, unsigned type,
 				      unsigned flags, int32_t aux,
 				      uint64_t fn, uint64_t seq,
 				      const void *data, size_t len);
+/** evpool__ring_put() with the payload in @p niov pieces of @p len bytes
+ *  in all (copied one after the other). */
+EVPOOL__INTERNAL int evpool__ring_putv(struct evpool__ring *r, unsigned type,
+				       unsigned flags, int32_t aux,
+				       uint64_t fn, uint64_t seq,
+				       const struct iovec *iov, int niov,
+				       size_t len);
 /** Producer: bytes free (for a frame of @p len: would it fit?). */
 EVPOOL__INTERNAL bool evpool__ring_fits(struct evpool__ring *r, size_t len);
 /**

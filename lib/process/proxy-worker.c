@@ -423,8 +423,19 @@ evpool__proxy_handle_timeout(struct evpool *pool, struct proc_worker *pw)
 		return;
 	if (atomic_load(&pw->c.shm->slot[e->seq % EVPOOL__SLOTS]) ==
 	    (e->seq << 2 | EVPOOL__SLOT_PENDING)) {
-		pw->run_start_ns = evpool__now_ns();
-		return;
+		uint64_t now = evpool__now_ns(), exp = EVPOOL__EXT(e->job)->expire_ns;
+
+		/* Past its deadline from submit and still not started: it
+		 * never runs (as if it had expired in the queue). */
+		if (exp && now >= exp && evpool__proxy_unship(pw, e)) {
+			finish(pw, e, EVPOOL__FIN_EXPIRE, 0, -1);
+			return;
+		}
+		if (!exp || now < exp) {
+			pw->run_start_ns = now;
+			return;
+		}
+		/* it started meanwhile: a timeout as any */
 	}
 	fence(pw);
 	if (evpool__proxy_result_ready(pw, e->seq)) {

@@ -37,6 +37,8 @@
  */
 #include "process/proxy.h"
 
+#include <event2/buffer.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -95,6 +97,67 @@ take_more(struct evpool__worker *w, struct proc_worker *pw, unsigned k)
 	pthread_mutex_unlock(&q->mu);
 }
 
+/* The pieces of a job's input: its evbuffer's chains (moved in at submit,
+ * never made contiguous: the ring or the socket is the one copy), or its
+ * bytes.  @return the count (0 for no input), or -ENOMEM; *@p vp is
+ * malloc'd when it is not @p one. */
+static int
+input_pieces(struct evpool_job *job, struct iovec *one, struct iovec **vp)
+{
+	struct evpool__job_ext *x = EVPOOL__EXT(job);
+	int n;
+
+	*vp = one;
+	if (!x->inbuf) {
+		one->iov_base = x->input;
+		one->iov_len = x->input_len;
+		return x->input_len ? 1 : 0;
+	}
+	n = evbuffer_peek(x->inbuf, -1, NULL, NULL, 0);
+	if (n <= 0)
+		return 0;
+	if (n > 1 && !(*vp = malloc((size_t)n * sizeof(**vp))))
+		return -ENOMEM;
+	return evbuffer_peek(x->inbuf, -1, NULL, *vp, n);
+}
+
+static int
+ship_input(struct proc_worker *pw, struct evpool_job *job, bool big,
+	   uint64_t seq)
+{
+	struct iovec one, *v;
+	int n = big ? 0 : input_pieces(job, &one, &v), r;
+
+	if (n < 0)
+		return -EAGAIN; /* out of memory: try again later */
+	r = evpool__ring_putv(&pw->down, EVPOOL__W_JOB, big ? EVPOOL__WF_BIG : 0,
+			      EVPOOL__EXT(job)->timeout_ms,
+			      (uint64_t)(uintptr_t)job->fn, seq, n ? v : NULL,
+			      n, EVPOOL__EXT(job)->input_len);
+	if (n > 1)
+		free(v);
+	return r;
+}
+
+static enum io
+ship_big_input(struct proc_worker *pw, struct evpool_job *job)
+{
+	struct iovec one, *v;
+	int n = input_pieces(job, &one, &v);
+	enum io io = IO_OK;
+
+	if (n < 0) {
+		pw->desync = true; /* the header is in the ring already */
+		return IO_NOMEM;
+	}
+	for (int i = 0; i < n && io == IO_OK; i++)
+		io = evpool__proxy_sock_move(pw, true, v[i].iov_base,
+					     v[i].iov_len, UINT64_MAX, job);
+	if (n > 1)
+		free(v);
+	return io;
+}
+
 /* Ship the jobs not sent yet, in order, as far as the ring has room. */
 static enum io
 ship(struct proc_pool *pp, struct proc_worker *pw)
@@ -133,10 +196,7 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 		atomic_store_explicit(&shm->slot[seq % EVPOOL__SLOTS],
 				      seq << 2 | EVPOOL__SLOT_PENDING,
 				      memory_order_relaxed);
-		r = evpool__ring_put(&pw->down, EVPOOL__W_JOB,
-				     big ? EVPOOL__WF_BIG : 0, EVPOOL__EXT(job)->timeout_ms,
-				     (uint64_t)(uintptr_t)job->fn, seq,
-				     EVPOOL__EXT(job)->input, EVPOOL__EXT(job)->input_len);
+		r = ship_input(pw, job, big, seq);
 		if (r == -EAGAIN)
 			break;
 		if (r < 0)
@@ -155,9 +215,7 @@ ship(struct proc_pool *pp, struct proc_worker *pw)
 			 * starts it once its input is there), and a payload
 			 * stopped half-way would cost the worker.  Its time
 			 * counts from now on. */
-			io = evpool__proxy_sock_move(pw, true, EVPOOL__EXT(job)->input,
-				       EVPOOL__EXT(job)->input_len, UINT64_MAX,
-				       job);
+			io = ship_big_input(pw, job);
 			if (io != IO_OK)
 				return io;
 			pw->run_start_ns = evpool__now_ns();

@@ -176,9 +176,18 @@ run_deadline(struct proc_worker *pw)
 {
 	struct fl_entry *e = fl_first(pw);
 
-	if (!e || e->state != FL_SENT || e->finished || EVPOOL__EXT(e->job)->timeout_ms <= 0)
+	struct evpool__job_ext *x;
+	uint64_t d = UINT64_MAX;
+
+	if (!e || e->state != FL_SENT || e->finished)
 		return UINT64_MAX;
-	return pw->run_start_ns + (uint64_t)EVPOOL__EXT(e->job)->timeout_ms * 1000000u;
+	x = EVPOOL__EXT(e->job);
+	if (x->timeout_ms > 0)
+		d = pw->run_start_ns + (uint64_t)x->timeout_ms * 1000000u;
+	/* the deadline from submit, queue time included */
+	if (x->expire_ns && x->expire_ns < d)
+		d = x->expire_ns;
+	return d;
 }
 
 /* setup.c: the pool-wide state */

@@ -153,9 +153,9 @@ evpool__ring_fits(struct evpool__ring *r, size_t len)
 }
 
 int
-evpool__ring_put(struct evpool__ring *r, unsigned type, unsigned flags,
-		 int32_t aux, uint64_t fn, uint64_t seq, const void *data,
-		 size_t len)
+evpool__ring_putv(struct evpool__ring *r, unsigned type, unsigned flags,
+		  int32_t aux, uint64_t fn, uint64_t seq,
+		  const struct iovec *iov, int niov, size_t len)
 {
 	struct evpool__wire_hdr h;
 	size_t size = flags & EVPOOL__WF_BIG ? EVPOOL__WIRE_HDR
@@ -181,11 +181,30 @@ evpool__ring_put(struct evpool__ring *r, unsigned type, unsigned flags,
 	pos = (size_t)(r->mine % EVPOOL__RING);
 	evpool__wire_hdr(&h, type, flags, aux, len, fn, seq);
 	memcpy(r->data + pos, &h, sizeof(h));
-	if (len && !(flags & EVPOOL__WF_BIG))
-		memcpy(r->data + pos + EVPOOL__WIRE_HDR, data, len);
+	if (len && !(flags & EVPOOL__WF_BIG)) {
+		/* pieces (an evbuffer's chains) go in one after the other:
+		 * the one copy of the crossing */
+		size_t at = pos + EVPOOL__WIRE_HDR;
+
+		for (int i = 0; i < niov; i++) {
+			memcpy(r->data + at, iov[i].iov_base, iov[i].iov_len);
+			at += iov[i].iov_len;
+		}
+	}
 	r->mine += size;
 	atomic_store_explicit(&r->idx->tail, r->mine, memory_order_release);
 	return 0;
+}
+
+int
+evpool__ring_put(struct evpool__ring *r, unsigned type, unsigned flags,
+		 int32_t aux, uint64_t fn, uint64_t seq, const void *data,
+		 size_t len)
+{
+	struct iovec v = { (void *)(uintptr_t)data, len };
+
+	return evpool__ring_putv(r, type, flags, aux, fn, seq, &v, len ? 1 : 0,
+				 len);
 }
 
 bool

@@ -187,11 +187,18 @@ evpool__chunk_run(struct evpool_ctx *ctx)
 		sub.input = it.len ? in + off : NULL;
 		sub.input_len = (size_t)it.len;
 		sub.result = NULL;
+		sub.result_free = NULL;
 		sub.rbytes = NULL;
 		sub.rlen = 0;
+		sub.inbuf = NULL;
+		sub.inbuf_own = false;
+		sub.out = NULL;
 		off += ALIGN_UP(it.len);
 		res.status = evpool_ctx_cancelled(ctx) ? -ECANCELED
 			     : h.fn(&sub);
+		evpool__ctx_release_input(&sub);
+		if (evpool__ctx_flatten(&sub) < 0)
+			res.status = -ENOMEM;
 		res.ptr = sub.result;
 		res.len = sub.rlen;
 		at = buf_grow(&out, RES_SIZE + ALIGN_UP(sub.rlen));
@@ -238,7 +245,7 @@ void
 evpool__result_take(struct evpool_result *res, struct evpool_job *job)
 {
 	res->status = job->status;
-	res->ptr = evpool__job_result(job);
+	res->ptr = evpool__job_take_result(job);
 	res->data = evpool__job_rbytes(job, &res->len, true);
 	res->arg = job->arg;
 }
