@@ -1,0 +1,97 @@
+#!/bin/bash
+# t/evhttp-offload.sh — drive examples/evhttp-offload with curl (TAP), in
+# thread and process mode: a body comes back whole (moved in and out of
+# the job as evbuffers), a full queue is 503, a deadline is 504 (for a
+# running job and, counting queue time, for a queued one), a client that
+# disconnects cancels its job (the job sees evpool_ctx_cancelled() or, in
+# process mode, is killed: the stats count it), in-flight requests are
+# counted, and SIGINT lets a request in flight finish before the exit.
+top_builddir=${top_builddir:-.}
+SERVER=${EVHTTP_OFFLOAD:-$top_builddir/examples/evhttp-offload}
+
+for tool in curl sha256sum head; do
+	command -v $tool >/dev/null 2>&1 || { echo "1..0 # SKIP no $tool"; exit 0; }
+done
+[ -x "$SERVER" ] || { echo "1..0 # SKIP $SERVER not built (no libevent_extra?)"; exit 0; }
+
+echo "1..20"
+n=0
+ok() { # ok STATUS DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; fi
+}
+is() { # is GOT WANT DESCRIPTION
+	n=$((n + 1))
+	if [ "$1" = "$2" ]; then echo "ok $n - $3"; else
+		echo "not ok $n - $3"; echo "#   got '$1', want '$2'"; fi
+}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/evhttp-offload.XXXXXX") || exit 1
+SPID=
+trap '[ -n "$SPID" ] && kill -KILL $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
+C=(curl -s --max-time 20)
+stat_of() { "${C[@]}" "$B/stats" | sed -n "s/^$1 //p"; }
+# wait_stat NAME VALUE: poll /stats up to 5 s until NAME reads VALUE
+wait_stat() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(stat_of "$1")" = "$2" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+head -c 300000 /dev/urandom >"$TMP/body"
+want=$(sha256sum <"$TMP/body" | cut -c1-64)
+
+for mode in thread process; do
+	"$SERVER" --port 0 --deadline-ms 400 --evpool-mode=$mode \
+		--evpool-max-workers=1 --evpool-max-queued=1 >"$TMP/out" 2>"$TMP/err" &
+	SPID=$!
+	for ((i = 0; i < 200; i++)); do
+		grep -qs '^listening on' "$TMP/out" && break
+		sleep 0.05
+	done
+	PORT=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\)\/.*/\1/p' "$TMP/out")
+	B=http://127.0.0.1:$PORT
+	ok $([ -n "$PORT" ]; echo $?) "$mode: the server listens"
+
+	got=$("${C[@]}" --data-binary @"$TMP/body" "$B/work?ms=5" | sha256sum | cut -c1-64)
+	is "$got" "$want" "$mode: a 300 kB body comes back whole"
+
+	code=$("${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000")
+	is "$code" 504 "$mode: a job running past the deadline is 504"
+
+	# one running (a 504 after 400 ms), one queued behind it with 100 ms
+	# to live, one too many
+	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000" >"$TMP/a" &
+	pa=$!
+	sleep 0.1
+	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=5&deadline=100" >"$TMP/b" &
+	pb=$!
+	sleep 0.05
+	code=$("${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=5")
+	is "$code" 503 "$mode: a request over the full queue is 503 at once"
+	wait $pa $pb
+	is "$(cat "$TMP/b")" 504 "$mode: the queued one's deadline counted its queue time: 504"
+	ok $(wait_stat expired 1; echo $?) "$mode: stats: expired 1 (never ran), rejected $(stat_of rejected)"
+
+	# the client leaves: its job is cancelled
+	"${C[@]}" --max-time 0.15 --data-binary x "$B/work?ms=300" >/dev/null
+	ok $(wait_stat cancelled_by_close 1; echo $?) \
+		"$mode: a client that disconnects cancels its job"
+	ok $(wait_stat cancelled 1; echo $?) \
+		"$mode: the job ended cancelled (evpool_ctx_cancelled / killed), not by its deadline"
+	is "$(stat_of in_flight)" 0 "$mode: no request in flight afterwards"
+
+	# SIGINT with a request in flight: answered, then a clean exit
+	"${C[@]}" --data-binary 'last words' "$B/work?ms=200" >"$TMP/last" &
+	pl=$!
+	sleep 0.1
+	kill -INT $SPID
+	wait $pl
+	wait $SPID
+	rc=$?
+	SPID=
+	ok $([ "$(cat "$TMP/last")" = "last words" ] && [ $rc = 0 ]; echo $?) \
+		"$mode: SIGINT lets the request in flight finish, then exits 0"
+done
