@@ -17,22 +17,28 @@ dist_man_MANS += \
 	man/evpool_config_set_emit_window.3 \
 	man/evpool_config_set_idle_timeout.3 \
 	man/evpool_config_set_initializer.3 \
+	man/evpool_config_set_job_deadline.3 \
 	man/evpool_config_set_job_timeout.3 \
 	man/evpool_config_set_max_jobs_per_worker.3 \
 	man/evpool_config_set_max_queued.3 \
 	man/evpool_config_set_mode.3 \
 	man/evpool_config_set_name.3 \
 	man/evpool_config_set_notify.3 \
+	man/evpool_config_set_result_free.3 \
 	man/evpool_config_set_worker_rlimit.3 \
 	man/evpool_config_set_workers.3 \
 	man/evpool_config_usage.3 \
 	man/evpool_ctx_arg.3 \
 	man/evpool_ctx_cancelled.3 \
 	man/evpool_ctx_emit.3 \
+	man/evpool_ctx_emit_evbuffer.3 \
 	man/evpool_ctx_input.3 \
+	man/evpool_ctx_input_evbuffer.3 \
+	man/evpool_ctx_output.3 \
 	man/evpool_ctx_pool.3 \
 	man/evpool_ctx_set_result.3 \
 	man/evpool_ctx_set_result_bytes.3 \
+	man/evpool_ctx_set_result_full.3 \
 	man/evpool_drain.3 \
 	man/evpool_err_name.3 \
 	man/evpool_errmsg.3 \
@@ -50,12 +56,14 @@ dist_man_MANS += \
 	man/evpool_item.3 \
 	man/evpool_job_arg.3 \
 	man/evpool_job_cancel.3 \
+	man/evpool_job_emit_evbuffer.3 \
 	man/evpool_job_exit_status.3 \
 	man/evpool_job_get.3 \
 	man/evpool_job_ready.3 \
 	man/evpool_job_ref.3 \
 	man/evpool_job_result.3 \
 	man/evpool_job_result_bytes.3 \
+	man/evpool_job_result_evbuffer.3 \
 	man/evpool_job_spec.3 \
 	man/evpool_job_status.3 \
 	man/evpool_job_successful.3 \

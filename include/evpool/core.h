@@ -376,8 +376,7 @@ enum evpool_submit_flags {
  * Everything a job can be given.  Zero-initialise it (fields left 0 mean
  * the default) and set what you need.  Its size is frozen: a new field only
  * ever takes the place of reserved ones, with 0 meaning the old behaviour,
- * so a program built against an older header keeps working.  See
- * evpool_job_spec(3) for every field.
+ * so a program built against an older header keeps working.
  */
 struct evpool_job_spec {
 	evpool_fn fn;               /**< NULL: the pool's default function */
@@ -393,16 +392,20 @@ struct evpool_job_spec {
 	int timeout_ms;             /**< 0: pool default; -1: none; >0: ms */
 	unsigned flags;             /**< enum evpool_submit_flags */
 	int wait_ms;                /**< EVPOOL_SUBMIT_BLOCK: -1 for ever */
-	/** Byte input MOVED from this evbuffer (0.2): at submit its chains
-	 *  change owner (evbuffer_add_buffer(), no byte copied) and it is
-	 *  left empty; on a failed submit it is left as it was.  Exclusive
-	 *  with input/input_len.  Read it in the job with
-	 *  evpool_ctx_input_evbuffer() (or evpool_ctx_input()).  NULL: none */
-	struct evbuffer *input_evbuffer;
-	/** Deadline in ms from the submit, queue time included (0.2):
-	 *  0: the pool default (evpool_config_set_job_deadline()); -1: none;
-	 *  >0: ms.  Independent of timeout_ms, which counts from the start. */
-	int deadline_ms;
+	struct evbuffer *input_evbuffer; /**< (0.2) byte input MOVED from this
+				      evbuffer: at submit its chains change
+				      owner (evbuffer_add_buffer(), no byte
+				      copied) and it is left empty, or as it
+				      was if the submit fails.  Exclusive
+				      with input.  The job reads
+				      evpool_ctx_input_evbuffer().  NULL:
+				      none */
+	int deadline_ms;            /**< (0.2) deadline in ms from the submit,
+				         queue time included.  0: the pool
+				         default (evpool_config_set_job_deadline()),
+				         -1: none, >0: ms.  Independent of
+				         timeout_ms, which counts from the
+				         start */
 	void *reserved[2];          /**< must be zero */
 };
 
@@ -704,8 +707,7 @@ EVPOOL_API int evpool_drain(struct evpool *pool);
  * completed + failed + cancelled + timed_out + crashed + lib_errors + (jobs
  * not finished).  `failed` is the jobs' own errors only (a job function
  * that returned nonzero); the pool's verdicts are apart: cancelled,
- * timed_out (expired among them), crashed, lib_errors.  See
- * evpool_stats(3) for every field.
+ * timed_out (expired among them), crashed, lib_errors.
  */
 struct evpool_stats {
 	uint64_t submitted;   /**< successful submits */
