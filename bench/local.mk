@@ -25,3 +25,20 @@ bench-compare: bench/evpool-bench$(EXEEXT)
 	EVPOOL_BENCH='$(abs_top_builddir)/bench/evpool-bench$(EXEEXT)' \
 	  $(SHELL) '$(abs_top_srcdir)/bench/compare.sh'
 .PHONY: bench-compare
+
+# issue 16: payloads through a job (bench/payload.sh runs this peer in turn
+# with evpool-bench's payload scenario).
+if HAVE_LIBUV
+noinst_PROGRAMS += bench/peers/uv-payload
+bench_peers_uv_payload_SOURCES = bench/peers/uv-payload.c
+bench_peers_uv_payload_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) -O2
+bench_peers_uv_payload_LDADD = $(LIBUV_LIBS)
+bench_peers_uv_payload_LDFLAGS = -no-install
+endif
+EXTRA_DIST += bench/payload.sh
+
+bench-payload: bench/evpool-bench$(EXEEXT)
+	EVPOOL_BENCH='$(abs_top_builddir)/bench/evpool-bench$(EXEEXT)' \
+	  UV_PAYLOAD='$(abs_top_builddir)/bench/peers/uv-payload$(EXEEXT)' \
+	  $(SHELL) '$(abs_top_srcdir)/bench/payload.sh'
+.PHONY: bench-payload

@@ -11,7 +11,8 @@ positive="burst_jobs_per_s burst_submit_ns_per_job pingpong_p50_us pingpong_p99_
 window_1_jobs_per_s window_1_p99_us window_16_jobs_per_s window_16_p99_us
 window_256_jobs_per_s window_256_p99_us
 single_base_jobs_per_s multi_jobs_per_s multi_speedup
-bytes_per_queued_job"
+bytes_per_queued_job
+payload_evbuffer_4k_MBps payload_evbuffer_1m_MBps payload_bytes_1m_MBps"
 # Figures that must be >= 0 (an idle pool may well burn nothing measurable).
 nonneg="idle_cpu_s idle_cpu_pct"
 # Present only when process mode / the map API exist.
