@@ -61,6 +61,9 @@ for mode in thread process; do
 	code=$("${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000")
 	is "$code" 504 "$mode: a job running past the deadline is 504"
 
+	# (process mode: a replaced worker has no job time measured yet and
+	# would take short jobs ahead; one 20 ms job teaches it)
+	"${C[@]}" -o /dev/null --data-binary x "$B/work?ms=20"
 	# one running (a 504 after 400 ms), one queued behind it with 100 ms
 	# to live, one too many
 	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000" >"$TMP/a" &

@@ -639,10 +639,13 @@ EVPOOL_API int evpool_ctx_cancelled(struct evpool_ctx *ctx);
  * see evpool_job_result()), with the pool's free function
  * (evpool_config_set_result_free(), if any).  A second call replaces the
  * first; the replaced result is the job's to free.
- * @return 0; -ECANCELED when the result would be discarded (the job was
- *         cancelled or has timed out): the caller keeps ownership and must
- *         free it; -EINVAL in process mode (a pointer cannot cross a
- *         process boundary; evpool_errmsg() says so).
+ * @return 0; -ECANCELED when the result would be discarded (the job has
+ *         timed out: its completion has gone without it): the caller keeps
+ *         ownership and must free it.  A running thread job that a cancel
+ *         only flagged (evpool_job_cancel() returned -EBUSY) still
+ *         delivers its result with whatever it returns.  -EINVAL in process
+ *         mode (a pointer cannot cross a process boundary; evpool_errmsg()
+ *         says so).
  */
 EVPOOL_API int evpool_ctx_set_result(struct evpool_ctx *ctx, void *result);
 

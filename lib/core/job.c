@@ -804,9 +804,13 @@ evpool_ctx_set_result_full(struct evpool_ctx *ctx, void *result,
 	if (ctx->process)
 		return evpool__err(-EINVAL,
 				   "evpool_ctx_set_result: a pointer cannot leave a worker process; use evpool_ctx_set_result_bytes()");
-	/* Said now, the caller keeps it; after this, a timeout discards it
-	 * through free_fn (evpool__job_discard_ctx()). */
-	if (ctx->job && evpool__job_flag(ctx->job, EVPOOL__JF_CANCELLED))
+	/* Discarded for sure once someone else has finished the job (the
+	 * timeout thread): said now, the caller keeps it.  A job only
+	 * flagged by a cancel still delivers what it returns.  After this
+	 * call, a timeout discards it through free_fn
+	 * (evpool__job_discard_ctx()). */
+	if (ctx->job && evpool__job_state(ctx->job, memory_order_acquire) !=
+				EVPOOL__RUNNING)
 		return evpool__err(-ECANCELED,
 				   "evpool_ctx_set_result: the job was cancelled or timed out; the result stays yours");
 	ctx->result = result;
