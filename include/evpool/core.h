@@ -617,8 +617,9 @@ EVPOOL_API struct evbuffer *evpool_ctx_output(struct evpool_ctx *ctx);
 
 /**
  * Emit a partial result by MOVING the chains of @p buf (left empty) into
- * it: no byte copied in thread mode (process mode: copied once into the
- * ring).  Delivered as evpool_ctx_emit() delivers, in order with the other
+ * it: no byte copied in thread mode (process mode: the worker makes the
+ * bytes contiguous — a copy when @p buf has several chains — and copies
+ * them into the ring).  Delivered as evpool_ctx_emit() delivers, in order with the other
  * emissions: the emit callback gets data NULL and the length, and takes
  * the bytes with evpool_job_emit_evbuffer().  An emission nobody will read
  * (no emit callback, the job cancelled or timed out) is freed.
