@@ -326,7 +326,10 @@ thread_mode(struct event_base *base)
 	for (struct evpool_stats st = { 0 };
 	     evpool_get_stats(pool, &st) == 0 && st.running < 1;)
 		tap_sleep_ms(1);
-	submit(pool, job_block, NULL, NULL, 0); /* fills the queue */
+	/* fills the queue (the running one may still count as queued for a
+	 * moment) */
+	while (submit(pool, job_block, NULL, NULL, 0) == -EAGAIN)
+		tap_sleep_ms(1);
 	evbuffer_free(in);
 	in = three_pieces();
 	r = submit(pool, job_echo, in, NULL, 0);

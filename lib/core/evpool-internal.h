@@ -317,7 +317,6 @@ struct evpool__job_ext {
 	struct evbuffer *outbuf;
 	evpool_free_fn result_free;	/* of result; NULL: none */
 	atomic_bool result_taken;	/* result handed to the user */
-	bool expire_armed;		/* in the timer heap since submit */
 	uint64_t expire_ns;		/* spec deadline: submit + ms; 0 none */
 	struct evpool__emit *cur_emit;	/* loop thread, in the emit cb */
 };
