@@ -275,6 +275,15 @@ thread_mode(struct event_base *base)
 		   v[0].iov_base == pieces[0] && v[2].iov_base == pieces[2],
 	   "thread: evbuffer_add_buffer() on the loop moved the chains, no copy");
 
+	/* byte input echoed through evbuffers: the chain outlives the job */
+	reset();
+	submit(pool, job_echo, NULL, "bytes in, evbuffer out", 22);
+	event_base_dispatch(base);
+	tap_sleep_ms(20); /* the worker may drop the job last */
+	ok(evbuffer_get_length(sink) == 22 &&
+		   !memcmp(evbuffer_pullup(sink, -1), "bytes in, evbuffer out", 22),
+	   "thread: a byte input moved on as an evbuffer outlives its job");
+
 	/* result built by reference */
 	reset();
 	submit(pool, job_ref_result, NULL, NULL, 0);
@@ -434,7 +443,7 @@ main(void)
 {
 	struct event_base *base;
 
-	plan(17 + 14);
+	plan(18 + 14);
 	tap_watchdog(120, "t/evbuf");
 	for (int i = 0; i < NPIECES; i++)
 		for (int k = 0; k < PIECE; k++)

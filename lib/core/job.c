@@ -744,15 +744,23 @@ evpool_ctx_input_evbuffer(struct evpool_ctx *ctx)
 		evpool__err(-ENOMEM, "evpool_ctx_input_evbuffer: out of memory");
 		return NULL;
 	}
-	/* Byte input, referenced: it outlives the job's run (the job's
-	 * copy, or the worker process's frame, freed after the ctx). */
+	/* Byte input, referenced, not copied.  Thread mode: the job's copy
+	 * changes owner (the evbuffer frees it), for its chain may move on
+	 * into the result and outlive the job.  Process mode (and a map's
+	 * items): the frame outlives every evbuffer of the run. */
+	struct evpool__job_ext *x = ctx->job ? evpool__job_ext(ctx->job) : NULL;
+	bool own = x && x->input && x->input == ctx->input;
+
 	if (ctx->input_len &&
-	    evbuffer_add_reference(b, ctx->input, ctx->input_len, NULL,
-				   NULL) < 0) {
+	    evbuffer_add_reference(b, ctx->input, ctx->input_len,
+				   own ? cleanup_free : NULL,
+				   own ? x->input : NULL) < 0) {
 		evbuffer_free(b);
 		evpool__err(-ENOMEM, "evpool_ctx_input_evbuffer: out of memory");
 		return NULL;
 	}
+	if (own && ctx->input_len)
+		x->input = NULL; /* the evbuffer's now */
 	ctx->inbuf = b;
 	ctx->inbuf_own = true;
 	return b;
