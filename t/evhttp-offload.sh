@@ -54,6 +54,7 @@ for mode in thread process; do
 	PORT=$(sed -n 's/^listening on http:\/\/127.0.0.1:\([0-9]*\)\/.*/\1/p' "$TMP/out")
 	B=http://127.0.0.1:$PORT
 	ok $([ -n "$PORT" ]; echo $?) "$mode: the server listens"
+	[ -n "$PORT" ] || sed 's/^/# server: /' "$TMP/err" "$TMP/out"
 
 	got=$("${C[@]}" --data-binary @"$TMP/body" "$B/work?ms=5" | sha256sum | cut -c1-64)
 	is "$got" "$want" "$mode: a 300 kB body comes back whole"
