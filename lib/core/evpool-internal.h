@@ -311,14 +311,13 @@ struct evpool__job_ext {
 	int timeout_ms;			/* resolved: 0 none */
 	int exit_status;		/* -1, or a wait(2) status */
 	atomic_uint emit_pending;	/* emissions not yet delivered */
+	atomic_bool result_taken;	/* result handed to the user */
 	/* evbuffers (both owned): the input moved in at submit (input is
 	 * NULL then, input_len its length), the byte result */
 	struct evbuffer *inbuf;
 	struct evbuffer *outbuf;
 	evpool_free_fn result_free;	/* of result; NULL: none */
-	atomic_bool result_taken;	/* result handed to the user */
 	uint64_t expire_ns;		/* spec deadline: submit + ms; 0 none */
-	struct evpool__emit *cur_emit;	/* loop thread, in the emit cb */
 };
 
 /** A job without extension that stored result bytes: its result field

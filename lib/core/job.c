@@ -557,6 +557,10 @@ evpool_job_result_evbuffer(struct evpool_job *job)
 
 /* Give an emission's data to an evbuffer by reference: the evbuffer frees
  * the emission once its chain is gone, wherever the user moved it. */
+/* The emission being delivered by this (loop) thread, during its emit
+ * callback: evpool_job_emit_evbuffer() hands it out. */
+static __thread struct evpool__emit *tls_cur_emit;
+
 static void
 emit_cleanup(const void *data, size_t len, void *arg)
 {
@@ -571,7 +575,8 @@ evpool_job_emit_evbuffer(struct evpool_job *job)
 	struct evpool__job_ext *x;
 	struct evpool__emit *e;
 
-	if (!job || !(x = evpool__job_ext(job)) || !(e = x->cur_emit))
+	if (!job || !(x = evpool__job_ext(job)) || !(e = tls_cur_emit) ||
+	    e->job != job)
 		return NULL;
 	if (!e->buf) {
 		e->buf = evbuffer_new();
@@ -610,13 +615,13 @@ evpool__emit_deliver(struct evpool__emit *e)
 	/* An emission that lost the race with a timeout comes after the
 	 * completion: drop it, emissions never follow completion. */
 	if (x->emit && !evpool__job_flag(job, EVPOOL__JF_DELIVERED)) {
-		x->cur_emit = e;
+		tls_cur_emit = e;
 		if (e->buf)
 			x->emit(job, NULL, evbuffer_get_length(e->buf),
 				job->done_arg);
 		else
 			x->emit(job, e->data, e->len, job->done_arg);
-		x->cur_emit = NULL;
+		tls_cur_emit = NULL;
 	}
 	evpool__emit_free(e);
 }
