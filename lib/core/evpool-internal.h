@@ -312,6 +312,8 @@ struct evpool__job_ext {
 	int exit_status;		/* -1, or a wait(2) status */
 	atomic_uint emit_pending;	/* emissions not yet delivered */
 	atomic_bool result_taken;	/* result handed to the user */
+	bool no_result;			/* finished without running to its end:
+					 * job->result still holds fn */
 	/* evbuffers (both owned): the input moved in at submit (input is
 	 * NULL then, input_len its length), the byte result */
 	struct evbuffer *inbuf;

@@ -401,7 +401,8 @@ evpool__job_free(struct evpool_job *job)
 
 	if (x) {
 		/* result_free is set only with a result (set_output) */
-		result_discard(job->result, x->result_free, &x->result_taken);
+		result_discard(x->no_result ? NULL : job->result,
+			       x->result_free, &x->result_taken);
 		free(x->input);
 		free(x->rbytes);
 		if (x->inbuf)

@@ -282,9 +282,11 @@ evpool__job_rbytes(struct evpool_job *job, size_t *len, bool take)
 void *
 evpool__job_result(const struct evpool_job *job)
 {
+	const struct evpool__job_ext *x = evpool__job_ext(job);
+
 	if (evpool__job_flag(job, EVPOOL__JF_RBOX))
 		return ((struct evpool__rbox *)job->result)->result;
-	return job->result;
+	return x && x->no_result ? NULL : job->result;
 }
 
 void *
@@ -392,9 +394,15 @@ job_finish(struct evpool_job *job, enum evpool__finish why, int status,
 		break;
 	}
 	/* fn and result share a field: a job that did not run to the end
-	 * (or set no output) has no result. */
-	if (why != EVPOOL__FIN_RAN)
-		job->result = NULL;
+	 * (or set no output) has no result.  A job with an extension is only
+	 * marked: its worker may still be about to read fn (a deadline from
+	 * submit can end a job the instant it starts). */
+	if (why != EVPOOL__FIN_RAN) {
+		if (x)
+			x->no_result = true;
+		else
+			job->result = NULL;
+	}
 	job->status = status;
 	/* A deadline from submit still in the timer heap: out now, so the
 	 * heap holds no finished job (and its reference) until then. */
