@@ -204,7 +204,7 @@ int main(void)
 	ok(st.workers == 0 && st.idle_workers == 0 && st.busy_workers == 0,
 	   "it has no workers yet");
 	is_int(1, st.max_workers, "max_workers is 1");
-	ok(st.reserved[0] == 0 && st.reserved[4] == 0 && st.rejected == 0 &&
+	ok(st.reserved[0] == 0 && st.reserved[3] == 0 && st.rejected == 0 &&
 		   st.lib_errors == 0 && st.expired == 0,
 	   "the new and the reserved fields are zeroed");
 
