@@ -1,0 +1,15 @@
+# Remote mode tests (issue 19): t/remote starts its own redis-server and
+# evpool-worker processes serving t/remote-jobs.so (the demo's job
+# functions as a --jobs object); it skips itself without hiredis or
+# redis-server.
+check_LTLIBRARIES = t/remote-jobs.la
+t_remote_jobs_la_SOURCES = examples/remote-jobs.c examples/remote-jobs.h
+t_remote_jobs_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+t_remote_jobs_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+t_remote_jobs_la_LIBADD = lib/libevpool.la
+
+check_PROGRAMS += t/remote
+TESTS += t/remote
+t_remote_SOURCES = t/remote.c examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
+t_remote_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_remote_LDADD = $(EVPOOL_TEST_LDADD)
