@@ -33,7 +33,7 @@
 
 static char dir[256], sock[300], url[400];
 static const char *builddir;
-static pid_t redis_pid;
+static pid_t redis_pid, wa, wb;
 static struct event_base *base;
 
 /* ---- processes ----------------------------------------------------------- */
@@ -117,6 +117,34 @@ worker_start(const char *extra1, const char *extra2)
 		argv[n++] = (char *)extra2;
 	argv[n] = NULL;
 	return spawn(argv);
+}
+
+/* Wait until @p n workers block in XREADGROUP (they are ready). */
+static void
+workers_wait(int n)
+{
+	char line[600];
+
+	snprintf(line, sizeof(line),
+		 "test $(redis-cli -s %s CLIENT LIST 2>/dev/null | grep -c cmd=xreadgroup) -ge %d",
+		 sock, n);
+	for (int i = 0; i < 1000; i++) {
+		if (system(line) == 0)
+			return;
+		tap_sleep_ms(20);
+	}
+	bail("%d workers never read from the stream", n);
+}
+
+static void
+cleanup(void)
+{
+	if (wa > 0)
+		kill(wa, SIGKILL);
+	if (wb > 0)
+		kill(wb, SIGKILL);
+	if (redis_pid > 0)
+		kill(redis_pid, SIGKILL);
 }
 
 static void
@@ -243,8 +271,6 @@ count_status(unsigned n, int status)
 	return c;
 }
 
-static pid_t wa, wb;
-
 static void
 kill_wa(void)
 {
@@ -302,6 +328,7 @@ main(void)
 	snprintf(logf, sizeof(logf), "%s/redis.log", dir);
 	snprintf(url, sizeof(url), "unix://%s", sock);
 	redis_start();
+	atexit(cleanup);
 	base = event_base_new();
 
 	/* ---- errors at the door ---- */
@@ -365,6 +392,7 @@ main(void)
 	/* ---- results right over 2 workers ---- */
 	wa = worker_start(NULL, NULL);
 	wb = worker_start(NULL, NULL);
+	workers_wait(2);
 	n = 3000;
 	once = run(pool, n, 0, 0, NULL, 0);
 	is_int(n, once, "%u jobs over 2 workers: each one callback", n);
@@ -416,6 +444,7 @@ main(void)
 		   (unsigned long long)(rs.redelivered - redelivered0));
 	}
 	wa = worker_start(NULL, NULL);
+	workers_wait(2);
 
 	/* ---- Redis restart mid-run: nothing accepted is lost ---- */
 	n = 400;
@@ -445,6 +474,7 @@ main(void)
 
 	/* ---- graceful SIGTERM: the running job is answered ---- */
 	worker_kill(wb);
+	wb = 0;
 	memset(&R, 0, sizeof(R));
 	submit(pool, 0, 400, 0, &job);
 	tap_sleep_ms(150);
@@ -453,6 +483,7 @@ main(void)
 	ok(R.calls[0] == 1 && R.status[0] == 0 && R.right[0],
 	   "SIGTERM: the job a worker runs is finished and answered");
 	waitpid(wa, &st, 0);
+	wa = 0;
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 0, "...and the worker exits 0");
 	evpool_job_unref(job);
 
@@ -476,10 +507,12 @@ main(void)
 		struct evpool_job *j;
 
 		wa = worker_start("--max-deliveries", "1");
+		workers_wait(1);
 		memset(&R, 0, sizeof(R));
 		submit(pool, 0, 5000, 0, &j);
 		tap_sleep_ms(300);
 		worker_kill(wa);	/* it held the job */
+		wa = 0;
 		evpool_remote_get_stats(pool, &rs);
 		wb = worker_start("--max-deliveries", "1");
 		event_base_dispatch(base);
@@ -540,6 +573,7 @@ main(void)
 
 	worker_kill(wb);
 	redis_kill();
+	wa = wb = redis_pid = 0;
 	event_base_free(base);
 	{
 		char cmd[300];

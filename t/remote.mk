@@ -13,3 +13,11 @@ TESTS += t/remote
 t_remote_SOURCES = t/remote.c examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
 t_remote_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_remote_LDADD = $(EVPOOL_TEST_LDADD)
+
+# The demo across two processes (t/remote-demo.sh drives examples/remote-demo).
+noinst_PROGRAMS += examples/remote-demo
+examples_remote_demo_SOURCES = examples/remote-demo.c examples/remote-jobs.c examples/remote-jobs.h
+examples_remote_demo_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+examples_remote_demo_LDADD = $(EVPOOL_TEST_LDADD)
+dist_check_SCRIPTS += t/remote-demo.sh
+TESTS += t/remote-demo.sh
