@@ -254,10 +254,16 @@ run(struct evpool *pool, unsigned n, unsigned sleep_ms, int timeout_ms,
 static unsigned
 count_right(unsigned n)
 {
-	unsigned c = 0;
+	unsigned c = 0, shown = 0;
 
-	for (unsigned i = 0; i < n; i++)
-		c += R.status[i] == 0 && R.right[i];
+	for (unsigned i = 0; i < n; i++) {
+		if (R.status[i] == 0 && R.right[i])
+			c++;
+		else if (shown++ < 3)
+			diag("job %u: status %d (%s)%s", i, R.status[i],
+			     evpool_strerror(R.status[i]),
+			     R.status[i] == 0 ? ", wrong result" : "");
+	}
 	return c;
 }
 

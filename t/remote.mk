@@ -21,3 +21,7 @@ examples_remote_demo_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
 examples_remote_demo_LDADD = $(EVPOOL_TEST_LDADD)
 dist_check_SCRIPTS += t/remote-demo.sh
 TESTS += t/remote-demo.sh
+
+# The benchmark against Celery and RQ (not a test; see docs/remote.md).
+EXTRA_DIST += bench/remote-vs-celery.sh bench/peers/celery_app.py \
+	bench/peers/rq_jobs.py bench/peers/client.py docs/remote.md

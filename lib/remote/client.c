@@ -76,7 +76,7 @@ struct rcl {
 	struct event_base *base;
 	struct event *wake_ev, *tick_ev;
 	struct evpool__rpair pair;
-	bool reading, recovering, tick_on;
+	bool reading, recovering, need_recover, tick_on;
 	uint64_t down_since;	/* 0: connected */
 	struct slot *slots;
 	unsigned *freel, nfree;
@@ -226,6 +226,8 @@ on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 			redisAsyncCommand(rc->pair.cmd, NULL, NULL, "XDEL %s %s",
 					  rc->rp->jobs_key, r->str);
 		}
+	} else if (s && evpool__rtransient(r)) {
+		s->state = S_UNSENT;	/* Redis is loading: the tick resends */
 	} else if (s) {
 		/* refused (maxmemory, ACL...): nothing will run it */
 		finish_slot(rc, s, EVPOOL__FIN_ERROR, EVPOOL_EREDIS,
@@ -317,6 +319,8 @@ on_xread(redisAsyncContext *ac, void *reply, void *priv)
 	if (!r)
 		return;
 	/* [[key, entries]] or nil on timeout */
+	if (r->type == REDIS_REPLY_ERROR)
+		return;		/* LOADING...: the tick reads again */
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2)
@@ -362,8 +366,12 @@ on_recover_read(redisAsyncContext *ac, void *reply, void *priv)
 	(void)priv;
 	if (!reply)
 		return;
-	take_entries(rc, reply);
 	rc->recovering = false;
+	if (evpool__rtransient(reply)) {
+		rc->need_recover = true;	/* Redis is loading: the tick */
+		return;
+	}
+	take_entries(rc, reply);
 	for (unsigned i = 0; i < rc->cap; i++) {
 		struct slot *s = &rc->slots[i];
 
@@ -408,6 +416,7 @@ conn_down(void *owner, bool cmd)
 
 	if (cmd) {
 		rc->recovering = false;
+		rc->need_recover = false;
 		/* XADDs in flight may or may not have landed */
 		for (unsigned i = 0; i < rc->cap; i++)
 			if (rc->slots[i].job && rc->slots[i].state == S_SENT)
@@ -540,6 +549,16 @@ on_tick(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	sweep(rc, false);
+	issue_read(rc);
+	if (rc->pair.cmd_up && rc->need_recover && !rc->recovering) {
+		rc->need_recover = false;
+		recover(rc);
+	} else if (rc->pair.cmd_up && !rc->recovering) {
+		/* what a transient error sent back */
+		for (unsigned i = 0; i < rc->cap; i++)
+			if (rc->slots[i].job && rc->slots[i].state == S_UNSENT)
+				send_job(rc, &rc->slots[i]);
+	}
 	if (!rc->live && !rc->down_since) {
 		evtimer_del(rc->tick_ev);
 		rc->tick_on = false;

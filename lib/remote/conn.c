@@ -353,13 +353,13 @@ evpool__rpair_connect(struct evpool__rpair *p)
 
 	if (p->closing)
 		return;
-	if (!p->cmd) {
-		p->cmd = rconnect(p);
-		again |= !p->cmd;
+	if (!p->cmd && !(p->cmd = rconnect(p))) {
+		again = true;
+		p->down(p->owner, true);	/* counts as a drop */
 	}
-	if (!p->blk && !p->no_blk) {
-		p->blk = rconnect(p);
-		again |= !p->blk;
+	if (!p->blk && !p->no_blk && !(p->blk = rconnect(p))) {
+		again = true;
+		p->down(p->owner, false);
 	}
 	if (again)
 		schedule(p);
@@ -436,4 +436,18 @@ evpool__rfield(const redisReply *kv, const char *name)
 		    strcmp(kv->element[i]->str, name) == 0)
 			return kv->element[i + 1];
 	return NULL;
+}
+
+bool
+evpool__rtransient(const redisReply *r)
+{
+	static const char *const which[] = { "LOADING", "BUSY", "TRYAGAIN",
+					     "MASTERDOWN" };
+
+	if (!r || r->type != REDIS_REPLY_ERROR)
+		return false;
+	for (size_t i = 0; i < sizeof(which) / sizeof(which[0]); i++)
+		if (strncmp(r->str, which[i], strlen(which[i])) == 0)
+			return true;
+	return false;
 }

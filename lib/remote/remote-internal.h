@@ -166,6 +166,10 @@ EVPOOL__INTERNAL void evpool__rpair_close(struct evpool__rpair *p);
 EVPOOL__INTERNAL void *evpool__rowner(const struct redisAsyncContext *ac);
 
 struct redisReply;
+/** Is @p r an error Redis gives only for a while (LOADING after a
+ *  restart, BUSY, TRYAGAIN, MASTERDOWN)?  Then the command is sent again
+ *  later instead of failing its job. */
+EVPOOL__INTERNAL bool evpool__rtransient(const struct redisReply *r);
 /** The value of @p name in a stream entry's [field, value, ...] array. */
 EVPOOL__INTERNAL const struct redisReply *
 evpool__rfield(const struct redisReply *kv, const char *name);

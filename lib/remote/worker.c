@@ -67,7 +67,7 @@ struct wk {
 	struct evpool *pool;
 	struct evpool__rpair pair;
 	bool reading, claiming, stopping, abandon;
-	struct event *claim_ev, *stop_ev, *grace_ev;
+	struct event *claim_ev, *stop_ev, *grace_ev, *retry_ev;
 	unsigned conc, ahead;	/* processes; entries read ahead at most */
 	unsigned running;	/* wjobs not answered yet */
 	unsigned answering;	/* answers sent, XDEL not confirmed */
@@ -92,10 +92,34 @@ evpool_worker_stop(void)
 	errno = saved;
 }
 
-/* ---- answers ----------------------------------------------------------- */
-
 static void maybe_done(struct wk *wk);
 static void read_more(struct wk *wk);
+
+/* ---- answers ----------------------------------------------------------- */
+
+static void flush_unsent(struct wk *wk);
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+
+	(void)fd;
+	(void)what;
+	flush_unsent(wk);
+	read_more(wk);
+}
+
+/* Redis answered "not now" (LOADING...): try again in 100 ms. */
+static void
+retry_later(struct wk *wk)
+{
+	struct timeval tv = { 0, 100000 };
+
+	if (!evtimer_pending(wk->retry_ev, NULL))
+		evtimer_add(wk->retry_ev, &tv);
+}
+
 
 static void
 on_answered(redisAsyncContext *ac, void *reply, void *priv)
@@ -105,10 +129,13 @@ on_answered(redisAsyncContext *ac, void *reply, void *priv)
 
 	(void)ac;
 	wk->answering--;
-	if (!reply) {
-		/* the connection dropped: answer again after the reconnect */
+	if (!reply || evpool__rtransient(reply)) {
+		/* the connection dropped, or Redis is loading: answer again
+		 * after the reconnect, or at the next tick */
 		wj->next = wk->unsent;
 		wk->unsent = wj;
+		if (reply)
+			retry_later(wk);
 		return;
 	}
 	free(wj->res);
@@ -322,6 +349,16 @@ on_read(redisAsyncContext *ac, void *reply, void *priv)
 	wk->reading = false;
 	if (!r)
 		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* LOADING, or the group is gone (Redis lost it) */
+		if (strncmp(r->str, "NOGROUP", 7) == 0 && wk->pair.cmd_up)
+			redisAsyncCommand(wk->pair.cmd, NULL, NULL,
+					  "XGROUP CREATE %s " EVPOOL__RGROUP
+					  " 0 MKSTREAM",
+					  wk->jobs_key);
+		retry_later(wk);
+		return;
+	}
 	if (!wk->stopping && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
 	    r->element[0]->elements == 2 &&
@@ -524,6 +561,8 @@ wk_cleanup(struct wk *wk)
 		event_free(wk->stop_ev);
 	if (wk->grace_ev)
 		event_free(wk->grace_ev);
+	if (wk->retry_ev)
+		event_free(wk->retry_ev);
 	if (wk->base)
 		event_base_free(wk->base);
 	free(wk);
@@ -585,7 +624,8 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	wk->stop_ev = event_new(wk->base, stop_fds[0], EV_READ | EV_PERSIST,
 				on_stop, wk);
 	wk->grace_ev = evtimer_new(wk->base, on_grace, wk);
-	if (!wk->claim_ev || !wk->stop_ev || !wk->grace_ev ||
+	wk->retry_ev = evtimer_new(wk->base, on_retry, wk);
+	if (!wk->retry_ev || !wk->claim_ev || !wk->stop_ev || !wk->grace_ev ||
 	    evpool__rpair_init(&wk->pair, &wk->url, wk->base, wk, conn_up,
 			       conn_down) < 0)
 		goto out;
