@@ -210,24 +210,26 @@ submit(struct evpool *pool, unsigned i, unsigned sleep_ms, int timeout_ms,
 
 struct action {
 	struct event *ev;
-	void (*fn)(void);
+	bool (*fn)(void);	/* false: not now, again in 10 ms */
 };
 
 static void
 on_action(evutil_socket_t fd, short what, void *arg)
 {
 	struct action *a = arg;
+	struct timeval tv = { 0, 10000 };
 
 	(void)fd;
 	(void)what;
-	a->fn();
+	if (!a->fn())
+		evtimer_add(a->ev, &tv);
 }
 
 /* Submit n jobs, run @p fn after @p at_ms, dispatch until every callback
  * ran.  @return the number of jobs whose callback ran exactly once. */
 static unsigned
 run(struct evpool *pool, unsigned n, unsigned sleep_ms, int timeout_ms,
-    void (*fn)(void), unsigned at_ms)
+    bool (*fn)(void), unsigned at_ms)
 {
 	struct action a = { NULL, fn };
 	unsigned once = 0;
@@ -277,18 +279,35 @@ count_status(unsigned n, int status)
 	return c;
 }
 
-static void
-kill_wa(void)
+/* Does worker @p pid hold jobs (pending entries)? */
+static bool
+holds(pid_t pid)
 {
-	worker_kill(wa);
+	char host[64] = "", cmd[600];
+
+	gethostname(host, sizeof(host) - 1);
+	snprintf(cmd, sizeof(cmd),
+		 "test $(redis-cli -s %s XPENDING 'evpool:{t}:jobs' evpool - + 100 %s-%d 2>/dev/null | wc -l) -gt 0",
+		 sock, host, (int)pid);
+	return system(cmd) == 0;
 }
 
-static void
+static bool
+kill_wa(void)
+{
+	if (!holds(wa))
+		return false;	/* not yet: try again */
+	worker_kill(wa);
+	return true;
+}
+
+static bool
 restart_redis(void)
 {
 	redis_kill();
 	tap_sleep_ms(300);
 	redis_start();
+	return true;
 }
 
 static long
@@ -404,9 +423,12 @@ main(void)
 	is_int(n, once, "%u jobs over 2 workers: each one callback", n);
 	is_int(n, count_right(n), "...each with the right result");
 	evpool_remote_get_stats(pool, &rs);
-	ok(rs.results == n && rs.duplicates == 0,
-	   "...stats: %llu results, %llu duplicates",
-	   (unsigned long long)rs.results, (unsigned long long)rs.duplicates);
+	/* (a loaded machine may redeliver a job held past the 400 ms
+	 * visibility timeout: its second result is a counted duplicate) */
+	ok(rs.results == n && rs.duplicates <= rs.redelivered,
+	   "...stats: %llu results, %llu duplicates, %llu redelivered",
+	   (unsigned long long)rs.results, (unsigned long long)rs.duplicates,
+	   (unsigned long long)rs.redelivered);
 
 	/* ---- the job id, an unknown name, a crashing job ---- */
 	{
@@ -441,7 +463,7 @@ main(void)
 	{
 		uint64_t redelivered0 = rs.redelivered;
 
-		once = run(pool, n, 10, 0, kill_wa, 150);
+		once = run(pool, n, 10, 0, kill_wa, 50);
 		is_int(n, once, "kill -9 a worker: each of %u jobs one callback", n);
 		is_int(n, count_right(n), "...each with the right result");
 		evpool_remote_get_stats(pool, &rs);

@@ -146,7 +146,8 @@ struct evpool_remote_stats {
 	uint64_t sent;		/**< jobs added to the stream (resends too) */
 	uint64_t resent;	/**< jobs sent again after a reconnect */
 	uint64_t results;	/**< results taken (first of each job) */
-	uint64_t redelivered;	/**< results that came from a redelivery */
+	uint64_t redelivered;	/**< results (kept or dropped) of a job's
+				     second or later delivery */
 	uint64_t lost;		/**< jobs completed with EVPOOL_ELOST */
 	uint64_t duplicates;	/**< results dropped: late or repeated */
 	uint64_t reconnects;	/**< connections made again */

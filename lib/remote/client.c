@@ -266,6 +266,9 @@ take_result(struct rcl *rc, const redisReply *e)
 	if (*end != '.')
 		return false;
 	gen = strtoul(end + 1, &end, 10);
+	if (d && d->type == REDIS_REPLY_STRING && strtol(d->str, NULL, 10) > 1)
+		atomic_fetch_add_explicit(&rc->n_redelivered, 1,
+					  memory_order_relaxed);
 	if (slot >= rc->cap || !rc->slots[slot].job ||
 	    rc->slots[slot].gen != (uint32_t)gen) {
 		atomic_fetch_add_explicit(&rc->n_dups, 1, memory_order_relaxed);
@@ -274,9 +277,6 @@ take_result(struct rcl *rc, const redisReply *e)
 	s = &rc->slots[slot];
 	status = (int)strtol(st->str, NULL, 10);
 	atomic_fetch_add_explicit(&rc->n_results, 1, memory_order_relaxed);
-	if (d && d->type == REDIS_REPLY_STRING && strtol(d->str, NULL, 10) > 1)
-		atomic_fetch_add_explicit(&rc->n_redelivered, 1,
-					  memory_order_relaxed);
 	if (status == EVPOOL_ELOST)
 		atomic_fetch_add_explicit(&rc->n_lost, 1, memory_order_relaxed);
 	finish_slot(rc, s,
