@@ -212,7 +212,7 @@ evpool__remote_check(struct evpool *pool, const struct evpool_job_spec *spec)
 				   "evpool_submit: remote pools take byte input (spec.input), not a pointer");
 	if (fn && !evpool__registry_name(fn))
 		return evpool__err(-EINVAL,
-				   "evpool_submit: the job function is not registered (evpool_register_fn) and remote jobs travel by name");
+				   "evpool_submit: the job function is not registered (evpool_register_fn): remote jobs travel by name (map, imap and starmap, whose chunks run a function by address, are not available in remote mode)");
 	return 0;
 }
 
