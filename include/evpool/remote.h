@@ -3,8 +3,10 @@
  * workers on other hosts through Redis Streams.  Included by <evpool.h>.
  *
  * A pool made with evpool_config_set_remote() is an ordinary pool: submit,
- * futures, map/imap, priorities, a bounded queue (-EAGAIN or a blocking
- * submit), cancel, timeouts and stats work as in the other modes, and THE
+ * futures, wait/as_completed, results collections, priorities, a bounded
+ * queue (-EAGAIN or a blocking submit), cancel, timeouts and stats work as
+ * in the other modes (not map/imap/starmap: their chunks run a function by
+ * address, so they fail with -EINVAL in remote mode), and THE
  * CONTRACT holds across machines: a submit that returns 0 gets exactly one
  * completion callback, on its base's loop thread — the job's result, its
  * own error, -ETIMEDOUT, -ECANCELED, EVPOOL_ELOST (the job was handed to a
