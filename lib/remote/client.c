@@ -695,7 +695,7 @@ rc_worker_start(struct evpool__worker *w)
 	random_id(rc->cid);
 	snprintf(rc->reply_key, sizeof(rc->reply_key), "evpool:{%s}:r:%s",
 		 pool->cfg.remote.queue, rc->cid);
-	strcpy(rc->last_id, "0-0");
+	snprintf(rc->last_id, sizeof(rc->last_id), "%s", "0-0");
 	rc->pend = calloc(rc->cap, sizeof(*rc->pend));
 	rc->slots = calloc(rc->cap, sizeof(*rc->slots));
 	rc->freel = calloc(rc->cap, sizeof(*rc->freel));

@@ -104,7 +104,7 @@ evpool__rurl_parse(const char *url, struct evpool__rurl *u)
 		/* a bare socket path */
 		if (strlen(url) >= sizeof(u->host))
 			return bad_url(url, "socket path too long");
-		strcpy(u->host, url);
+		snprintf(u->host, sizeof(u->host), "%s", url);
 		u->port = 0;
 		return 0;
 	} else if (strstr(url, "://")) {

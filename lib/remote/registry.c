@@ -15,6 +15,7 @@
 #include "remote-internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,7 +80,7 @@ evpool_register_fn(const char *name, evpool_fn fn)
 	} else if (r) {
 		r->fn = fn;
 	} else if ((r = calloc(1, sizeof(*r))) != NULL) {
-		strcpy(r->name, name);
+		snprintf(r->name, sizeof(r->name), "%s", name);
 		r->fn = fn;
 		r->next = reg_head;
 		reg_head = r;
@@ -133,7 +134,7 @@ evpool__registry_intern(const char *name)
 	pthread_mutex_lock(&reg_mu);
 	r = reg_find(name);
 	if (!r && (r = calloc(1, sizeof(*r))) != NULL) {
-		strcpy(r->name, name);
+		snprintf(r->name, sizeof(r->name), "%s", name);
 		r->next = reg_head;
 		reg_head = r;
 	}
@@ -334,8 +335,8 @@ evpool_config_set_remote(struct evpool_config *cfg, const char *url,
 		r = evpool__rurl_parse(url, &u);
 		if (r < 0)
 			return r;
-		strcpy(cfg->remote.url, url);
-		strcpy(cfg->remote.queue, queue);
+		snprintf(cfg->remote.url, sizeof(cfg->remote.url), "%s", url);
+		snprintf(cfg->remote.queue, sizeof(cfg->remote.queue), "%s", queue);
 		cfg->mode = EVPOOL_MODE_REMOTE;
 		return 0;
 	}
