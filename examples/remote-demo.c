@@ -5,9 +5,10 @@
  *       serves the built-in jobs (examples/remote-jobs.c) until SIGINT or
  *       SIGTERM, in a local pool of N worker processes.
  *   remote-demo submit --redis URL [--queue NAME] --jobs N --sleep-ms MS
- *                      [--timeout-ms MS]
+ *                      [--timeout-ms MS] [--serial]
  *       submits N "hash" jobs (each sleeps MS ms and returns the hash of
- *       its input), checks every result, and prints
+ *       its input; with --serial one at a time, the next from the previous
+ *       one's callback), checks every result, and prints
  *         jobs/s=... p50_ms=... p99_ms=...
  *         completed=C failed=F duplicate_callbacks=D wrong_results=W
  *
@@ -44,6 +45,18 @@ struct one {
 };
 
 static struct one *jobs;
+/* --serial: one job at a time, the next submitted from the callback, so
+ * that the figures are round trips, not queueing */
+static struct {
+	bool on;
+	struct evpool *pool;
+	unsigned long next, n;
+	unsigned sleep_ms;
+	int timeout_ms;
+} serial;
+
+static int submit_one(struct evpool *pool, unsigned long i, unsigned sleep_ms,
+		      int timeout_ms);
 
 static void
 on_done(struct evpool_job *job, void *arg)
@@ -60,6 +73,26 @@ on_done(struct evpool_job *job, void *arg)
 		fprintf(stderr, "job %ld: %s%s%s\n", (long)(o - jobs),
 			evpool_strerror(o->status), len ? ": " : "",
 			len ? (const char *)res : "");
+	if (serial.on && o->calls == 1 && serial.next < serial.n &&
+	    submit_one(serial.pool, serial.next++, serial.sleep_ms,
+		       serial.timeout_ms) < 0)
+		fprintf(stderr, "remote-demo: submit: %s\n", evpool_errmsg());
+}
+
+static int
+submit_one(struct evpool *pool, unsigned long i, unsigned sleep_ms,
+	   int timeout_ms)
+{
+	unsigned char in[80];
+	size_t len = remote_jobs_input(in, sizeof(in), sleep_ms, i);
+	struct evpool_job_spec spec = {
+		.input = in, .input_len = len, .done = on_done,
+		.done_arg = &jobs[i], .timeout_ms = timeout_ms,
+	};
+
+	jobs[i].want = remote_jobs_hash(in, len);
+	jobs[i].t0 = now_ms();
+	return evpool_submit_named(pool, "hash", &spec, NULL);
 }
 
 static int
@@ -90,17 +123,13 @@ submit(const char *url, const char *queue, unsigned long n, unsigned sleep_ms,
 	jobs = calloc(n ? n : 1, sizeof(*jobs));
 	lat = calloc(n ? n : 1, sizeof(*lat));
 	t0 = now_ms();
-	for (unsigned long i = 0; i < n; i++) {
-		unsigned char in[80];
-		size_t len = remote_jobs_input(in, sizeof(in), sleep_ms, i);
-		struct evpool_job_spec spec = {
-			.input = in, .input_len = len, .done = on_done,
-			.done_arg = &jobs[i], .timeout_ms = timeout_ms,
-		};
-
-		jobs[i].want = remote_jobs_hash(in, len);
-		jobs[i].t0 = now_ms();
-		r = evpool_submit_named(pool, "hash", &spec, NULL);
+	serial.pool = pool;
+	serial.n = n;
+	serial.sleep_ms = sleep_ms;
+	serial.timeout_ms = timeout_ms;
+	serial.next = serial.on ? (n ? 1 : 0) : n;
+	for (unsigned long i = 0; i < (serial.on ? serial.next : n); i++) {
+		r = submit_one(pool, i, sleep_ms, timeout_ms);
 		if (r < 0) {
 			fprintf(stderr, "remote-demo: submit: %s\n", evpool_errmsg());
 			return 1;
@@ -173,6 +202,7 @@ main(int argc, char **argv)
 		{ "jobs", required_argument, NULL, 'n' },
 		{ "sleep-ms", required_argument, NULL, 's' },
 		{ "timeout-ms", required_argument, NULL, 't' },
+		{ "serial", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *queue = "demo";
@@ -182,7 +212,7 @@ main(int argc, char **argv)
 
 	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "submit"))) {
 		fprintf(stderr, "usage: remote-demo worker|submit --redis URL [--queue NAME]\n"
-				"       [--concurrency N] [--jobs N --sleep-ms MS --timeout-ms MS]\n");
+				"       [--concurrency N] [--jobs N --sleep-ms MS --timeout-ms MS --serial]\n");
 		return 2;
 	}
 	optind = 2;
@@ -194,6 +224,7 @@ main(int argc, char **argv)
 		case 'n': n = strtoul(optarg, NULL, 10); break;
 		case 's': sleep_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': timeout_ms = atoi(optarg); break;
+		case 'S': serial.on = true; break;
 		default: return 2;
 		}
 	}
