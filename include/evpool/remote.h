@@ -136,12 +136,18 @@ EVPOOL_API int evpool_submit_named(struct evpool *pool, const char *name,
 				   const struct evpool_job_spec *spec,
 				   struct evpool_job **jobp);
 
+/* ------------------------------------------------------------------------ */
+/** @name Inside a job — a remote job's id (call only from the job function) */
+
 /**
  * Inside a job run by a remote worker: the job's id, the same at every
  * delivery (use it to make the job idempotent).  NULL for a job that was
  * not submitted remotely.
  */
 EVPOOL_API const char *evpool_ctx_job_id(struct evpool_ctx *ctx);
+
+/* ------------------------------------------------------------------------ */
+/** @name Remote mode — statistics and workers */
 
 /** Counters of a remote pool (see evpool_remote_get_stats()). */
 struct evpool_remote_stats {
