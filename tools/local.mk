@@ -4,5 +4,5 @@
 bin_PROGRAMS += tools/evpool-worker
 tools_evpool_worker_SOURCES = tools/evpool-worker.c
 tools_evpool_worker_CFLAGS = $(AM_CFLAGS) $(EVPOOL_WARN_CFLAGS)
-tools_evpool_worker_LDADD = lib/libevpool.la $(LIBEVENT_LIBS) $(PTHREAD_LIBS) -ldl
+tools_evpool_worker_LDADD = lib/libevpool.la $(PTHREAD_LIBS) -ldl
 dist_man_MANS += man/evpool-worker.1

@@ -27,6 +27,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,6 +604,13 @@ io_main(void *arg)
 {
 	struct rcl *rc = arg;
 	char name[16];
+	sigset_t pipe_set;
+
+	/* A write to a Redis that went away must give EPIPE, not kill the
+	 * host: SIGPIPE stays blocked (and pending) in this thread only. */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 
 #ifdef HAVE_PTHREAD_SETNAME_NP
 	snprintf(name, sizeof(name), "%s/rio", rc->pool->cfg.name);

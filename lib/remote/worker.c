@@ -572,6 +572,8 @@ int
 evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 {
 	struct evpool_config lcfg;
+	sigset_t pipe_set, old_mask;
+	struct timespec zero = { 0, 0 };
 	struct wk *wk;
 	char host[64] = "host";
 	unsigned ms;
@@ -640,11 +642,22 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	event_add(wk->stop_ev, NULL);
 	if (stop_asked)
 		evpool_worker_stop();	/* asked before we listened */
+	/* A write to a Redis that went away must give EPIPE, not kill the
+	 * worker: SIGPIPE is blocked in this thread while it works. */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 	evpool__rpair_connect(&wk->pair);
 	event_base_dispatch(wk->base);
+	wk_cleanup(wk);
+	wk = NULL;
+	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+		;	/* the ones our writes raised */
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
 	r = 0;
 out:
-	wk_cleanup(wk);
+	if (wk)
+		wk_cleanup(wk);
 	stop_asked = 0;
 	return r;
 }
