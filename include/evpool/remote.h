@@ -183,7 +183,9 @@ EVPOOL_API int evpool_remote_get_stats(struct evpool *pool,
  * evpool_config_set_remote_redelivery()).  When stopped, it takes no new
  * job, lets the running ones finish for up to @p grace_ms (-1: for ever),
  * answers them, and leaves whatever is still running to be redelivered.
- * Call it from a process with no other evpool worker running.
+ * Call it from a process with no other evpool worker running.  SIGPIPE
+ * is blocked in the calling thread during the call (writes to a Redis
+ * that went away fail with EPIPE instead); the mask is restored after.
  * @return 0 after a stop; -EINVAL (bad cfg); -ENOTSUP (no hiredis);
  *         -ECONNREFUSED, -EACCES (Redis unreachable or refusing the
  *         credentials at start: evpool_errmsg() says which); -ENOMEM.
