@@ -16,9 +16,10 @@ EXTRA_DIST += \
 	debian/libevpool0.symbols \
 	debian/libevpool-dev.install \
 	debian/evpool-https-server.install \
-	debian/evpool-https-server.manpages
+	debian/evpool-https-server.manpages \
+	debian/evpool-worker.install
 
-EVPOOL_DEBS = libevpool0 libevpool-dev evpool-https-server
+EVPOOL_DEBS = libevpool0 libevpool-dev evpool-https-server evpool-worker
 
 deb: dist-gzip
 	rm -rf deb deb-build && mkdir deb-build

@@ -81,5 +81,7 @@
 #include <evpool/process.h>	/* process mode: options, errors, fork() */
 #include <evpool/pyapi.h>	/* apply/map/imap, wait/as_completed,
 				   results, env/argv config, named queues */
+#include <evpool/remote.h>	/* remote mode: jobs by name through Redis,
+				   evpool-worker, the function registry */
 
 #endif /* EVPOOL_H */

@@ -25,6 +25,10 @@ dist_man_MANS += \
 	man/evpool_config_set_name.3 \
 	man/evpool_config_set_notify.3 \
 	man/evpool_config_set_result_free.3 \
+	man/evpool_config_set_remote.3 \
+	man/evpool_config_set_remote_limits.3 \
+	man/evpool_config_set_remote_reconnect.3 \
+	man/evpool_config_set_remote_redelivery.3 \
 	man/evpool_config_set_worker_rlimit.3 \
 	man/evpool_config_set_workers.3 \
 	man/evpool_config_usage.3 \
@@ -35,6 +39,7 @@ dist_man_MANS += \
 	man/evpool_ctx_input.3 \
 	man/evpool_ctx_input_evbuffer.3 \
 	man/evpool_ctx_output.3 \
+	man/evpool_ctx_job_id.3 \
 	man/evpool_ctx_pool.3 \
 	man/evpool_ctx_set_result.3 \
 	man/evpool_ctx_set_result_bytes.3 \
@@ -70,6 +75,7 @@ dist_man_MANS += \
 	man/evpool_job_unref.3 \
 	man/evpool_job_wait.3 \
 	man/evpool_join.3 \
+	man/evpool_lookup_fn.3 \
 	man/evpool_map.3 \
 	man/evpool_map_async.3 \
 	man/evpool_map_cancel.3 \
@@ -97,6 +103,10 @@ dist_man_MANS += \
 	man/evpool_queue_new.3 \
 	man/evpool_queue_put.3 \
 	man/evpool_queue_set_fn.3 \
+	man/evpool_register_fn.3 \
+	man/evpool_remote_available.3 \
+	man/evpool_remote_get_stats.3 \
+	man/evpool_remote_stats.3 \
 	man/evpool_result.3 \
 	man/evpool_result_release.3 \
 	man/evpool_results_count.3 \
@@ -116,8 +126,11 @@ dist_man_MANS += \
 	man/evpool_strerror.3 \
 	man/evpool_submit.3 \
 	man/evpool_submit_job.3 \
+	man/evpool_submit_named.3 \
 	man/evpool_submit_to.3 \
 	man/evpool_terminate.3 \
 	man/evpool_version.3 \
 	man/evpool_version_hex.3 \
-	man/evpool_wait.3
+	man/evpool_wait.3 \
+	man/evpool_worker_run.3 \
+	man/evpool_worker_stop.3

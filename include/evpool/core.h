@@ -57,6 +57,15 @@ enum evpool_error {
 	 * process-mode pool is -EINVAL, with a message). */
 	/** The worker could not be started (fork server or initializer failed). */
 	EVPOOL_ESPAWN = EVPOOL_ERR_BASE - 5,
+	/** Remote mode: the job was delivered to workers max_deliveries
+	 *  times and none answered (they died or were killed). */
+	EVPOOL_ELOST = EVPOOL_ERR_BASE - 6,
+	/** Remote mode: the worker has no function registered under the
+	 *  job's name. */
+	EVPOOL_ENOFUNC = EVPOOL_ERR_BASE - 7,
+	/** Remote mode: Redis was unreachable longer than the reconnect
+	 *  limit, or refused a command. */
+	EVPOOL_EREDIS = EVPOOL_ERR_BASE - 8,
 };
 
 /**
@@ -136,6 +145,9 @@ typedef void (*evpool_free_fn)(void *result);
 enum evpool_mode {
 	EVPOOL_MODE_THREAD = 0,  /**< worker threads (default) */
 	EVPOOL_MODE_PROCESS = 1, /**< worker processes (crash isolation) */
+	EVPOOL_MODE_REMOTE = 2,  /**< workers on other hosts, through Redis
+				      (set by evpool_config_set_remote(),
+				      see <evpool/remote.h>) */
 };
 
 /** How workers wake the loop. */

@@ -41,6 +41,7 @@ evpool__config_defaults(struct evpool_config *cfg)
 	strcpy(cfg->name, "evpool");
 	cfg->notify = EVPOOL_NOTIFY_AUTO;
 	cfg->emit_window = 64;
+	evpool__remote_config_defaults(&cfg->remote);
 }
 
 struct evpool_config *

@@ -35,7 +35,13 @@
 	X(EVPOOL_EPROTO, "EVPOOL_EPROTO",                                      \
 	  "Corrupt or truncated frame from a worker process")                  \
 	X(EVPOOL_ENOTREADY, "EVPOOL_ENOTREADY", "Job has not finished yet")    \
-	X(EVPOOL_ESPAWN, "EVPOOL_ESPAWN", "Worker could not be started")
+	X(EVPOOL_ESPAWN, "EVPOOL_ESPAWN", "Worker could not be started")     \
+	X(EVPOOL_ELOST, "EVPOOL_ELOST",                                        \
+	  "Remote job lost: delivered the maximum number of times, no result") \
+	X(EVPOOL_ENOFUNC, "EVPOOL_ENOFUNC",                                    \
+	  "No job function of that name is registered on the worker")          \
+	X(EVPOOL_EREDIS, "EVPOOL_EREDIS",                                      \
+	  "Redis unreachable or refusing the command")
 
 const char *
 evpool_strerror(int code)

@@ -100,6 +100,18 @@ EVPOOL__INTERNAL void *evpool__zalloc_lines(size_t size);
 
 /* ---- configuration (config.c) ------------------------------------------- */
 
+/** Remote mode settings (lib/remote/), kept inline so that a config stays
+ *  one block copied by value. */
+struct evpool__remote_cfg {
+	char url[256];			/* "" unless remote mode */
+	char queue[64];
+	size_t max_input;
+	unsigned max_inflight;
+	unsigned visibility_ms;
+	unsigned max_deliveries;
+	unsigned reconnect_ms;		/* 0: for ever */
+};
+
 struct evpool_config {
 	enum evpool_mode mode;
 	unsigned min_workers;
@@ -123,6 +135,7 @@ struct evpool_config {
 	unsigned max_jobs_per_worker;	/* 0: unlimited */
 	uint32_t rlimits_set;		/* 1u << RLIMIT_x: set in workers */
 	uint64_t rlimits[EVPOOL__RLIMITS]; /* UINT64_MAX: RLIM_INFINITY */
+	struct evpool__remote_cfg remote;
 };
 
 EVPOOL__INTERNAL void evpool__config_defaults(struct evpool_config *cfg);
@@ -703,6 +716,14 @@ struct evpool__mode_ops {
 EVPOOL__INTERNAL extern const struct evpool__mode_ops evpool__thread_ops;
 /** Process mode (lib/process/); NULL in a build without it. */
 EVPOOL__INTERNAL extern const struct evpool__mode_ops *const evpool__process_ops;
+/** Remote mode (lib/remote/client.c); NULL in a build without hiredis. */
+EVPOOL__INTERNAL extern const struct evpool__mode_ops *const evpool__remote_ops;
+/** Remote mode defaults (lib/remote/registry.c). */
+EVPOOL__INTERNAL void evpool__remote_config_defaults(struct evpool__remote_cfg *rc);
+/** Remote mode: check a submit (arg, input size, function name).
+ *  @return 0 or a negative code with a message. */
+EVPOOL__INTERNAL int evpool__remote_check(struct evpool *pool,
+					  const struct evpool_job_spec *spec);
 
 /* ---- timeouts (worker.c) ------------------------------------------------ */
 

@@ -157,6 +157,8 @@ mode_ops(enum evpool_mode mode)
 {
 	if (mode == EVPOOL_MODE_THREAD)
 		return &evpool__thread_ops;
+	if (mode == EVPOOL_MODE_REMOTE)
+		return evpool__remote_ops;
 	return evpool__process_ops;
 }
 
@@ -206,9 +208,14 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 	}
 	pool->ops = mode_ops(pool->cfg.mode);
 	if (!pool->ops) {
+		bool remote = pool->cfg.mode == EVPOOL_MODE_REMOTE;
+
 		free(pool);
-		return evpool__err(-EINVAL,
-				   "evpool_new: this build has no process mode");
+		return remote
+			       ? evpool__err(-ENOTSUP,
+					     "evpool_new: this build has no remote mode (no hiredis)")
+			       : evpool__err(-EINVAL,
+					     "evpool_new: this build has no process mode");
 	}
 	pool->base = base;
 	pthread_mutex_init(&pool->mu, NULL);
@@ -315,6 +322,9 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__unlikely(pool->cfg.mode == EVPOOL_MODE_PROCESS && spec->arg))
 		return evpool__err(-EINVAL,
 				   "evpool_submit: process-mode pools take byte input (spec.input), not a pointer");
+	if (evpool__unlikely(pool->cfg.mode == EVPOOL_MODE_REMOTE) &&
+	    (r = evpool__remote_check(pool, spec)) < 0)
+		return r;
 	timeout = spec->timeout_ms == 0 ? (int)pool->cfg.job_timeout_ms
 		  : spec->timeout_ms < 0 ? 0 : spec->timeout_ms;
 	deadline = spec->deadline_ms == 0 ? (int)pool->cfg.job_deadline_ms
@@ -331,7 +341,7 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 		bool ext = spec->input_len || spec->emit || sink || timeout ||
 			   deadline || spec->input_evbuffer ||
 			   q != pool->dq ||
-			   pool->cfg.mode == EVPOOL_MODE_PROCESS;
+			   pool->cfg.mode != EVPOOL_MODE_THREAD;
 
 		job = evpool__job_alloc(mb, ext);
 	}

@@ -1,0 +1,663 @@
+/*
+ * worker.c — remote mode's worker side: evpool_worker_run() turns the
+ * calling process into a worker of a queue.
+ *
+ * DESIGN: see remote-internal.h for the whole picture.  One thread and one
+ * event_base carry everything: two hiredis connections (XREADGROUP blocks
+ * on one, results and claims go on the other) and a local process-mode
+ * pool whose completions arrive on the same base.  A job read from the
+ * stream becomes a wjob; it runs in the process pool through the
+ * trampoline (registry.c), and its answer is pipelined as XADD to the
+ * job's reply stream, XACK, XDEL — in that order, so that a worker dying
+ * between them leaves a job answered twice (the client drops the second)
+ * rather than a job acknowledged without an answer.  A wjob lives until
+ * Redis has answered the XDEL; if the connection drops first, its answer
+ * is sent again after the reconnect.  The worker reads at most 4 x
+ * concurrency entries ahead (they wait in the process pool's queue).
+ *
+ * Redelivery: every visibility/2 the worker asks for the group's pending
+ * entries idle longer than the visibility timeout, with their delivery
+ * counts (XPENDING ... IDLE), and claims each (XCLAIM with the same min
+ * idle time: of several workers, one wins).  Below max_deliveries it runs
+ * the job again; at max_deliveries it answers EVPOOL_ELOST for it.
+ *
+ * Stop (evpool_worker_stop(), async-signal-safe: a byte on a pipe): no
+ * more reads or claims; running jobs get grace_ms to finish and are
+ * answered; what is still running then is killed (the process pool is
+ * terminated) and left pending, so another worker takes it over after
+ * the visibility timeout.
+ */
+#include "remote-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+
+#define READ_BLOCK_MS 1000
+#define REPLY_MAXLEN 100000
+
+struct wk;
+
+struct wjob {
+	struct wk *wk;
+	struct wjob *next;	/* wk->unsent */
+	int status;
+	unsigned deliveries;
+	void *res;
+	size_t rlen;
+	char eid[48];
+	char id[128];
+	char reply[192];
+};
+
+struct wk {
+	struct evpool_config cfg;
+	struct evpool__rurl url;
+	char jobs_key[128];
+	char consumer[160];
+	struct event_base *base;
+	struct evpool *pool;
+	struct evpool__rpair pair;
+	bool reading, claiming, stopping, abandon;
+	struct event *claim_ev, *stop_ev, *grace_ev, *retry_ev;
+	unsigned conc, ahead;	/* processes; entries read ahead at most */
+	unsigned running;	/* wjobs not answered yet */
+	unsigned answering;	/* answers sent, XDEL not confirmed */
+	unsigned claims;	/* XCLAIMs in flight */
+	struct wjob *unsent;
+	int grace_ms;
+};
+
+static int stop_fds[2] = { -1, -1 };
+static volatile sig_atomic_t stop_asked;
+
+void
+evpool_worker_stop(void)
+{
+	int saved = errno;
+
+	stop_asked = 1;
+	if (stop_fds[1] >= 0) {
+		ssize_t r = write(stop_fds[1], "x", 1);
+		(void)r;
+	}
+	errno = saved;
+}
+
+static void maybe_done(struct wk *wk);
+static void read_more(struct wk *wk);
+
+/* ---- answers ----------------------------------------------------------- */
+
+static void flush_unsent(struct wk *wk);
+
+static void
+on_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+
+	(void)fd;
+	(void)what;
+	flush_unsent(wk);
+	read_more(wk);
+}
+
+/* Redis answered "not now" (LOADING...): try again in 100 ms. */
+static void
+retry_later(struct wk *wk)
+{
+	struct timeval tv = { 0, 100000 };
+
+	if (!evtimer_pending(wk->retry_ev, NULL))
+		evtimer_add(wk->retry_ev, &tv);
+}
+
+
+static void
+on_answered(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct wjob *wj = priv;
+	struct wk *wk = wj->wk;
+
+	(void)ac;
+	wk->answering--;
+	if (!reply || evpool__rtransient(reply)) {
+		/* the connection dropped, or Redis is loading: answer again
+		 * after the reconnect, or at the next tick */
+		wj->next = wk->unsent;
+		wk->unsent = wj;
+		if (reply)
+			retry_later(wk);
+		return;
+	}
+	free(wj->res);
+	free(wj);
+	maybe_done(wk);
+}
+
+static void
+send_answer(struct wk *wk, struct wjob *wj)
+{
+	char st[16], d[16], maxlen[16];
+	const char *argv[14];
+	size_t lens[14];
+
+	snprintf(st, sizeof(st), "%d", wj->status);
+	snprintf(d, sizeof(d), "%u", wj->deliveries);
+	snprintf(maxlen, sizeof(maxlen), "%d", REPLY_MAXLEN);
+	argv[0] = "XADD";
+	argv[1] = wj->reply;
+	argv[2] = "MAXLEN";
+	argv[3] = "~";
+	argv[4] = maxlen;
+	argv[5] = "*";
+	argv[6] = "id";
+	argv[7] = wj->id;
+	argv[8] = "st";
+	argv[9] = st;
+	argv[10] = "d";
+	argv[11] = d;
+	argv[12] = "r";
+	argv[13] = wj->res ? wj->res : "";
+	for (int i = 0; i < 13; i++)
+		lens[i] = strlen(argv[i]);
+	lens[13] = wj->rlen;
+	redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, 14, argv, lens);
+	redisAsyncCommand(wk->pair.cmd, NULL, NULL, "XACK %s " EVPOOL__RGROUP " %s",
+			  wk->jobs_key, wj->eid);
+	if (redisAsyncCommand(wk->pair.cmd, on_answered, wj, "XDEL %s %s",
+			      wk->jobs_key, wj->eid) == REDIS_OK) {
+		wk->answering++;
+	} else {
+		wj->next = wk->unsent;
+		wk->unsent = wj;
+	}
+}
+
+/* The job is over: answer it (or keep the answer for the reconnect). */
+static void
+answer(struct wjob *wj, int status, const void *data, size_t len)
+{
+	struct wk *wk = wj->wk;
+
+	wj->status = status;
+	if (len && (wj->res = malloc(len)) != NULL) {
+		memcpy(wj->res, data, len);
+		wj->rlen = len;
+	}
+	wk->running--;
+	if (wk->pair.cmd_up) {
+		send_answer(wk, wj);
+	} else {
+		wj->next = wk->unsent;
+		wk->unsent = wj;
+	}
+	read_more(wk);
+	maybe_done(wk);
+}
+
+static void
+flush_unsent(struct wk *wk)
+{
+	struct wjob *list = wk->unsent;
+
+	wk->unsent = NULL;
+	while (list && wk->pair.cmd_up) {
+		struct wjob *wj = list;
+
+		list = wj->next;
+		send_answer(wk, wj);
+	}
+	while (list) {
+		struct wjob *wj = list;
+
+		list = wj->next;
+		wj->next = wk->unsent;
+		wk->unsent = wj;
+	}
+}
+
+/* ---- running jobs -------------------------------------------------------- */
+
+static void
+on_local_done(struct evpool_job *job, void *arg)
+{
+	struct wjob *wj = arg;
+	struct wk *wk = wj->wk;
+	size_t len = 0;
+	const void *res = evpool_job_result_bytes(job, &len);
+	int status = evpool_job_status(job);
+
+	if (wk->abandon && status == -ECANCELED) {
+		/* stopped past the grace time: left pending for another */
+		wk->running--;
+		free(wj);
+		return;
+	}
+	answer(wj, status, res, len);
+}
+
+static bool
+str_field(const redisReply *kv, const char *name, char *buf, size_t n)
+{
+	const redisReply *v = evpool__rfield(kv, name);
+
+	if (!v || v->type != REDIS_REPLY_STRING || (size_t)v->len >= n)
+		return false;
+	memcpy(buf, v->str, (size_t)v->len);
+	buf[v->len] = 0;
+	return true;
+}
+
+/* One entry [eid, [field, value...]] delivered to us for the
+ * @p deliveries-th time; @p lost: answer EVPOOL_ELOST without running. */
+static void
+start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
+	    bool lost)
+{
+	struct wjob *wj;
+	const redisReply *kv, *in;
+	char name[EVPOOL__RNAME_MAX + 1], msg[320];
+	struct evpool_job_spec spec = { 0 };
+	void *tin;
+	size_t tlen;
+	int r;
+
+	if (!e || e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING)
+		return;
+	kv = e->element[1];
+	wj = calloc(1, sizeof(*wj));
+	if (!wj)
+		return;		/* stays pending: redelivered later */
+	wj->wk = wk;
+	wj->deliveries = deliveries;
+	snprintf(wj->eid, sizeof(wj->eid), "%s", e->element[0]->str);
+	wk->running++;
+	if (!str_field(kv, "id", wj->id, sizeof(wj->id)) ||
+	    !str_field(kv, "re", wj->reply, sizeof(wj->reply))) {
+		/* not ours to answer (deleted, or not an evpool job): drop */
+		if (wk->pair.cmd_up)
+			redisAsyncCommand(wk->pair.cmd, NULL, NULL,
+					  "XACK %s " EVPOOL__RGROUP " %s",
+					  wk->jobs_key, wj->eid);
+		wk->running--;
+		free(wj);
+		return;
+	}
+	if (lost) {
+		snprintf(msg, sizeof(msg),
+			 "job delivered %u times without an answer: its workers died",
+			 deliveries);
+		answer(wj, EVPOOL_ELOST, msg, strlen(msg) + 1);
+		return;
+	}
+	if (!str_field(kv, "fn", name, sizeof(name)) ||
+	    !evpool_lookup_fn(name)) {
+		snprintf(msg, sizeof(msg),
+			 "no job function '%s' is registered on worker %s",
+			 name, wk->consumer);
+		answer(wj, EVPOOL_ENOFUNC, msg, strlen(msg) + 1);
+		return;
+	}
+	in = evpool__rfield(kv, "in");
+	if (in && in->type == REDIS_REPLY_STRING &&
+	    (size_t)in->len > wk->cfg.remote.max_input) {
+		snprintf(msg, sizeof(msg),
+			 "input of %zu bytes is over the worker's limit of %zu",
+			 (size_t)in->len, wk->cfg.remote.max_input);
+		answer(wj, -EMSGSIZE, msg, strlen(msg) + 1);
+		return;
+	}
+	tlen = evpool__trampoline_input(
+		wj->id, strlen(wj->id), name, strlen(name),
+		in && in->type == REDIS_REPLY_STRING ? in->str : NULL,
+		in && in->type == REDIS_REPLY_STRING ? (size_t)in->len : 0,
+		&tin);
+	if (!tlen) {
+		answer(wj, -ENOMEM, NULL, 0);
+		return;
+	}
+	spec.fn = evpool__remote_trampoline;
+	spec.input = tin;
+	spec.input_len = tlen;
+	spec.done = on_local_done;
+	spec.done_arg = wj;
+	r = evpool_submit_job(wk->pool, &spec, NULL);
+	free(tin);
+	if (r < 0)
+		answer(wj, r, evpool_errmsg(), strlen(evpool_errmsg()) + 1);
+}
+
+/* ---- reading the stream ------------------------------------------------- */
+
+static void
+on_read(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct wk *wk = evpool__rowner(ac);
+	redisReply *r = reply;
+
+	(void)priv;
+	wk->reading = false;
+	if (!r)
+		return;
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* LOADING, or the group is gone (Redis lost it) */
+		if (strncmp(r->str, "NOGROUP", 7) == 0 && wk->pair.cmd_up)
+			redisAsyncCommand(wk->pair.cmd, NULL, NULL,
+					  "XGROUP CREATE %s " EVPOOL__RGROUP
+					  " 0 MKSTREAM",
+					  wk->jobs_key);
+		retry_later(wk);
+		return;
+	}
+	if (!wk->stopping && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+	    r->element[0]->type == REDIS_REPLY_ARRAY &&
+	    r->element[0]->elements == 2 &&
+	    r->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+		const redisReply *list = r->element[0]->element[1];
+
+		for (size_t i = 0; i < list->elements; i++)
+			start_entry(wk, list->element[i], 1, false);
+	}
+	/* entries that came after a stop stay pending: redelivered */
+	read_more(wk);
+}
+
+static void
+read_more(struct wk *wk)
+{
+	unsigned room;
+
+	if (!wk->pair.blk_up || wk->reading || wk->stopping)
+		return;
+	room = wk->ahead > wk->running + wk->claims
+		       ? wk->ahead - wk->running - wk->claims
+		       : 0;
+	if (!room)
+		return;
+	if (redisAsyncCommand(wk->pair.blk, on_read, NULL,
+			      "XREADGROUP GROUP " EVPOOL__RGROUP
+			      " %s COUNT %u BLOCK %d STREAMS %s >",
+			      wk->consumer, room, READ_BLOCK_MS,
+			      wk->jobs_key) == REDIS_OK)
+		wk->reading = true;
+}
+
+/* ---- redelivery ---------------------------------------------------------- */
+
+static void
+on_claimed(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct wk *wk = evpool__rowner(ac);
+	redisReply *r = reply;
+	unsigned count = (unsigned)(uintptr_t)priv;
+	bool lost = count >= wk->cfg.remote.max_deliveries;
+
+	wk->claims--;
+	if (!r || r->type != REDIS_REPLY_ARRAY)
+		return;
+	for (size_t i = 0; i < r->elements; i++) {
+		if (wk->stopping)
+			break;	/* left pending for another worker */
+		start_entry(wk, r->element[i], lost ? count : count + 1, lost);
+	}
+}
+
+static void
+on_pending(redisAsyncContext *ac, void *reply, void *priv)
+{
+	struct wk *wk = evpool__rowner(ac);
+	redisReply *r = reply;
+	unsigned room;
+
+	(void)priv;
+	wk->claiming = false;
+	if (!r || r->type != REDIS_REPLY_ARRAY || wk->stopping)
+		return;
+	room = wk->ahead > wk->running + wk->claims
+		       ? wk->ahead - wk->running - wk->claims
+		       : 0;
+	for (size_t i = 0; i < r->elements; i++) {
+		const redisReply *p = r->element[i];
+		unsigned count;
+
+		if (p->type != REDIS_REPLY_ARRAY || p->elements != 4 ||
+		    p->element[0]->type != REDIS_REPLY_STRING ||
+		    p->element[3]->type != REDIS_REPLY_INTEGER)
+			continue;
+		count = (unsigned)p->element[3]->integer;
+		if (count < wk->cfg.remote.max_deliveries) {
+			if (!room)
+				continue;
+			room--;
+		}
+		if (redisAsyncCommand(wk->pair.cmd, on_claimed,
+				      (void *)(uintptr_t)count,
+				      "XCLAIM %s " EVPOOL__RGROUP " %s %u %s",
+				      wk->jobs_key, wk->consumer,
+				      wk->cfg.remote.visibility_ms,
+				      p->element[0]->str) == REDIS_OK)
+			wk->claims++;
+	}
+}
+
+static void
+on_claim_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+
+	(void)fd;
+	(void)what;
+	if (!wk->pair.cmd_up || wk->claiming || wk->stopping)
+		return;
+	if (redisAsyncCommand(wk->pair.cmd, on_pending, NULL,
+			      "XPENDING %s " EVPOOL__RGROUP " IDLE %u - + 100",
+			      wk->jobs_key, wk->cfg.remote.visibility_ms) ==
+	    REDIS_OK)
+		wk->claiming = true;
+}
+
+/* ---- connections (the pair's callbacks) --------------------------------- */
+
+static void
+conn_down(void *owner, bool cmd)
+{
+	struct wk *wk = owner;
+
+	if (cmd)
+		wk->claiming = false;
+	else
+		wk->reading = false;
+}
+
+static void
+conn_up(void *owner, bool cmd)
+{
+	struct wk *wk = owner;
+
+	if (cmd) {
+		redisAsyncCommand(wk->pair.cmd, NULL, NULL,
+				  "XGROUP CREATE %s " EVPOOL__RGROUP " 0 MKSTREAM",
+				  wk->jobs_key);
+		flush_unsent(wk);
+	} else {
+		read_more(wk);
+	}
+}
+
+/* ---- stopping ------------------------------------------------------------ */
+
+static void
+maybe_done(struct wk *wk)
+{
+	if (wk->stopping && !wk->running && !wk->answering && !wk->unsent)
+		event_base_loopbreak(wk->base);
+}
+
+static void
+on_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+
+	(void)fd;
+	(void)what;
+	wk->abandon = true;
+	event_base_loopbreak(wk->base);
+}
+
+static void
+on_stop(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+	char buf[16];
+
+	(void)what;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	if (wk->stopping)
+		return;
+	wk->stopping = true;
+	/* no more deliveries; a read in flight is dropped (what it took
+	 * stays pending and is redelivered) */
+	evpool__rpair_drop_blk(&wk->pair);
+	if (wk->grace_ms >= 0) {
+		struct timeval tv = { wk->grace_ms / 1000,
+				      (wk->grace_ms % 1000) * 1000 };
+
+		evtimer_add(wk->grace_ev, &tv);
+	}
+	maybe_done(wk);
+}
+
+/* ---- the call ------------------------------------------------------------ */
+
+static void
+wk_cleanup(struct wk *wk)
+{
+	wk->abandon = true;
+	wk->stopping = true;
+	if (wk->pool)
+		evpool_free(wk->pool);	/* drops what still runs */
+	evpool__rpair_close(&wk->pair);
+	while (wk->unsent) {
+		struct wjob *wj = wk->unsent;
+
+		wk->unsent = wj->next;
+		free(wj->res);
+		free(wj);
+	}
+	if (wk->claim_ev)
+		event_free(wk->claim_ev);
+	if (wk->stop_ev)
+		event_free(wk->stop_ev);
+	if (wk->grace_ev)
+		event_free(wk->grace_ev);
+	if (wk->retry_ev)
+		event_free(wk->retry_ev);
+	if (wk->base)
+		event_base_free(wk->base);
+	free(wk);
+}
+
+int
+evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
+{
+	struct evpool_config lcfg;
+	sigset_t pipe_set, old_mask;
+	struct timespec zero = { 0, 0 };
+	struct wk *wk;
+	char host[64] = "host";
+	unsigned ms;
+	int r;
+
+	if (!cfg || cfg->mode != EVPOOL_MODE_REMOTE || !cfg->remote.url[0])
+		return evpool__err(-EINVAL,
+				   "evpool_worker_run: the config must name a Redis URL and queue (evpool_config_set_remote)");
+	if (grace_ms < -1)
+		return evpool__err(-EINVAL, "evpool_worker_run: grace_ms %d (use -1 for ever)",
+				   grace_ms);
+	wk = calloc(1, sizeof(*wk));
+	if (!wk)
+		return evpool__err(-ENOMEM, "evpool_worker_run: out of memory");
+	wk->cfg = *cfg;
+	wk->grace_ms = grace_ms;
+	r = evpool__rurl_parse(cfg->remote.url, &wk->url);
+	if (r < 0)
+		goto out;
+	evpool__rkey_jobs(wk->jobs_key, sizeof(wk->jobs_key), cfg->remote.queue);
+	r = evpool__rprobe(&wk->url, wk->jobs_key, "evpool_worker_run");
+	if (r < 0)
+		goto out;
+	gethostname(host, sizeof(host) - 1);
+	snprintf(wk->consumer, sizeof(wk->consumer), "%s-%d", host, (int)getpid());
+	wk->conc = cfg->max_workers ? cfg->max_workers : evpool__online_cpus();
+	wk->ahead = wk->conc * 4 > 256 ? 256 : wk->conc * 4;
+
+	r = -ENOMEM;
+	wk->base = event_base_new();
+	if (!wk->base)
+		goto out;
+	/* The process pool first: its fork server sees the program as it is
+	 * now, with every function registered. */
+	lcfg = *cfg;
+	lcfg.mode = EVPOOL_MODE_PROCESS;
+	lcfg.min_workers = wk->conc;
+	lcfg.max_workers = wk->conc;
+	lcfg.job_timeout_ms = 0;
+	r = evpool_new(&wk->pool, wk->base, &lcfg);
+	if (r < 0)
+		goto out;
+	if (stop_fds[0] < 0 && pipe2(stop_fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+		r = evpool__err(-errno, "evpool_worker_run: pipe: %s",
+				strerror(errno));
+		goto out;
+	}
+	r = -ENOMEM;
+	wk->claim_ev = event_new(wk->base, -1, EV_PERSIST, on_claim_tick, wk);
+	wk->stop_ev = event_new(wk->base, stop_fds[0], EV_READ | EV_PERSIST,
+				on_stop, wk);
+	wk->grace_ev = evtimer_new(wk->base, on_grace, wk);
+	wk->retry_ev = evtimer_new(wk->base, on_retry, wk);
+	if (!wk->retry_ev || !wk->claim_ev || !wk->stop_ev || !wk->grace_ev ||
+	    evpool__rpair_init(&wk->pair, &wk->url, wk->base, wk, conn_up,
+			       conn_down) < 0)
+		goto out;
+	ms = cfg->remote.visibility_ms / 2;
+	if (ms < 25)
+		ms = 25;
+	{
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		event_add(wk->claim_ev, &tv);
+	}
+	event_add(wk->stop_ev, NULL);
+	if (stop_asked)
+		evpool_worker_stop();	/* asked before we listened */
+	/* A write to a Redis that went away must give EPIPE, not kill the
+	 * worker: SIGPIPE is blocked in this thread while it works. */
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+	evpool__rpair_connect(&wk->pair);
+	event_base_dispatch(wk->base);
+	wk_cleanup(wk);
+	wk = NULL;
+	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
+		;	/* the ones our writes raised */
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	r = 0;
+out:
+	if (wk)
+		wk_cleanup(wk);
+	stop_asked = 0;
+	return r;
+}

@@ -1,0 +1,27 @@
+# Remote mode tests (issue 19): t/remote starts its own redis-server and
+# evpool-worker processes serving t/remote-jobs.so (the demo's job
+# functions as a --jobs object); it skips itself without hiredis or
+# redis-server.
+check_LTLIBRARIES = t/remote-jobs.la
+t_remote_jobs_la_SOURCES = examples/remote-jobs.c examples/remote-jobs.h
+t_remote_jobs_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+t_remote_jobs_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+t_remote_jobs_la_LIBADD = lib/libevpool.la
+
+check_PROGRAMS += t/remote
+TESTS += t/remote
+t_remote_SOURCES = t/remote.c examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
+t_remote_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_remote_LDADD = $(EVPOOL_TEST_LDADD)
+
+# The demo across two processes (t/remote-demo.sh drives examples/remote-demo).
+noinst_PROGRAMS += examples/remote-demo
+examples_remote_demo_SOURCES = examples/remote-demo.c examples/remote-jobs.c examples/remote-jobs.h
+examples_remote_demo_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
+examples_remote_demo_LDADD = $(EVPOOL_TEST_LDADD)
+dist_check_SCRIPTS += t/remote-demo.sh
+TESTS += t/remote-demo.sh
+
+# The benchmark against Celery and RQ (not a test; see docs/remote.md).
+EXTRA_DIST += bench/remote-vs-celery.sh bench/peers/celery_app.py \
+	bench/peers/rq_jobs.py bench/peers/client.py docs/remote.md
