@@ -24,11 +24,11 @@ dist_man_MANS += \
 	man/evpool_config_set_mode.3 \
 	man/evpool_config_set_name.3 \
 	man/evpool_config_set_notify.3 \
-	man/evpool_config_set_result_free.3 \
 	man/evpool_config_set_remote.3 \
 	man/evpool_config_set_remote_limits.3 \
 	man/evpool_config_set_remote_reconnect.3 \
 	man/evpool_config_set_remote_redelivery.3 \
+	man/evpool_config_set_result_free.3 \
 	man/evpool_config_set_worker_rlimit.3 \
 	man/evpool_config_set_workers.3 \
 	man/evpool_config_usage.3 \
@@ -38,8 +38,8 @@ dist_man_MANS += \
 	man/evpool_ctx_emit_evbuffer.3 \
 	man/evpool_ctx_input.3 \
 	man/evpool_ctx_input_evbuffer.3 \
-	man/evpool_ctx_output.3 \
 	man/evpool_ctx_job_id.3 \
+	man/evpool_ctx_output.3 \
 	man/evpool_ctx_pool.3 \
 	man/evpool_ctx_set_result.3 \
 	man/evpool_ctx_set_result_bytes.3 \
