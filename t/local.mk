@@ -19,7 +19,8 @@ EVPOOL_CORE_TESTS = \
 	t/emit \
 	t/evbuf \
 	t/deadline \
-	t/resultfree
+	t/resultfree \
+	t/order
 
 check_PROGRAMS += $(EVPOOL_CORE_TESTS)
 TESTS += $(EVPOOL_CORE_TESTS)
@@ -116,3 +117,7 @@ t_deadline_LDADD = $(EVPOOL_TEST_LDADD)
 t_resultfree_SOURCES = t/resultfree.c $(EVPOOL_TAP_SOURCES)
 t_resultfree_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_resultfree_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_order_SOURCES = t/order.c $(EVPOOL_TAP_SOURCES)
+t_order_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_order_LDADD = $(EVPOOL_TEST_LDADD)

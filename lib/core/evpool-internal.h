@@ -678,7 +678,18 @@ struct evpool__worker {
 	struct evpool__batch batch;	/* thread mode, while n > 0 */
 	struct evpool__worker *next;
 	void *mode_data;		/* process mode: the child */
+	bool released;			/* see evpool__worker_release() */
 };
+
+/**
+ * The worker's last job is about to be completed: it stops counting as
+ * busy (q->nrunning) now, before the completion is published, so that a
+ * submit made in answer to that completion (a caller waiting on it, a
+ * callback submitting the next job) finds it idle and does not start
+ * another worker.  A mode's run() calls it at most once per run; the
+ * worker loop does it after run() otherwise.  Worker thread only.
+ */
+EVPOOL__INTERNAL void evpool__worker_release(struct evpool__worker *w);
 
 /** Make sure work gets picked up after a push (q->mu held). */
 EVPOOL__INTERNAL int evpool__queue_kick(struct evpool_queue *q);

@@ -146,6 +146,7 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 		 * (INV-ONCE). */
 		if (evpool__job_set_output_ctx(job, &ctx) < 0)
 			status = -ENOMEM;
+		evpool__worker_release(w);
 		evpool__job_complete_ran(job, status);
 		return;
 	}
@@ -154,6 +155,7 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 	if (evpool__job_claim(job, EVPOOL__RUNNING)) {
 		if (evpool__job_set_output_ctx(job, &ctx) < 0)
 			status = -ENOMEM; /* no room to keep the bytes */
+		evpool__worker_release(w);
 		evpool__job_complete(job, EVPOOL__FIN_RAN, status);
 	} else {
 		evpool__job_discard_ctx(&ctx); /* timed out: late result */
@@ -167,6 +169,25 @@ const struct evpool__mode_ops evpool__thread_ops = {
 };
 
 /* ---- workers ------------------------------------------------------------ */
+
+void
+evpool__worker_release(struct evpool__worker *w)
+{
+	if (!w->released) {
+		w->released = true;
+		atomic_fetch_sub(&w->q->nrunning, 1);
+	}
+}
+
+/* After ops->run: the worker is not busy any more, if the mode did not
+ * say so already. */
+static void
+worker_unbusy(struct evpool__worker *w)
+{
+	if (!w->released)
+		atomic_fetch_sub(&w->q->nrunning, 1);
+	w->released = false;
+}
 
 static void
 set_thread_name(const char *prefix, const char *suffix)
@@ -266,17 +287,15 @@ batch_run(struct evpool__worker *w)
 	struct evpool_queue *q = w->q;
 	const struct evpool__mode_ops *ops = q->pool->ops;
 	struct evpool_job *job;
-	bool busy = false;
 
 	pthread_mutex_unlock(&q->mu);
 	while ((job = evpool__batch_claim(q, &w->batch)) != NULL) {
-		/* Running from the first job on (one at a time), not from
-		 * the take: its jobs wait until then. */
-		if (!busy) {
-			atomic_fetch_add(&q->nrunning, 1);
-			busy = true;
-		}
+		/* Running from each job's claim, not from the take: its jobs
+		 * wait until then.  Not running from its completion on (see
+		 * evpool__worker_release()). */
+		atomic_fetch_add(&q->nrunning, 1);
 		ops->run(w, job);
+		worker_unbusy(w);
 		w->jobs_done++;
 		/* The first job with a priority: what we have not started
 		 * goes back, so that it can run first. */
@@ -288,8 +307,6 @@ batch_run(struct evpool__worker *w)
 		}
 	}
 	pthread_mutex_lock(&q->mu);
-	if (busy)
-		q->nrunning--;
 	evpool__queue_batch_end(q, &w->batch);
 }
 
@@ -308,28 +325,22 @@ worker_unlink(struct evpool_queue *q, struct evpool__worker *w)
 /* What an idle worker does next (worker_idle()). */
 enum idle {
 	IDLE_AGAIN,	/* look at the queue again */
-	IDLE_RUN,	/* run the job it stole */
 	IDLE_LEAVE,	/* exit: stopping, over the limit, or idle too long */
 };
 
 /*
- * The queue had nothing for @p w (q->mu held): steal a job from another
- * worker's batch, or spin a little, or sleep on work_cv until a submit
- * signals or the idle timeout passes.  @p spun carries "spun since the last
- * sleep" across calls.  On IDLE_RUN *@p jobp is the stolen job, RUNNING
- * already, with a reference.
+ * Neither the queue nor another worker's batch had anything for @p w (q->mu
+ * held): spin a little, or sleep on work_cv until a submit signals or the
+ * idle timeout passes.  @p spun carries "spun since the last sleep" across
+ * calls.
  */
 static enum idle
-worker_idle(struct evpool__worker *w, bool *spun, struct evpool_job **jobp)
+worker_idle(struct evpool__worker *w, bool *spun)
 {
 	struct evpool_queue *q = w->q;
 	uint64_t deadline = UINT64_MAX;
 	int r;
 
-	/* Before idling, help a worker whose batch still holds jobs it has
-	 * not started: it may be stuck in a long one. */
-	if (q->batches && (*jobp = evpool__queue_steal(q)) != NULL)
-		return IDLE_RUN;
 	if (q->stopping || q->nworkers > q->max_workers)
 		return IDLE_LEAVE;
 	/* Spin a little before sleeping: a job arriving within the window
@@ -390,6 +401,14 @@ worker_main(void *arg)
 		 * after the current job, not only once the queue is empty. */
 		if (evpool__unlikely(q->nworkers > q->max_workers))
 			break;
+		/* FIFO among equals across workers: a job waiting in
+		 * another worker's batch is older than any still queued (a
+		 * batch is taken from the queue's front, and only when no
+		 * batch holds a job not started), so it starts first; its
+		 * owner may be stuck in a long job.  A stolen job is RUNNING
+		 * already, with a reference of its own. */
+		if (q->batches && (job = evpool__queue_steal(q)) != NULL)
+			goto run;
 		/* Take: a batch (run whole), or one job. */
 		want = batch_want(q);
 		if (want > 1) {
@@ -400,21 +419,15 @@ worker_main(void *arg)
 		} else {
 			job = evpool__queue_pop(q);
 		}
-		if (job) {
-			/* The pop gave us the queue's reference: dropped
-			 * below. */
-			evpool__job_set_state(job, EVPOOL__QUEUED,
-					      EVPOOL__RUNNING);
-		} else {
-			enum idle next = worker_idle(w, &spun, &job);
-
-			if (next == IDLE_LEAVE)
+		if (!job) {
+			if (worker_idle(w, &spun) == IDLE_LEAVE)
 				break;
-			if (next == IDLE_AGAIN)
-				continue;
+			continue;
 		}
+		/* The pop gave us the queue's reference: dropped below. */
+		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
 
-		/* Run. */
+run:		/* Run. */
 		w->current = job;
 		if (evpool__job_ext(job))
 			EVPOOL__EXT(job)->worker = w;
@@ -426,7 +439,7 @@ worker_main(void *arg)
 		/* Account. */
 		pthread_mutex_lock(&q->mu);
 		w->current = NULL;
-		q->nrunning--;
+		worker_unbusy(w);
 		w->jobs_done++;
 		evpool_job_unref(job);
 	}

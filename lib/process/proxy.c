@@ -341,6 +341,11 @@ evpool__proxy_collect(struct evpool *pool, struct proc_worker *pw, bool force)
 					r = -ENOMEM;
 			}
 			if (r >= 0) {
+				/* The last job held: this worker is idle
+				 * for whoever reacts to the completion. */
+				if (pw->live == 1 && evpool__job_ext(job))
+					evpool__worker_release(
+						EVPOOL__EXT(job)->worker);
 				if (evpool__job_claim(job, EVPOOL__RUNNING)) {
 					/* has an extension: cannot fail */
 					evpool__job_set_output(job, NULL, big,
