@@ -19,6 +19,13 @@
 #   PY_N, PY_M    py-bench.py's arguments (100000, 5000; it runs its
 #                 ProcessPoolExecutor with PY_N/10 and PY_M/5)
 #   CC, PYTHON    compilers (cc, python3);  KEEP=1 keeps the raw logs
+#   SCENARIOS     which sets to run (default "classic latency lowload"):
+#                 classic: burst, pingpong, process, multi, memory, idle
+#                 against the peers above; latency and lowload (issues 20,
+#                 22): evpool-bench's scenarios of those names against
+#                 bench/peers/uv-latency.c and glib-latency.c, alternating
+#   LAT_N         latency round trips (default 20000: (a) 20000, (b) 2000
+#                 at 1 ms, (c) 200000);  LOW_MS  lowload ms per period (3000)
 # A peer whose package is missing (libuv1-dev, libglib2.0-dev, python3) is
 # skipped with a message.  Exit status 0 unless libevpool itself failed.
 set -u
@@ -34,6 +41,10 @@ PY_N=${PY_N:-100000}
 PY_M=${PY_M:-5000}
 CC=${CC:-cc}
 PYTHON=${PYTHON:-python3}
+SCENARIOS=${SCENARIOS:-classic latency lowload}
+LAT_N=${LAT_N:-20000}
+LOW_MS=${LOW_MS:-3000}
+want() { case " $SCENARIOS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 msg() { echo "compare.sh: $*" >&2; }
 
@@ -94,6 +105,21 @@ if command -v "$PYTHON" >/dev/null 2>&1 &&
 else
 	msg "$PYTHON with asyncio/concurrent.futures not found: Python peers skipped"
 fi
+have_uvlat=0 have_gliblat=0
+if pkg-config --exists libuv 2>/dev/null &&
+   $CC -O2 -o "$work/uv-latency" "$PEERS_DIR/uv-latency.c" \
+     $(pkg-config --cflags --libs libuv) 2>"$work/build-uvlat.log"; then
+	have_uvlat=1
+elif want latency || want lowload; then
+	msg "bench/peers/uv-latency.c did not build: libuv latency/lowload skipped"
+fi
+if pkg-config --exists gio-2.0 2>/dev/null &&
+   $CC -O2 -o "$work/glib-latency" "$PEERS_DIR/glib-latency.c" \
+     $(pkg-config --cflags --libs gio-2.0) 2>"$work/build-gliblat.log"; then
+	have_gliblat=1
+elif want latency || want lowload; then
+	msg "bench/peers/glib-latency.c did not build: GLib latency/lowload skipped"
+fi
 if $CC -O2 -pthread -o "$work/floor-bench" "$PEERS_DIR/floor-bench.c" 2>"$work/build-floor.log"; then
 	have_floor=1
 else
@@ -141,7 +167,7 @@ run_evpool() {
 		 single_base_jobs_per_s multi_jobs_per_s multi_speedup \
 		 bytes_per_queued_job idle_cpu_s idle_cpu_pct \
 		 process_burst_jobs_per_s process_pingpong_p50_us \
-		 process_pingpong_p99_us; do
+		 process_pingpong_p99_us $LAT_KEYS; do
 		v=$(evkey "$f" $k)
 		[ -n "$v" ] && put "ev_$k" "$v"
 	done
@@ -152,10 +178,52 @@ run_evpool() {
 }
 EV_BP="burst pingpong -n $N -m $M"
 EV_PROC="process -n $PROC_N -m $PROC_M"
+PERIODS="200 1000 2000 10000"
+LAT_KEYS=
+for s in 1 timer 64; do
+	for p in p50 p90 p99 p999 max; do LAT_KEYS="$LAT_KEYS latency_${s}_${p}_us"; done
+done
+for p in $PERIODS; do
+	for k in cpu_pct cpu_us_per_job p50_us p99_us; do LAT_KEYS="$LAT_KEYS lowload_${p}_$k"; done
+done
+# run_peer NAME PROGRAM: one run of a latency/lowload peer, recorded as
+# NAME_<key> samples.
+run_peer() {
+	f=$work/$1.$round
+	# shellcheck disable=SC2086
+	$TO "$2" $LL_ARGS >"$f" 2>&1 || msg "round $round: $2 failed"
+	for k in $LAT_KEYS; do
+		v=$(evkey "$f" $k)
+		[ -n "$v" ] && put "$1_$k" "$v"
+	done
+	return 0
+}
+LL=
+want latency && LL="$LL latency"
+want lowload && LL="$LL lowload"
 
 round=1
 while [ "$round" -le "$ROUNDS" ]; do
 	msg "round $round of $ROUNDS"
+	# latency and lowload: libevpool, libuv, libevpool, GLib (one figure
+	# set per program and round, so that each peer runs beside one).
+	if [ -n "$LL" ]; then
+		for peer in uv glib; do
+			set --
+			want latency && set -- "$@" "latency -n $LAT_N"
+			want lowload && set -- "$@" "lowload -n $LOW_MS"
+			run_evpool "$@"
+			eval "have=\$have_${peer}lat"
+			[ "$have" = 1 ] || continue
+			if want latency; then
+				LL_ARGS="-n $LAT_N latency"; run_peer "$peer" "$work/${peer}-latency"
+			fi
+			if want lowload; then
+				LL_ARGS="-n $LOW_MS lowload"; run_peer "$peer" "$work/${peer}-latency"
+			fi
+		done
+	fi
+	if ! want classic; then round=$((round + 1)); continue; fi
 	# Each peer runs right after a libevpool run of the same figures.
 	run_evpool "$EV_BP" "multi memory idle"
 	if [ $have_uv = 1 ]; then
@@ -256,6 +324,7 @@ echo "N=$N M=$M PROC_N=$PROC_N PROC_M=$PROC_M PY_N=$PY_N PY_M=$PY_M"
 sep
 prow "figure" "libevpool" "peer" "peer" "ratio" "target" ""
 sep
+if want classic; then
 row "burst jobs/s" ev_burst_jobs_per_s "libuv uv_queue_work" uv_burst ge 3
 row "burst jobs/s" ev_burst_jobs_per_s "GLib GTask" glib_burst ge 30
 row "burst jobs/s" ev_burst_jobs_per_s "asyncio+ThreadPoolExecutor(2)" tpe_burst - -
@@ -278,6 +347,39 @@ absrow "2 bases / 1 base (per round)" ev_multi_speedup ge 1.3 ""
 absrow "bytes per queued job" ev_bytes_per_queued_job le 64 " B"
 absrow "idle pool CPU, % of a core" ev_idle_cpu_pct lt 1 " %"
 sep
+fi
+if want latency; then
+	for peer in uv glib; do
+		[ $peer = uv ] && pn="libuv uv_queue_work" || pn="GLib GTask"
+		[ $peer = uv ] && op=le || op=-
+		for s in 1 timer 64; do
+			case $s in 1) sl="(a) 1 in flight" ;; timer) sl="(b) 1 per ms" ;; 64) sl="(c) 64 in flight" ;; esac
+			row "$sl p50 us" ev_latency_${s}_p50_us "$pn" ${peer}_latency_${s}_p50_us - -
+			row "$sl p90 us" ev_latency_${s}_p90_us "$pn" ${peer}_latency_${s}_p90_us - -
+			if [ "$s" = 64 ]; then
+				row "$sl p99 us" ev_latency_${s}_p99_us "$pn" ${peer}_latency_${s}_p99_us - -
+				row "$sl p99.9 us" ev_latency_${s}_p999_us "$pn" ${peer}_latency_${s}_p999_us - -
+			else
+				row "$sl p99 us" ev_latency_${s}_p99_us "$pn" ${peer}_latency_${s}_p99_us $op 0.5
+				row "$sl p99.9 us" ev_latency_${s}_p999_us "$pn" ${peer}_latency_${s}_p999_us $op 1
+			fi
+			row "$sl max us" ev_latency_${s}_max_us "$pn" ${peer}_latency_${s}_max_us - -
+		done
+	done
+	sep
+fi
+if want lowload; then
+	for peer in uv glib; do
+		[ $peer = uv ] && pn="libuv uv_queue_work" || pn="GLib GTask"
+		[ $peer = uv ] && op=le || op=-
+		for p in $PERIODS; do
+			row "every $p us: CPU us/job" ev_lowload_${p}_cpu_us_per_job "$pn" ${peer}_lowload_${p}_cpu_us_per_job $op 1
+			row "every $p us: CPU % of a core" ev_lowload_${p}_cpu_pct "$pn" ${peer}_lowload_${p}_cpu_pct - -
+			row "every $p us: p99 us" ev_lowload_${p}_p99_us "$pn" ${peer}_lowload_${p}_p99_us - -
+		done
+	done
+	sep
+fi
 echo "raw values per round:"
 for f in "$work"/v/*; do
 	[ -f "$f" ] && printf '  %-32s %s\n' "$(basename "$f")" "$(vals "$(basename "$f")")"

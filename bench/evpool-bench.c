@@ -52,6 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/timerfd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -75,7 +76,9 @@ enum {
 	SC_IDLE = 1u << 6,
 	SC_MULTI = 1u << 7,
 	SC_PAYLOAD = 1u << 8,
-	SC_ALL = (1u << 9) - 1,
+	SC_LATENCY = 1u << 9,
+	SC_LOWLOAD = 1u << 10,
+	SC_ALL = (1u << 11) - 1,
 };
 
 static const struct {
@@ -92,6 +95,8 @@ static const struct {
 	{ "idle", SC_IDLE, "warm pool left idle -n ms -> idle_cpu_s (n 2000)" },
 	{ "payload", SC_PAYLOAD, "4 KiB, 64 KiB, 1 MiB payloads through a job into an evbuffer, evbuffer path vs byte path -> payload_PATH_SIZE_MBps, _loop_ns_per_kib, _copied_bytes (n MiB per run, 256)" },
 	{ "multi", SC_MULTI, "2 bases on 2 threads, one pool -> multi_jobs_per_s, single_base_jobs_per_s (n 1000000)" },
+	{ "latency", SC_LATENCY, "round trip p50/p90/p99/p99.9/max: 1 in flight, 1 per ms from a timer, 64 in flight -> latency_{1,timer,64}_* (n 20000)" },
+	{ "lowload", SC_LOWLOAD, "1 job every P us (200, 1000, 2000, 10000) from a timer for -n ms each -> lowload_P_cpu_pct, _cpu_us_per_job, _p50_us, _p99_us (n 3000)" },
 };
 
 static struct {
@@ -499,9 +504,10 @@ static void window_done(struct evpool_job *job, void *arg)
  * Keep @p k jobs in flight until @p n have completed.  Fills *jobs_per_s,
  * *p50 and *p99 (seconds).  Returns 0, or -1 if it could not be measured.
  */
-static int window_run(struct evpool *pool, struct event_base *base,
-		      enum evpool_mode mode, long k, long n, double *jobs_per_s,
-		      double *p50, double *p99)
+static int window_run_lat(struct evpool *pool, struct event_base *base,
+			  enum evpool_mode mode, long k, long n,
+			  double *jobs_per_s, double *p50, double *p99,
+			  double **latp)
 {
 	struct window w;
 	double t0, t1;
@@ -542,10 +548,22 @@ static int window_run(struct evpool *pool, struct event_base *base,
 	} else if (w.submitted) {
 		run_until(base, &w.done, w.submitted);
 	}
+	if (latp && rc == 0) {
+		*latp = w.lat;	/* sorted; the caller frees it */
+		w.lat = NULL;
+	}
 	free(w.lat);
 	free(w.start);
 	free(w.slots);
 	return rc;
+}
+
+static int window_run(struct evpool *pool, struct event_base *base,
+		      enum evpool_mode mode, long k, long n, double *jobs_per_s,
+		      double *p50, double *p99)
+{
+	return window_run_lat(pool, base, mode, k, n, jobs_per_s, p50, p99,
+			      NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1059,6 +1077,258 @@ out:
 }
 
 /* ------------------------------------------------------------------------ */
+/* latency and lowload (issues 20 and 22)
+ *
+ *  latency   round trips (submit -> start of the completion callback) with
+ *            (a) one job in flight, each callback submitting the next
+ *                (pingpong: the worker never waits long),
+ *            (b) one job every 1 ms from a timer on the loop (the worker
+ *                has gone idle, or to sleep, between jobs: a lightly
+ *                loaded server), and
+ *            (c) 64 jobs in flight;
+ *            -> latency_{1,timer,64}_{p50,p90,p99,p999,max}_us
+ *  lowload   one job every P us from a timer on the loop, for -n ms each,
+ *            P = 200, 1000, 2000, 10000; the whole process's user + system
+ *            CPU from getrusage() over that time, as a share of one core and
+ *            per job, and the round trips' p50 and p99
+ *            -> lowload_P_{cpu_pct,cpu_us_per_job,p50_us,p99_us,jobs}
+ *  The timer is a timerfd read by the loop, not an event_base timer: the
+ *  loops' own timers have millisecond resolution (epoll_wait), and the peers
+ *  in bench/peers/ use the same timerfd, so all tick alike.
+ */
+
+/* Print the percentiles of the @p n sorted round trips (seconds) as
+ * KEY_p50_us ... KEY_max_us. */
+static void lat_out(const char *key, const double *sorted, long n)
+{
+	static const struct {
+		const char *name;
+		double p;
+	} ps[] = { { "p50", 0.50 }, { "p90", 0.90 }, { "p99", 0.99 },
+		   { "p999", 0.999 } };
+	char k[96];
+
+	for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++) {
+		snprintf(k, sizeof k, "%s_%s_us", key, ps[i].name);
+		out(k, "%.2f", pct(sorted, n, ps[i].p) * 1e6);
+	}
+	snprintf(k, sizeof k, "%s_max_us", key);
+	out(k, "%.2f", sorted[n - 1] * 1e6);
+	say("%s: %ld round trips: p50 %.2f p90 %.2f p99 %.2f p99.9 %.2f max %.2f us\n",
+	    key, n, pct(sorted, n, 0.5) * 1e6, pct(sorted, n, 0.9) * 1e6,
+	    pct(sorted, n, 0.99) * 1e6, pct(sorted, n, 0.999) * 1e6,
+	    sorted[n - 1] * 1e6);
+}
+
+static double rusage_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+}
+
+/* One job per tick of a timerfd read by the loop. */
+struct ticker {
+	struct evpool *pool;
+	struct event_base *base;
+	enum evpool_mode mode;
+	int fd;
+	struct event *ev;
+	long sent, done, target, failed;
+	double *start, *lat;
+	struct tslot {
+		struct ticker *t;
+		long idx;
+	} *slots;
+	int error;
+};
+
+static void ticker_done(struct evpool_job *job, void *arg)
+{
+	struct tslot *s = arg;
+	struct ticker *t = s->t;
+
+	t->lat[t->done++] = now() - t->start[s->idx];
+	if (evpool_job_status(job) != 0)
+		t->failed++;
+	if (t->done == t->target)
+		event_base_loopbreak(t->base);
+}
+
+static void ticker_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct ticker *t = arg;
+	uint64_t ticks;
+	int rc;
+
+	(void)what;
+	if (read(fd, &ticks, sizeof ticks) != (ssize_t)sizeof ticks)
+		return;
+	if (t->sent == t->target)
+		return;
+	t->start[t->sent] = now();
+	rc = submit(t->pool, NULL, t->mode, ticker_done, &t->slots[t->sent]);
+	if (rc) {
+		bug("submit: %s: %s", evpool_strerror(rc), evpool_errmsg());
+		t->error = 1;
+		event_base_loopbreak(t->base);
+		return;
+	}
+	if (++t->sent == t->target)
+		event_del(t->ev);
+}
+
+/*
+ * Submit @p n jobs, one every @p period_us, from the loop.  Fills the
+ * sorted round trips (*latp, n of them, the caller frees it) and the CPU
+ * seconds and wall seconds from the first tick to the last completion.
+ * Returns 0, or -1 if it could not be measured.
+ */
+static int ticker_run(struct evpool *pool, struct event_base *base,
+		      enum evpool_mode mode, long period_us, long n,
+		      double **latp, double *cpu_s, double *wall_s)
+{
+	struct itimerspec its;
+	struct ticker t;
+	double c0, w0;
+	long i;
+	int rc = -1;
+
+	memset(&t, 0, sizeof t);
+	t.pool = pool;
+	t.base = base;
+	t.mode = mode;
+	t.target = n;
+	t.start = xmalloc(sizeof *t.start * n);
+	t.lat = xmalloc(sizeof *t.lat * n);
+	t.slots = xmalloc(sizeof *t.slots * n);
+	for (i = 0; i < n; i++) {
+		t.slots[i].t = &t;
+		t.slots[i].idx = i;
+	}
+	t.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (t.fd < 0)
+		die("timerfd_create: %s", strerror(errno));
+	t.ev = event_new(base, t.fd, EV_READ | EV_PERSIST, ticker_tick, &t);
+	if (!t.ev || event_add(t.ev, NULL))
+		die("event_new/event_add failed");
+	memset(&its, 0, sizeof its);
+	its.it_interval.tv_sec = period_us / 1000000;
+	its.it_interval.tv_nsec = (period_us % 1000000) * 1000;
+	its.it_value = its.it_interval;
+	c0 = rusage_cpu_s();
+	w0 = now();
+	if (timerfd_settime(t.fd, 0, &its, NULL))
+		die("timerfd_settime: %s", strerror(errno));
+	while (t.done < t.target && !t.error)
+		if (event_base_dispatch(base) < 0)
+			die("event_base_dispatch failed");
+	*cpu_s = rusage_cpu_s() - c0;
+	*wall_s = now() - w0;
+	event_free(t.ev);
+	close(t.fd);
+	if (t.error) {
+		if (t.done < t.sent)
+			run_until(base, &t.done, t.sent);
+	} else if (t.failed) {
+		bug("%ld of %ld empty jobs did not succeed", t.failed, n);
+	} else {
+		qsort(t.lat, n, sizeof *t.lat, cmp_double);
+		*latp = t.lat;
+		t.lat = NULL;
+		rc = 0;
+	}
+	free(t.lat);
+	free(t.start);
+	free(t.slots);
+	return rc;
+}
+
+static void scenario_latency(enum evpool_mode mode, long n)
+{
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	struct counter c;
+	double r, p50, p99, cpu, wall, *lat = NULL;
+	long nt = n / 10 < 100 ? 100 : n / 10;
+	char key[64];
+
+	current = "latency";
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	if (run_jobs(pool, base, mode, &c, 1000))
+		goto out;
+	snprintf(key, sizeof key, "%slatency_1", prefix(mode));
+	if (window_run_lat(pool, base, mode, 1, n, &r, &p50, &p99, &lat))
+		goto out;
+	lat_out(key, lat, n);
+	free(lat);
+	current = "latency timer";
+	snprintf(key, sizeof key, "%slatency_timer", prefix(mode));
+	if (ticker_run(pool, base, mode, 1000, nt, &lat, &cpu, &wall))
+		goto out;
+	lat_out(key, lat, nt);
+	free(lat);
+	current = "latency 64";
+	snprintf(key, sizeof key, "%slatency_64", prefix(mode));
+	if (window_run_lat(pool, base, mode, 64, n * 10, &r, &p50, &p99, &lat))
+		goto out;
+	lat_out(key, lat, n * 10);
+	free(lat);
+out:
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+static void scenario_lowload(enum evpool_mode mode, long ms)
+{
+	static const long periods[] = { 200, 1000, 2000, 10000 };
+	struct event_base *base = new_base();
+	struct evpool *pool;
+	struct counter c;
+	char key[64];
+
+	current = "lowload";
+	if (make_pool(&pool, base, mode, opt.workers)) {
+		event_base_free(base);
+		return;
+	}
+	if (run_jobs(pool, base, mode, &c, 1000))
+		goto out;
+	for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
+		long p = periods[i], n = ms * 1000 / p;
+		double cpu, wall, *lat;
+
+		if (n < 10)
+			n = 10;
+		if (ticker_run(pool, base, mode, p, n, &lat, &cpu, &wall))
+			break;
+#define KEY(what) (snprintf(key, sizeof key, "%slowload_%ld_%s", \
+			    prefix(mode), p, what), key)
+		out(KEY("jobs"), "%ld", n);
+		out(KEY("cpu_pct"), "%.3f", 100 * cpu / wall);
+		out(KEY("cpu_us_per_job"), "%.2f", cpu * 1e6 / n);
+		out(KEY("p50_us"), "%.2f", pct(lat, n, 0.5) * 1e6);
+		out(KEY("p99_us"), "%.2f", pct(lat, n, 0.99) * 1e6);
+#undef KEY
+		say("lowload: 1 job every %ld us, %ld jobs in %.2f s, %s mode: "
+		    "%.2f %% of a core, %.1f us CPU per job; round trip p50 "
+		    "%.2f us p99 %.2f us\n", p, n, wall, mode_name(mode),
+		    100 * cpu / wall, cpu * 1e6 / n, pct(lat, n, 0.5) * 1e6,
+		    pct(lat, n, 0.99) * 1e6);
+		free(lat);
+	}
+out:
+	evpool_free(pool);
+	event_base_free(base);
+}
+
+/* ------------------------------------------------------------------------ */
 /* multi: several event_bases, each on its own thread, submitting to one pool */
 
 struct mthread {
@@ -1522,6 +1792,10 @@ int main(int argc, char **argv)
 		scenario_idle(opt.mode, COUNT(2000, 200));
 	if (which & SC_PAYLOAD)
 		scenario_payload(opt.mode, COUNT(256, 2));
+	if (which & SC_LATENCY)
+		scenario_latency(opt.mode, COUNT(20000, 300));
+	if (which & SC_LOWLOAD)
+		scenario_lowload(opt.mode, COUNT(3000, 100));
 	if (which & SC_MULTI)
 		scenario_multi(opt.mode, COUNT(1000000, 2000));
 #undef COUNT

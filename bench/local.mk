@@ -19,7 +19,10 @@ EXTRA_DIST += bench/compare.sh \
 	bench/peers/uv-bench.c \
 	bench/peers/glib-bench.c \
 	bench/peers/py-bench.py \
-	bench/peers/floor-bench.c
+	bench/peers/floor-bench.c \
+	bench/peers/latency.h \
+	bench/peers/uv-latency.c \
+	bench/peers/glib-latency.c
 
 bench-compare: bench/evpool-bench$(EXEEXT)
 	EVPOOL_BENCH='$(abs_top_builddir)/bench/evpool-bench$(EXEEXT)' \
