@@ -204,8 +204,9 @@ struct evpool__mailbox {
 	int rfd, wfd;			/* equal for an eventfd */
 	struct evpool__node *local;	/* taken batch, FIFO, loop thread only */
 	atomic_long outstanding;	/* jobs not yet delivered */
-	pthread_mutex_t mu;		/* guards ev_added */
+	pthread_mutex_t mu;		/* guards ev_added, lingering */
 	bool ev_added;
+	bool lingering;			/* added with nothing outstanding */
 	atomic_bool awake;		/* a drain will look at head: no fd write */
 	unsigned spin_ns;		/* adaptive loop-side spin budget */
 	unsigned spin_probe;		/* drains since the budget hit 0 */
@@ -679,6 +680,8 @@ struct evpool__worker {
 	struct evpool__worker *next;
 	void *mode_data;		/* process mode: the child */
 	bool released;			/* see evpool__worker_release() */
+	unsigned spin_ns;		/* its spin budget (worker.c) */
+	unsigned spin_probe;		/* idle turns without a spin */
 };
 
 /**
@@ -693,6 +696,12 @@ EVPOOL__INTERNAL void evpool__worker_release(struct evpool__worker *w);
 
 /** Make sure work gets picked up after a push (q->mu held). */
 EVPOOL__INTERNAL int evpool__queue_kick(struct evpool_queue *q);
+/** As evpool__queue_kick(), but a sleeper to wake is left to the caller:
+ *  *signal set true means pthread_cond_signal(&q->work_cv) is owed, to be
+ *  sent after q->mu is dropped (the woken worker then does not block at
+ *  once on the mutex its waker holds: two futex calls fewer per wakeup). */
+EVPOOL__INTERNAL int evpool__queue_kick_later(struct evpool_queue *q,
+					      bool *signal);
 /** Start one worker thread (q->mu held). */
 EVPOOL__INTERNAL int evpool__worker_spawn(struct evpool_queue *q);
 /** Stop and join every worker of @p q (q->mu NOT held). */
