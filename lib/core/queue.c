@@ -222,6 +222,7 @@ int
 evpool__queue_wake(struct evpool_queue *q)
 {
 	unsigned nw;
+	bool sig = false;
 	int r;
 
 	/* INV-WAKE: seq_cst pairs with the worker's nsleeping++ then intake
@@ -242,8 +243,12 @@ evpool__queue_wake(struct evpool_queue *q)
 			return 0;
 	}
 	pthread_mutex_lock(&q->mu);
-	r = evpool__queue_kick(q);
+	r = evpool__queue_kick_later(q, &sig);
 	pthread_mutex_unlock(&q->mu);
+	/* Outside the lock: a sleeper counted in nwakeups that left meanwhile
+	 * (idle timeout, stop) looks at the queue before it goes. */
+	if (sig)
+		pthread_cond_signal(&q->work_cv);
 	return r;
 }
 
