@@ -14,7 +14,14 @@
  * The mailbox's read event is added only while jobs are outstanding on it:
  * the first hold adds it, the delivery that brings the count to zero deletes
  * it, both decided under mb->mu so the two cannot cross.  This keeps
- * event_base_dispatch() alive exactly while work is in flight.
+ * event_base_dispatch() alive exactly while work is in flight.  Except that
+ * when the base has other events (the loop goes on anyway), the delivery
+ * that brings the count to zero leaves the event added for LINGER_MS, with
+ * a timeout: a job submitted meanwhile only cancels the timeout, and a
+ * lightly loaded server saves the two epoll_ctl() calls (add, delete) each
+ * of its jobs cost.  The timeout deletes the event if nothing came; so at
+ * worst a loop whose other events all went away meanwhile returns
+ * LINGER_MS late.
  */
 #include "core/evpool-internal.h"
 
@@ -37,6 +44,8 @@
  * short jobs never sleeps, while a loop waiting on long jobs stops paying. */
 #define LOOP_SPIN_MAX_NS 20000u
 #define LOOP_SPIN_MIN_NS 1000u
+
+#define LINGER_MS 50
 
 
 static int
@@ -111,9 +120,21 @@ mailbox_learn_cb(evutil_socket_t fd, short what, void *arg)
 static void
 mailbox_event_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct evpool__mailbox *mb = arg;
+
 	(void)fd;
-	(void)what;
-	evpool__mailbox_drain(arg);
+	if (what & EV_TIMEOUT) {
+		/* The linger is over (or a leftover timeout while jobs are
+		 * outstanding again: then nothing to do). */
+		pthread_mutex_lock(&mb->mu);
+		if (mb->lingering && atomic_load(&mb->outstanding) == 0) {
+			event_del(mb->ev);
+			mb->ev_added = false;
+			mb->lingering = false;
+		}
+		pthread_mutex_unlock(&mb->mu);
+	}
+	evpool__mailbox_drain(mb);
 }
 
 int
@@ -195,6 +216,9 @@ evpool__mailbox_hold(struct evpool__mailbox *mb)
 	if (!mb->ev_added && atomic_load(&mb->outstanding) > 0) {
 		event_add(mb->ev, NULL);
 		mb->ev_added = true;
+	} else if (mb->lingering) {
+		event_remove_timer(mb->ev);	/* no system call */
+		mb->lingering = false;
 	}
 	pthread_mutex_unlock(&mb->mu);
 }
@@ -206,9 +230,21 @@ evpool__mailbox_unhold(struct evpool__mailbox *mb, long n)
 				      memory_order_acq_rel) != n || !mb->ev)
 		return;
 	pthread_mutex_lock(&mb->mu);
-	if (mb->ev_added && atomic_load(&mb->outstanding) == 0) {
-		event_del(mb->ev);
-		mb->ev_added = false;
+	if (mb->ev_added && !mb->lingering &&
+	    atomic_load(&mb->outstanding) == 0) {
+		/* Ours and at least one other: the loop goes on anyway. */
+		if (event_base_get_num_events(mb->base,
+					      EVENT_BASE_COUNT_ADDED) > 1) {
+			static const struct timeval linger = {
+				0, LINGER_MS * 1000
+			};
+
+			event_add(mb->ev, &linger);
+			mb->lingering = true;
+		} else {
+			event_del(mb->ev);
+			mb->ev_added = false;
+		}
 	}
 	pthread_mutex_unlock(&mb->mu);
 }
