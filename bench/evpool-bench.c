@@ -109,6 +109,8 @@ static struct {
 	unsigned timeout_s;
 	long ks[8];		/* window sizes */
 	size_t nks;
+	long periods[8];	/* lowload periods (us) */
+	size_t nperiods;
 } opt;
 
 static int status;			/* exit status: 1 once a bug was seen */
@@ -1287,7 +1289,9 @@ out:
 
 static void scenario_lowload(enum evpool_mode mode, long ms)
 {
-	static const long periods[] = { 200, 1000, 2000, 10000 };
+	static const long dflt[] = { 200, 1000, 2000, 10000 };
+	const long *periods = opt.nperiods ? opt.periods : dflt;
+	size_t np = opt.nperiods ? opt.nperiods : sizeof dflt / sizeof dflt[0];
 	struct event_base *base = new_base();
 	struct evpool *pool;
 	struct counter c;
@@ -1300,7 +1304,7 @@ static void scenario_lowload(enum evpool_mode mode, long ms)
 	}
 	if (run_jobs(pool, base, mode, &c, 1000))
 		goto out;
-	for (size_t i = 0; i < sizeof periods / sizeof periods[0]; i++) {
+	for (size_t i = 0; i < np; i++) {
 		long p = periods[i], n = ms * 1000 / p;
 		double cpu, wall, *lat;
 
@@ -1671,6 +1675,7 @@ static void usage(FILE *f)
 		"  -m M                   round trips of pingpong and process pingpong\n"
 		"                         (default 20000 / 5000, or -n when only -n given)\n"
 		"  -k K[,K...]            window sizes (default 1,16,256)\n"
+		"  -p P[,P...]            lowload periods in us (default 200,1000,2000,10000)\n"
 		"  --smoke                every scenario, tiny (for make check)\n"
 		"  --timeout S            give up after S seconds (exit 3)\n"
 		"  -q                     no summary on stderr\n");
@@ -1733,6 +1738,15 @@ int main(int argc, char **argv)
 			for (tok = strtok_r(list, ",", &save); tok && opt.nks < 8;
 			     tok = strtok_r(NULL, ",", &save))
 				opt.ks[opt.nks++] = parse_long("-k", tok, 1);
+		} else if (!strcmp(a, "-p") && i + 1 < argc) {
+			char *list = argv[++i], *tok, *save = NULL;
+
+			opt.nperiods = 0;
+			for (tok = strtok_r(list, ",", &save);
+			     tok && opt.nperiods < 8;
+			     tok = strtok_r(NULL, ",", &save))
+				opt.periods[opt.nperiods++] =
+					parse_long("-p", tok, 1);
 		} else if (!strcmp(a, "--timeout") && i + 1 < argc) {
 			opt.timeout_s = (unsigned)parse_long("--timeout", argv[++i], 0);
 		} else {
