@@ -1141,6 +1141,7 @@ struct ticker {
 	struct event *ev;
 	long sent, done, target, failed;
 	double *start, *lat;
+	double *ran, *wake, *back;	/* thread mode: the hand-offs */
 	struct tslot {
 		struct ticker *t;
 		long idx;
@@ -1148,12 +1149,27 @@ struct ticker {
 	int error;
 };
 
+/* Thread mode: the job notes when it started, to split the round trip
+ * into its two hand-offs (loop -> worker, worker -> loop). */
+static int job_stamp(struct evpool_ctx *ctx)
+{
+	struct tslot *s = evpool_ctx_arg(ctx);
+
+	s->t->ran[s->idx] = now();
+	return 0;
+}
+
 static void ticker_done(struct evpool_job *job, void *arg)
 {
 	struct tslot *s = arg;
 	struct ticker *t = s->t;
+	double tn = now();
 
-	t->lat[t->done++] = now() - t->start[s->idx];
+	if (t->ran) {
+		t->wake[t->done] = t->ran[s->idx] - t->start[s->idx];
+		t->back[t->done] = tn - t->ran[s->idx];
+	}
+	t->lat[t->done++] = tn - t->start[s->idx];
 	if (evpool_job_status(job) != 0)
 		t->failed++;
 	if (t->done == t->target)
@@ -1172,7 +1188,12 @@ static void ticker_tick(evutil_socket_t fd, short what, void *arg)
 	if (t->sent == t->target)
 		return;
 	t->start[t->sent] = now();
-	rc = submit(t->pool, NULL, t->mode, ticker_done, &t->slots[t->sent]);
+	if (t->ran)
+		rc = evpool_submit(t->pool, job_stamp, &t->slots[t->sent],
+				   ticker_done, &t->slots[t->sent]);
+	else
+		rc = submit(t->pool, NULL, t->mode, ticker_done,
+			    &t->slots[t->sent]);
 	if (rc) {
 		bug("submit: %s: %s", evpool_strerror(rc), evpool_errmsg());
 		t->error = 1;
@@ -1191,7 +1212,8 @@ static void ticker_tick(evutil_socket_t fd, short what, void *arg)
  */
 static int ticker_run(struct evpool *pool, struct event_base *base,
 		      enum evpool_mode mode, long period_us, long n,
-		      double **latp, double *cpu_s, double *wall_s)
+		      double **latp, double *cpu_s, double *wall_s,
+		      double **wakep, double **backp)
 {
 	struct itimerspec its;
 	struct ticker t;
@@ -1207,6 +1229,11 @@ static int ticker_run(struct evpool *pool, struct event_base *base,
 	t.start = xmalloc(sizeof *t.start * n);
 	t.lat = xmalloc(sizeof *t.lat * n);
 	t.slots = xmalloc(sizeof *t.slots * n);
+	if (wakep && mode == EVPOOL_MODE_THREAD) {
+		t.ran = xmalloc(sizeof *t.ran * n);
+		t.wake = xmalloc(sizeof *t.wake * n);
+		t.back = xmalloc(sizeof *t.back * n);
+	}
 	for (i = 0; i < n; i++) {
 		t.slots[i].t = &t;
 		t.slots[i].idx = i;
@@ -1241,8 +1268,18 @@ static int ticker_run(struct evpool *pool, struct event_base *base,
 		qsort(t.lat, n, sizeof *t.lat, cmp_double);
 		*latp = t.lat;
 		t.lat = NULL;
+		if (t.ran) {
+			qsort(t.wake, n, sizeof *t.wake, cmp_double);
+			qsort(t.back, n, sizeof *t.back, cmp_double);
+			*wakep = t.wake;
+			*backp = t.back;
+			t.wake = t.back = NULL;
+		}
 		rc = 0;
 	}
+	free(t.ran);
+	free(t.wake);
+	free(t.back);
 	free(t.lat);
 	free(t.start);
 	free(t.slots);
@@ -1254,7 +1291,7 @@ static void scenario_latency(enum evpool_mode mode, long n)
 	struct event_base *base = new_base();
 	struct evpool *pool;
 	struct counter c;
-	double r, p50, p99, cpu, wall, *lat = NULL;
+	double r, p50, p99, cpu, wall, *lat = NULL, *wake = NULL, *back = NULL;
 	long nt = n / 10 < 100 ? 100 : n / 10;
 	char key[64];
 
@@ -1272,10 +1309,22 @@ static void scenario_latency(enum evpool_mode mode, long n)
 	free(lat);
 	current = "latency timer";
 	snprintf(key, sizeof key, "%slatency_timer", prefix(mode));
-	if (ticker_run(pool, base, mode, 1000, nt, &lat, &cpu, &wall))
+	if (ticker_run(pool, base, mode, 1000, nt, &lat, &cpu, &wall, &wake,
+		       &back))
 		goto out;
 	lat_out(key, lat, nt);
 	free(lat);
+	if (wake) {
+		/* Where (b)'s time goes: submit -> the job starts on a worker
+		 * (waking it), and the job's start -> its callback (waking
+		 * the loop). */
+		snprintf(key, sizeof key, "latency_timer_wake");
+		lat_out(key, wake, nt);
+		snprintf(key, sizeof key, "latency_timer_back");
+		lat_out(key, back, nt);
+		free(wake);
+		free(back);
+	}
 	current = "latency 64";
 	snprintf(key, sizeof key, "%slatency_64", prefix(mode));
 	if (window_run_lat(pool, base, mode, 64, n * 10, &r, &p50, &p99, &lat))
@@ -1310,7 +1359,8 @@ static void scenario_lowload(enum evpool_mode mode, long ms)
 
 		if (n < 10)
 			n = 10;
-		if (ticker_run(pool, base, mode, p, n, &lat, &cpu, &wall))
+		if (ticker_run(pool, base, mode, p, n, &lat, &cpu, &wall, NULL,
+			       NULL))
 			break;
 #define KEY(what) (snprintf(key, sizeof key, "%slowload_%ld_%s", \
 			    prefix(mode), p, what), key)
