@@ -28,10 +28,12 @@
  *  - the batch holds a reference to each job until its owner ends it under
  *    q->mu, and batches are listed on the queue, so evpool_job_cancel(),
  *    cancel_all and terminate find and cancel (or flag) their jobs;
- *  - an idle worker, before it spins or sleeps, claims the oldest job that
- *    waits in another worker's batch: a long job never holds the jobs
- *    behind it while a worker is free, and FIFO order holds across
- *    workers (batches list oldest first, each claims from its front);
+ *  - a worker, before it takes anything from the queue, claims the oldest
+ *    job that waits in another worker's batch: a long job never holds the
+ *    jobs behind it while a worker is free, and FIFO order holds across
+ *    workers (batches list oldest first, each claims from its front, and a
+ *    batch is taken only when no batch holds a job not started, so batched
+ *    jobs are always older than queued ones; t/order checks it);
  *  - no batch is taken from a bounded queue (its blocked submitters are
  *    signalled under the lock as jobs leave), and none once the queue has
  *    seen a priority other than 0: the batch that is running then gives

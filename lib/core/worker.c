@@ -1,18 +1,23 @@
 /*
  * worker.c — worker threads, and the timeout thread of thread mode.
  *
- * DESIGN: a worker belongs to one queue.  worker_main() takes a job, runs
- * it through the pool's mode ops (thread mode: call the function here;
- * process mode: a proxy for a worker process) and accounts for it;
- * worker_idle() is what it does when the queue is empty: help another
- * worker's batch, spin, or sleep on the queue's work_cv (INV-WAKE,
+ * DESIGN: a worker belongs to one queue.  worker_main() claims the oldest
+ * job left in another worker's batch if there is one (FIFO among equals
+ * across workers), else takes a job or a batch, runs it through the pool's
+ * mode ops (thread mode: call the function here; process mode: a proxy for
+ * a worker process) and accounts for it; worker_idle() is what it does when
+ * there is nothing: spin, or sleep on the queue's work_cv (INV-WAKE,
  * lib/core/README.md).  Workers start on demand: submitters push on the
  * queue's lock-free intake and take the queue mutex only to signal a
  * sleeping worker, and only if no wakeup is already on its way to every
  * sleeper (q->nwakeups < q->nsleeping, so no thundering herd), or to start
  * a new worker when the queue holds more jobs than there are workers not
- * busy with a job.  An idle worker spins briefly before it sleeps, so a
- * busy pool's submitters rarely take the mutex at all.  Workers above
+ * busy with a job; a worker stops counting as busy just before its job's
+ * completion is published, so a submit made in answer to it reuses that
+ * worker instead of starting another.  An idle worker spins briefly before
+ * it sleeps, while spinning pays (the budget adapts to how soon jobs came
+ * after its recent spins), so a busy pool's submitters rarely take the
+ * mutex at all and a lightly loaded one burns no CPU waiting.  Workers above
  * min_workers exit after the idle timeout; an exiting worker parks itself on q->exited and is joined by the
  * next spawner or by the pool's stop, so no thread is ever left unjoined.
  * Workers block every signal: the host's signals go to the host's threads.
