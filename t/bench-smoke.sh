@@ -12,9 +12,17 @@ window_1_jobs_per_s window_1_p99_us window_16_jobs_per_s window_16_p99_us
 window_256_jobs_per_s window_256_p99_us
 single_base_jobs_per_s multi_jobs_per_s multi_speedup
 bytes_per_queued_job
-payload_evbuffer_4k_MBps payload_evbuffer_1m_MBps payload_bytes_1m_MBps"
-# Figures that must be >= 0 (an idle pool may well burn nothing measurable).
-nonneg="idle_cpu_s idle_cpu_pct"
+payload_evbuffer_4k_MBps payload_evbuffer_1m_MBps payload_bytes_1m_MBps
+latency_1_p50_us latency_1_p999_us latency_1_max_us
+latency_timer_p50_us latency_timer_p99_us latency_timer_max_us
+latency_timer_wake_p50_us latency_timer_back_p50_us
+latency_64_p50_us latency_64_p99_us latency_64_max_us
+lowload_200_jobs lowload_200_p50_us lowload_200_p99_us
+lowload_1000_jobs lowload_1000_p50_us lowload_10000_p99_us"
+# Figures that must be >= 0 (an idle pool may well burn nothing measurable;
+# nor may 10 jobs in 100 ms, at getrusage()'s resolution).
+nonneg="idle_cpu_s idle_cpu_pct lowload_200_cpu_pct lowload_1000_cpu_us_per_job
+lowload_10000_cpu_pct lowload_10000_cpu_us_per_job"
 # Present only when process mode / the map API exist.
 process="process_burst_jobs_per_s process_pingpong_p50_us process_pingpong_p99_us"
 map="map_items_per_s map_discard_items_per_s"
