@@ -318,6 +318,71 @@ static void *thread_drain(void *arg)
 	return NULL;
 }
 
+static void other_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+}
+
+/* Loop once at a time until @p n callbacks ran or @p ms passed. */
+static int loop_until_total(struct event_base *base, int n, int ms)
+{
+	double end = tap_now_ms() + ms;
+
+	while (atomic_load(&C.total) < n && tap_now_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	return atomic_load(&C.total) == n;
+}
+
+/* A pool on a base that has other events keeps its mailbox's event for a
+ * moment after the last delivery (so a light load pays no epoll_ctl per
+ * job): jobs submitted meanwhile still arrive, and once the other events go
+ * the pool's goes too, so dispatch returns. */
+static void check_linger(void)
+{
+	struct event_base *base = event_base_new();
+	struct timeval ms1 = { 0, 1000 };
+	struct evpool *pool = NULL;
+	struct event *other;
+	double t0;
+	int rc, idle;
+
+	if (!base || evpool_new(&pool, base, NULL) != 0)
+		bail("linger: no base or pool");
+	other = event_new(base, -1, EV_PERSIST, other_cb, NULL);
+	if (!other || event_add(other, &ms1))
+		bail("linger: event_add");
+	/* Once the loop has run, before any job: the other event and any
+	 * the pool keeps; the mailbox's is not among them. */
+	event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	idle = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+	counts_reset(main_tid);
+	submit_many(pool, NULL, 1, NULL);
+	ok(loop_until_total(base, 1, 10000),
+	   "linger: with another event on the base, a job is delivered");
+	rc = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+	ok(rc > idle, "linger: after the delivery the pool's event stays added "
+	   "beside the other one, no epoll_ctl per job (%d events, %d before)",
+	   rc, idle);
+	tap_sleep_ms(5);	/* its mailbox lingers now */
+	counts_reset(main_tid);
+	submit_many(pool, NULL, 3, NULL);
+	ok(loop_until_total(base, 3, 10000) && exactly_once(3) &&
+		   atomic_load(&C.off_thread) == 0,
+	   "linger: jobs submitted after the last delivery still arrive, once each");
+	event_del(other);
+	t0 = tap_now_ms();
+	rc = event_base_dispatch(base);
+	ok(rc >= 0 && tap_now_ms() - t0 < 5000 &&
+		   event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED) == 0,
+	   "linger: once the other event is gone, dispatch returns and the pool "
+	   "leaves no event (%.0f ms)", tap_now_ms() - t0);
+	event_free(other);
+	evpool_free(pool);
+	event_base_free(base);
+}
+
 int main(void)
 {
 	struct event_base *base;
@@ -326,7 +391,7 @@ int main(void)
 	struct evpool_job_spec spec;
 	struct drainer d;
 
-	plan(3 * PER_MODE + 8);
+	plan(3 * PER_MODE + 12);
 	tap_watchdog(60, "notify");
 	main_tid = pthread_self();
 	base = event_base_new();
@@ -406,6 +471,9 @@ int main(void)
 	ok(atomic_load(&C.total) == 1 && atomic_load(&C.off_thread) == 0,
 	   "its base's loop does, once, on the loop thread");
 	evpool_job_unref(job);
+
+	tap_watchdog(30, "notify: linger");
+	check_linger();
 
 	tap_watchdog(20, "notify: final evpool_free");
 	evpool_free(pool);
