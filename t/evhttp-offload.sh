@@ -67,7 +67,8 @@ for mode in thread process; do
 	# also hold a few it took ahead), the rest are refused at once.
 	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000" >"$TMP/a" &
 	pids=$!
-	sleep 0.1
+	# not a fixed sleep: a loaded machine may take longer to get it there
+	wait_stat in_flight 1
 	for k in 1 2 3 4 5 6 7 8; do
 		"${C[@]}" -o /dev/null -w '%{http_code}\n' --data-binary x \
 			"$B/work?ms=5&deadline=100" >"$TMP/c$k" &
@@ -92,7 +93,7 @@ for mode in thread process; do
 	# SIGINT with a request in flight: answered, then a clean exit
 	"${C[@]}" --data-binary 'last words' "$B/work?ms=200" >"$TMP/last" &
 	pl=$!
-	sleep 0.1
+	wait_stat in_flight 1
 	kill -INT $SPID
 	wait $pl
 	wait $SPID
