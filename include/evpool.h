@@ -21,6 +21,13 @@
  *     EVPOOL_SUBMIT_BLOCK).  When one of those is called on a loop thread of
  *     the pool, it delivers that loop's pending completions while it waits,
  *     so it cannot deadlock on a completion that only the loop could deliver.
+ *     A base whose loop has never run counts as the loop of the thread that
+ *     first submitted to it (for the pool's own base: the thread that called
+ *     evpool_new()), so a program that never calls event_base_dispatch()
+ *     gets its callbacks from its waits too; once the loop runs, its thread
+ *     takes over.  A wait that delivers returns only after the completion
+ *     callback of what it waited for has run (a job, a map), as
+ *     multiprocessing's AsyncResult.wait() does.
  *
  * ERRORS
  *  Functions return 0 (or a count) on success and a negative errno value on

@@ -29,6 +29,7 @@ dist_man_MANS += \
 	man/evpool_config_set_remote_reconnect.3 \
 	man/evpool_config_set_remote_redelivery.3 \
 	man/evpool_config_set_result_free.3 \
+	man/evpool_config_set_worker_init.3 \
 	man/evpool_config_set_worker_rlimit.3 \
 	man/evpool_config_set_workers.3 \
 	man/evpool_config_usage.3 \

@@ -8,7 +8,8 @@ EVPOOL_PY_TESTS = \
 	t/queues \
 	t/env \
 	t/scoped \
-	t/results
+	t/results \
+	t/contract
 
 check_PROGRAMS += $(EVPOOL_PY_TESTS)
 TESTS += $(EVPOOL_PY_TESTS)
@@ -43,3 +44,9 @@ t_scoped_LDADD = $(EVPOOL_TEST_LDADD)
 t_results_SOURCES = t/results.c $(EVPOOL_TAP_SOURCES)
 t_results_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_results_LDADD = $(EVPOOL_TEST_LDADD)
+
+# Issue 15's contract points (waits before dispatch, duplicates,
+# FIRST_EXCEPTION, NULL arg in process mode, failing initializers).
+t_contract_SOURCES = t/contract.c $(EVPOOL_TAP_SOURCES)
+t_contract_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_contract_LDADD = $(EVPOOL_TEST_LDADD)

@@ -138,6 +138,10 @@ typedef void (*evpool_worker_fn)(void *arg);
  */
 typedef void (*evpool_free_fn)(void *result);
 
+/** Worker initializer that can fail: return 0 when the worker is ready,
+ *  anything else when it cannot run jobs (evpool_config_set_worker_init()). */
+typedef int (*evpool_worker_init_fn)(void *arg);
+
 /* ------------------------------------------------------------------------ */
 /** @name Configuration */
 
@@ -259,10 +263,31 @@ EVPOOL_API int evpool_config_set_result_free(struct evpool_config *cfg,
 
 /**
  * Run @p init (with @p arg) in each new worker before its first job and
- * @p fini when it exits.  Either may be NULL.
+ * @p fini when it exits.  Either may be NULL.  An initializer that can fail
+ * is set with evpool_config_set_worker_init() instead; the last of the two
+ * calls wins.
+ * @return 0, or -EINVAL (NULL @p cfg).
  */
 EVPOOL_API int evpool_config_set_initializer(struct evpool_config *cfg,
 					     evpool_worker_fn init,
+					     evpool_worker_fn fini, void *arg);
+
+/**
+ * Like evpool_config_set_initializer(), with an initializer that reports
+ * failure (multiprocessing's initializer that raises): @p init returns 0
+ * when the worker is ready, nonzero when it is not (a per-worker database
+ * connection that does not open).  In both modes a worker whose initializer
+ * failed runs no job: each job it takes ends with EVPOOL_ESPAWN (its
+ * completion callback runs as always) after one more try of the
+ * initializer, so a worker whose resource comes back recovers.  In thread
+ * mode the worker thread stays and tries again per job; in process mode the
+ * worker process exits and a new one is started for the next job.  @p fini
+ * runs only in a worker whose initializer succeeded.  Called in the worker
+ * (thread or process), never on the loop.  @p init or @p fini may be NULL.
+ * @return 0, or -EINVAL (NULL @p cfg).
+ */
+EVPOOL_API int evpool_config_set_worker_init(struct evpool_config *cfg,
+					     evpool_worker_init_fn init,
 					     evpool_worker_fn fini, void *arg);
 
 /** The job function used when a submit names none (spec.fn == NULL). */
@@ -423,10 +448,12 @@ struct evpool_job_spec {
 
 /**
  * Submit @p fn(@p arg) with priority 0 on the pool's base; @p done(job,
- * @p done_arg) runs on the loop thread when it has finished.  Thread mode
- * only (a process pool needs byte input: use evpool_submit_job()).
- * @return 0; -EINVAL (NULL pool, no fn and no default function, process
- *         mode); -EAGAIN (queue full); -ESHUTDOWN (pool closed); -ENOMEM.
+ * @p done_arg) runs on the loop thread when it has finished.  A process
+ * pool takes it with @p arg NULL (no pointer crosses; the job sees no
+ * input); for input there, use evpool_submit_job() with spec.input.
+ * @return 0; -EINVAL (NULL pool, no fn and no default function, a non-NULL
+ *         @p arg in process mode); -EAGAIN (queue full); -ESHUTDOWN (pool
+ *         closed); -ENOMEM.
  */
 EVPOOL_API int evpool_submit(struct evpool *pool, evpool_fn fn, void *arg,
 			     evpool_done_cb done, void *done_arg);
@@ -509,7 +536,9 @@ EVPOOL_API int evpool_job_successful(const struct evpool_job *job);
 
 /**
  * BLOCKING.  Wait until the job has finished.  The completion callback runs
- * on the loop thread, before or after this returns.
+ * on the loop thread: called there (see the contract, 4.) this delivers it
+ * and returns after it has run; on another thread, the callback may run
+ * before or after this returns.
  * @param timeout_ms  -1 waits for ever, 0 polls.
  * @return 0, -ETIMEDOUT, or -EINVAL; -EDEADLK (at once, with a message) when
  *         it could never end: a job waiting for itself, or a job of the pool

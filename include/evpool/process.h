@@ -52,7 +52,8 @@ extern "C" {
  *    before the fork, so workers do not write it again;
  *  - the initializer and finalizer (evpool_config_set_initializer()) run in
  *    each worker process (after its resource limits are applied), not in the
- *    host; a worker whose initializer crashes fails its jobs with
+ *    host; a worker whose initializer crashes or reports failure
+ *    (evpool_config_set_worker_init()) fails its jobs with
  *    EVPOOL_ESPAWN, one whose initializer never returns is killed by
  *    evpool_terminate() / evpool_free() instead of holding them;
  *  - workers ignore SIGINT, SIGQUIT and SIGHUP (the terminal's signals are

@@ -260,7 +260,10 @@ EVPOOL_API int evpool_map_ready(const struct evpool_map *map);
 /** 1 if every item succeeded, 0 if one failed, EVPOOL_ENOTREADY before it
  *  is ready (Python raises ValueError), -EINVAL for NULL. */
 EVPOOL_API int evpool_map_successful(const struct evpool_map *map);
-/** BLOCKING.  Wait until ready (-1: for ever, 0: poll).
+/** BLOCKING.  Wait until ready (-1: for ever, 0: poll).  On the thread that
+ *  delivers the map's callback (its base's loop thread, or while that loop
+ *  has never run, the submitting thread) it returns after the callback has
+ *  run, as Python's map_async(callback).wait() does.
  *  @return 0, -ETIMEDOUT, -EINVAL; -EDEADLK (at once) from a job of the
  *  map's pool when a chunk is queued where no worker can ever take it (as
  *  evpool_job_wait()). */
@@ -380,8 +383,10 @@ EVPOOL_API void evpool_imap_free(struct evpool_imap *it);
 enum evpool_wait_for {
 	EVPOOL_FIRST_COMPLETED = 1, /**< any job has finished */
 	EVPOOL_FIRST_EXCEPTION = 2, /**< any job has finished with a nonzero
-				         status (cancel and timeout included),
-				         else all have finished */
+				         status other than -ECANCELED, else all
+				         have finished (Python's: a cancelled
+				         future is not an exception; a job
+				         timeout, -ETIMEDOUT, is one) */
 	EVPOOL_ALL_COMPLETED = 3,   /**< every job has finished */
 };
 
@@ -390,8 +395,11 @@ enum evpool_wait_for {
  * @p how holds or @p timeout_ms (-1: for ever) has passed.  Like Python it
  * does not fail on timeout: it returns how many jobs have finished; tell
  * done from not done with evpool_job_ready().  The jobs must belong to one
- * pool.
- * @return the number of finished jobs (0..n), or -EINVAL.
+ * pool.  A job given more than once counts once (Python's sets).  On the
+ * loop thread of the jobs' base (or, while that loop has never run, on the
+ * thread that submitted to it first) the wait delivers the base's
+ * completions meanwhile, as every blocking call of the library does.
+ * @return the number of distinct finished jobs (0..n), -EINVAL, -ENOMEM.
  */
 EVPOOL_API int evpool_wait(struct evpool_job *const *jobs, size_t n,
 			   enum evpool_wait_for how, int timeout_ms);
@@ -400,7 +408,8 @@ EVPOOL_API int evpool_wait(struct evpool_job *const *jobs, size_t n,
 struct evpool_as_completed;
 
 /** concurrent.futures.as_completed(jobs): takes a reference on each job
- *  (one pool).  @return 0, -EINVAL, -ENOMEM. */
+ *  (one pool).  A job given more than once is yielded once (bpo-20367).
+ *  @return 0, -EINVAL, -ENOMEM. */
 EVPOOL_API int evpool_as_completed(struct evpool_job *const *jobs, size_t n,
 				   struct evpool_as_completed **acp);
 /**

@@ -171,6 +171,17 @@ evpool_config_set_job_timeout(struct evpool_config *cfg, unsigned ms)
 	return 0;
 }
 
+static int
+set_hooks(struct evpool_config *cfg, evpool_worker_fn init,
+	  evpool_worker_init_fn init_checked, evpool_worker_fn fini, void *arg)
+{
+	cfg->init = init;
+	cfg->init_checked = init_checked;
+	cfg->fini = fini;
+	cfg->init_arg = arg;
+	return 0;
+}
+
 int
 evpool_config_set_job_deadline(struct evpool_config *cfg, unsigned ms)
 {
@@ -194,9 +205,25 @@ evpool_config_set_initializer(struct evpool_config *cfg, evpool_worker_fn init,
 			      evpool_worker_fn fini, void *arg)
 {
 	CHECK_CFG("evpool_config_set_initializer");
-	cfg->init = init;
-	cfg->fini = fini;
-	cfg->init_arg = arg;
+	return set_hooks(cfg, init, NULL, fini, arg);
+}
+
+int
+evpool_config_set_worker_init(struct evpool_config *cfg,
+			      evpool_worker_init_fn init, evpool_worker_fn fini,
+			      void *arg)
+{
+	CHECK_CFG("evpool_config_set_worker_init");
+	return set_hooks(cfg, NULL, init, fini, arg);
+}
+
+int
+evpool__run_initializer(const struct evpool_config *cfg)
+{
+	if (cfg->init_checked)
+		return cfg->init_checked(cfg->init_arg);
+	if (cfg->init)
+		cfg->init(cfg->init_arg);
 	return 0;
 }
 

@@ -127,6 +127,7 @@ struct evpool_config {
 	unsigned job_deadline_ms;	/* 0: none; from the submit */
 	evpool_free_fn result_free;	/* default free fn of pointer results */
 	evpool_worker_fn init;
+	evpool_worker_init_fn init_checked; /* set: replaces init */
 	evpool_worker_fn fini;
 	void *init_arg;
 	evpool_fn default_fn;
@@ -210,8 +211,17 @@ struct evpool__mailbox {
 	atomic_bool awake;		/* a drain will look at head: no fd write */
 	unsigned spin_ns;		/* adaptive loop-side spin budget */
 	unsigned spin_probe;		/* drains since the budget hit 0 */
-	atomic_bool loop_known;
-	pthread_t loop_thread;		/* last thread that delivered here */
+	/* The thread that delivers here: the last one that ran this base's
+	 * loop or drained it (a token: the address of a thread-local), NULL
+	 * while the base has never run.  creator: the thread that made the
+	 * mailbox, which a blocking wait treats as the base's own thread
+	 * until the loop has run (see evpool__mailbox_delivers_here()). */
+	_Atomic(const void *) owner;
+	const void *creator;
+	/* The thread delivering now (NULL: none): two threads never drain
+	 * one mailbox at once (a waiter that adopted a never-run base, and
+	 * the loop that starts later on another thread). */
+	_Atomic(const void *) drainer;
 	struct evpool__mailbox *next;	/* pool->mailboxes */
 	/* Workers write it per job; the loop's own fields above are kept
 	 * off its line.  The pool is read from here by every job's finisher
@@ -241,6 +251,13 @@ EVPOOL__INTERNAL void evpool__mailbox_push(struct evpool__mailbox *mb,
 EVPOOL__INTERNAL int evpool__mailbox_drain(struct evpool__mailbox *mb);
 /** True if the calling thread is the known loop thread of @p mb. */
 EVPOOL__INTERNAL bool evpool__mailbox_is_mine(struct evpool__mailbox *mb);
+/** True if a blocking wait in the calling thread must deliver @p mb's
+ *  completions: it is the base's known loop thread, or the base's loop has
+ *  never run and this thread made the mailbox (first submitted for that
+ *  base; for the pool's own base, called evpool_new()). */
+EVPOOL__INTERNAL bool evpool__mailbox_delivers_here(struct evpool__mailbox *mb);
+/** True if no loop has run or drained @p mb yet. */
+EVPOOL__INTERNAL bool evpool__mailbox_unowned(struct evpool__mailbox *mb);
 
 /* ---- jobs (job.c) ------------------------------------------------------- */
 
@@ -682,6 +699,8 @@ struct evpool__worker {
 	bool released;			/* see evpool__worker_release() */
 	unsigned spin_ns;		/* its spin budget (worker.c) */
 	unsigned spin_probe;		/* idle turns without a spin */
+	bool init_failed;		/* thread mode: no initializer has
+					 * succeeded yet (tried again per job) */
 };
 
 /**
@@ -693,6 +712,10 @@ struct evpool__worker {
  * worker loop does it after run() otherwise.  Worker thread only.
  */
 EVPOOL__INTERNAL void evpool__worker_release(struct evpool__worker *w);
+
+/** Run the configured worker initializer.  @return 0, or its nonzero
+ *  status (an evpool_worker_init_fn that failed). */
+EVPOOL__INTERNAL int evpool__run_initializer(const struct evpool_config *cfg);
 
 /** Make sure work gets picked up after a push (q->mu held). */
 EVPOOL__INTERNAL int evpool__queue_kick(struct evpool_queue *q);

@@ -480,10 +480,18 @@ evpool_job_successful(const struct evpool_job *job)
 	return job->status == 0;
 }
 
+/* Done, and on the thread that delivers it, its callback called (for a job
+ * with an extension, which records that; a plain job's completion is
+ * delivered by the wait's last drain). */
 static bool
 wait_pred(void *arg)
 {
-	return job_is_done(arg);
+	struct evpool_job *job = arg;
+
+	return job_is_done(job) &&
+	       (!job->done || !evpool__job_ext(job) ||
+		evpool__job_flag(job, EVPOOL__JF_DELIVERED) ||
+		!evpool__mailbox_delivers_here(job->mb));
 }
 
 int
@@ -491,7 +499,7 @@ evpool_job_wait(struct evpool_job *job, int timeout_ms)
 {
 	if (!job)
 		return evpool__err(-EINVAL, "evpool_job_wait: NULL job");
-	if (job_is_done(job))
+	if (wait_pred(job))
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;

@@ -94,15 +94,17 @@ make_notify_fds(enum evpool_notify how, int *rfd, int *wfd)
 	return 0;
 }
 
+/* A thread's token: the address of a thread-local, unique among the live
+ * threads. */
+static __thread char thread_token;
+
 static void
 mailbox_note_thread(struct evpool__mailbox *mb)
 {
-	if (!atomic_load_explicit(&mb->loop_known, memory_order_relaxed) ||
-	    !pthread_equal(mb->loop_thread, pthread_self())) {
-		mb->loop_thread = pthread_self();
-		atomic_store_explicit(&mb->loop_known, true,
+	if (atomic_load_explicit(&mb->owner, memory_order_relaxed) !=
+	    &thread_token)
+		atomic_store_explicit(&mb->owner, &thread_token,
 				      memory_order_release);
-	}
 }
 
 /* Made active when the mailbox is created: the base's next loop iteration
@@ -148,6 +150,7 @@ evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 		return evpool__err(-ENOMEM, "mailbox: out of memory");
 	mb->pool = pool;
 	mb->base = base;
+	mb->creator = &thread_token;
 	r = make_notify_fds(pool->cfg.notify, &mb->rfd, &mb->wfd);
 	if (r < 0) {
 		free(mb);
@@ -301,8 +304,23 @@ evpool__mailbox_push(struct evpool__mailbox *mb, struct evpool__node *node)
 bool
 evpool__mailbox_is_mine(struct evpool__mailbox *mb)
 {
-	return atomic_load_explicit(&mb->loop_known, memory_order_acquire) &&
-	       pthread_equal(mb->loop_thread, pthread_self());
+	return atomic_load_explicit(&mb->owner, memory_order_acquire) ==
+	       &thread_token;
+}
+
+bool
+evpool__mailbox_unowned(struct evpool__mailbox *mb)
+{
+	return atomic_load_explicit(&mb->owner, memory_order_acquire) == NULL;
+}
+
+bool
+evpool__mailbox_delivers_here(struct evpool__mailbox *mb)
+{
+	const void *o = atomic_load_explicit(&mb->owner, memory_order_acquire);
+
+	return mb->base &&
+	       (o == &thread_token || (!o && mb->creator == &thread_token));
 }
 
 /* Take the whole stack, reversed to FIFO, onto the end of mb->local. */
@@ -373,8 +391,22 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 	struct evpool *prev_delivering = evpool__tls_delivering;
 	int jobs = 0, rounds = 0;
 	long held = 0;		/* delivered, not yet released from the hold */
-	bool outer;
+	bool outer, claimed = false;
 
+	/* One drainer at a time; a nested drain (a callback that waits) is
+	 * the same thread's and goes on.  Another thread delivering now
+	 * (a waiter that adopted a never-run base while its loop starts
+	 * elsewhere) finishes the batch: the fd stays readable for us. */
+	if (atomic_load_explicit(&mb->drainer, memory_order_relaxed) !=
+	    &thread_token) {
+		const void *none = NULL;
+
+		if (!atomic_compare_exchange_strong_explicit(
+			    &mb->drainer, &none, &thread_token,
+			    memory_order_acquire, memory_order_relaxed))
+			return 0;
+		claimed = true;
+	}
 	mailbox_note_thread(mb);
 	/* Awake from here to the last look at the stack: workers that push
 	 * meanwhile write no fd (a system call each, and the batch is taken
@@ -451,6 +483,8 @@ evpool__mailbox_drain(struct evpool__mailbox *mb)
 			notify_write(mb);
 	}
 	evpool__tls_delivering = prev_delivering;
+	if (claimed)
+		atomic_store_explicit(&mb->drainer, NULL, memory_order_release);
 	if (evpool__tls_free_deferred == pool && !prev_delivering) {
 		evpool__tls_free_deferred = NULL;
 		evpool_free(pool);

@@ -47,25 +47,35 @@ evpool__pool_wake(struct evpool *pool)
 
 #define WAIT_MAX_LOOPS 16
 
+/* The mailboxes whose completions a wait in this thread delivers. */
+static unsigned
+mailboxes_here(struct evpool *pool, struct evpool__mailbox **mine)
+{
+	struct evpool__mailbox *mb;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&pool->mu);
+	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
+		if (evpool__mailbox_delivers_here(mb))
+			mine[n++] = mb;
+	pthread_mutex_unlock(&pool->mu);
+	return n;
+}
+
 int
 evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 		  int timeout_ms)
 {
-	struct evpool__mailbox *mine[WAIT_MAX_LOOPS], *mb;
+	struct evpool__mailbox *mine[WAIT_MAX_LOOPS];
 	struct pollfd pfd[WAIT_MAX_LOOPS];
 	uint64_t deadline = evpool__deadline_ns(timeout_ms);
-	unsigned n = 0;
+	unsigned n;
 	int r = 0;
 
 	if (evpool__inherited(pool))
 		return evpool__err(-ESHUTDOWN,
 				   "the pool was inherited across fork()");
-	pthread_mutex_lock(&pool->mu);
-	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
-		if (evpool__mailbox_is_mine(mb))
-			mine[n++] = mb;
-	pthread_mutex_unlock(&pool->mu);
-
+	n = mailboxes_here(pool, mine);
 	if (n == 0) {
 		pthread_mutex_lock(&pool->wait_mu);
 		atomic_fetch_add(&pool->nwaiters, 1);
@@ -81,15 +91,24 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 		pthread_mutex_unlock(&pool->wait_mu);
 		return r;
 	}
-	/* On a loop thread: deliver its completions while we wait. */
+	/* On a loop thread, or the thread of a base whose loop has never
+	 * run: deliver its completions while we wait, so a wait returns with
+	 * the callbacks of what it waited for run.  The set is looked at
+	 * again each round: a loop that starts on another thread takes its
+	 * base over. */
 	for (;;) {
 		uint64_t now;
 		int ms;
 
 		for (unsigned i = 0; i < n; i++)
 			evpool__mailbox_drain(mine[i]);
-		if (done(arg))
+		if (done(arg)) {
+			/* A completion counts as done a moment before it is
+			 * pushed: take what has landed since. */
+			for (unsigned i = 0; i < n; i++)
+				evpool__mailbox_drain(mine[i]);
 			return 0;
+		}
 		now = evpool__now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
@@ -103,6 +122,7 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 			pfd[i].events = POLLIN;
 		}
 		poll(pfd, n, ms);
+		n = mailboxes_here(pool, mine);
 	}
 }
 
@@ -502,9 +522,10 @@ evpool_submit(struct evpool *pool, evpool_fn fn, void *arg, evpool_done_cb done,
 		return submit_commit(pool, pool->dq, pool->mb_main, job, 0, 0,
 				     NULL);
 	}
-	if (pool && pool->cfg.mode == EVPOOL_MODE_PROCESS)
+	/* A process pool takes no pointer; with none, nothing crosses. */
+	if (pool && pool->cfg.mode == EVPOOL_MODE_PROCESS && arg)
 		return evpool__err(-EINVAL,
-				   "evpool_submit: process-mode pools take byte input; use evpool_submit_job()");
+				   "evpool_submit: process-mode pools take byte input, not a pointer; use evpool_submit_job() with spec.input");
 	return evpool__submit(pool, &(struct evpool_job_spec){
 					    .fn = fn,
 					    .arg = arg,
@@ -740,7 +761,7 @@ evpool_free(struct evpool *pool)
 
 	/* Every job is finished and pushed: deliver what is owed. */
 	for (mb = pool->mailboxes; mb; mb = mb->next) {
-		if (!atomic_load(&mb->loop_known) || evpool__mailbox_is_mine(mb)) {
+		if (evpool__mailbox_unowned(mb) || evpool__mailbox_is_mine(mb)) {
 			while (atomic_load(&mb->outstanding) > 0)
 				evpool__mailbox_drain(mb);
 		} else {

@@ -102,10 +102,11 @@ evpool__cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t deadline)
 static int
 thread_worker_start(struct evpool__worker *w)
 {
-	struct evpool_config *cfg = &w->q->pool->cfg;
-
-	if (cfg->init)
-		cfg->init(cfg->init_arg);
+	/* A worker whose initializer failed stays, and fails the jobs it
+	 * takes with EVPOOL_ESPAWN (trying the initializer again first), as
+	 * a process worker that cannot be started does: jobs are not left
+	 * queued for a worker that will never come. */
+	w->init_failed = evpool__run_initializer(&w->q->pool->cfg) != 0;
 	return 0;
 }
 
@@ -114,7 +115,7 @@ thread_worker_stop(struct evpool__worker *w)
 {
 	struct evpool_config *cfg = &w->q->pool->cfg;
 
-	if (cfg->fini)
+	if (cfg->fini && !w->init_failed)
 		cfg->fini(cfg->init_arg);
 }
 
@@ -137,6 +138,13 @@ thread_run(struct evpool__worker *w, struct evpool_job *job)
 	evpool_fn fn = job->fn;
 	int status;
 
+	if (evpool__unlikely(w->init_failed) &&
+	    (w->init_failed = evpool__run_initializer(&pool->cfg) != 0)) {
+		if (evpool__job_claim(job, EVPOOL__RUNNING))
+			evpool__job_complete(job, EVPOOL__FIN_ERROR,
+					     EVPOOL_ESPAWN);
+		return;
+	}
 	if (timed && evpool__timer_arm(pool, job) < 0) {
 		if (evpool__job_claim(job, EVPOOL__RUNNING))
 			evpool__job_complete(job, EVPOOL__FIN_ERROR,

@@ -211,8 +211,10 @@ evpool__proc_child_main(const struct evpool__child_fds *fds,
 	child_rlimits(cfg);
 	evpool__ring_init(&ch.down, &shm->down, shm->down_data, false);
 	evpool__ring_init(&ch.up, &shm->up, shm->up_data, true);
-	if (cfg->init)
-		cfg->init(cfg->init_arg);
+	/* An initializer that fails: the worker never says READY, and the
+	 * host fails the jobs meant for it with EVPOOL_ESPAWN. */
+	if (evpool__run_initializer(cfg) != 0)
+		_exit(EVPOOL__EXIT_INIT_FAILED);
 	child_put(&ch, EVPOOL__W_READY, (int32_t)getpid(), 0, NULL, 0);
 
 	for (;;) {

@@ -100,6 +100,9 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+/* A worker process's exit status when its initializer reported failure. */
+#define EVPOOL__EXIT_INIT_FAILED 78
+
 /* ---- wire format (wire.c) ------------------------------------------------ */
 
 /*

@@ -165,6 +165,9 @@ describe_status(char *buf, size_t n, int status)
 		snprintf(buf, n, "unknown status");
 	else if (WIFSIGNALED(status))
 		snprintf(buf, n, "killed by signal %d", WTERMSIG(status));
+	else if (WIFEXITED(status) &&
+		 WEXITSTATUS(status) == EVPOOL__EXIT_INIT_FAILED)
+		snprintf(buf, n, "the initializer failed");
 	else if (WIFEXITED(status))
 		snprintf(buf, n, "exit status %d", WEXITSTATUS(status));
 	else

@@ -11,11 +11,16 @@
  * The cost is a scan of the handles per wakeup, fine for the handfuls that
  * these calls are used with.  as_completed yields the jobs in the order it
  * sees them finish: those already finished first, in array order.  The
- * jobs must belong to one pool, whose wakeups we wait on.
+ * jobs must belong to one pool, whose wakeups we wait on.  A job given
+ * twice counts once (Python's sets; bpo-20367): both calls work on the
+ * distinct jobs, in the order of their first appearance.  FIRST_EXCEPTION
+ * ignores cancelled jobs, as CPython's does.
  */
 #include "pyapi/pyapi-internal.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +45,75 @@ check_jobs(const char *who, struct evpool_job *const *jobs, size_t n,
 	return 0;
 }
 
+struct job_pos {
+	struct evpool_job *job;
+	size_t i;
+};
+
+static int
+job_pos_cmp(const void *a, const void *b)
+{
+	const struct job_pos *x = a, *y = b;
+	uintptr_t p = (uintptr_t)x->job, q = (uintptr_t)y->job;
+
+	if (p != q)
+		return p < q ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* The distinct jobs of @p jobs, in the order of their first appearance.
+ * *@p outp is @p jobs itself when none repeats, else an array to free().
+ * @return the number of distinct jobs, or -ENOMEM. */
+static ptrdiff_t
+distinct_jobs(const char *who, struct evpool_job *const *jobs, size_t n,
+	      struct evpool_job *const **outp)
+{
+	struct evpool_job **out;
+	struct job_pos *pos;
+	bool *keep;
+	size_t m = 0;
+
+	*outp = jobs;
+	if (n < 2)
+		return (ptrdiff_t)n;
+	if (n <= 32) {
+		/* Few: compare pairs, no allocation unless one repeats. */
+		bool dup = false;
+
+		for (size_t i = 1; i < n && !dup; i++)
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = jobs[i] == jobs[j];
+		if (!dup)
+			return (ptrdiff_t)n;
+	}
+	pos = malloc(n * sizeof(*pos));
+	keep = calloc(n, sizeof(*keep));
+	out = malloc(n * sizeof(*out));
+	if (!pos || !keep || !out) {
+		free(pos);
+		free(keep);
+		free(out);
+		return evpool__err(-ENOMEM, "%s: out of memory", who);
+	}
+	for (size_t i = 0; i < n; i++)
+		pos[i] = (struct job_pos){ jobs[i], i };
+	qsort(pos, n, sizeof(*pos), job_pos_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (i == 0 || pos[i].job != pos[i - 1].job)
+			keep[pos[i].i] = true;
+	free(pos);
+	for (size_t i = 0; i < n; i++)
+		if (keep[i])
+			out[m++] = jobs[i];
+	free(keep);
+	if (m == n) {
+		free(out);
+		return (ptrdiff_t)n;
+	}
+	*outp = out;
+	return (ptrdiff_t)m;
+}
+
 struct wait_for {
 	struct evpool_job *const *jobs;
 	size_t n;
@@ -60,7 +134,10 @@ wait_met(void *arg)
 		if (st == EVPOOL_ENOTREADY)
 			continue;
 		w->done++;
-		if (st != 0)
+		/* Python's FIRST_EXCEPTION: a cancelled future is not an
+		 * exception.  A timeout is (the job did not give its result:
+		 * pebble's futures raise TimeoutError). */
+		if (st != 0 && st != -ECANCELED)
 			failed = true;
 	}
 	switch (w->how) {
@@ -78,7 +155,9 @@ evpool_wait(struct evpool_job *const *jobs, size_t n, enum evpool_wait_for how,
 	    int timeout_ms)
 {
 	struct wait_for w = { jobs, n, how, 0 };
+	struct evpool_job *const *uniq;
 	struct evpool *pool;
+	ptrdiff_t m;
 	int r;
 
 	if (how != EVPOOL_FIRST_COMPLETED && how != EVPOOL_FIRST_EXCEPTION &&
@@ -91,9 +170,16 @@ evpool_wait(struct evpool_job *const *jobs, size_t n, enum evpool_wait_for how,
 	r = check_jobs("evpool_wait", jobs, n, &pool);
 	if (r < 0)
 		return r;
+	m = distinct_jobs("evpool_wait", jobs, n, &uniq);
+	if (m < 0)
+		return (int)m;
+	w.jobs = uniq;
+	w.n = (size_t)m;
 	if (!wait_met(&w) && timeout_ms != 0)
 		evpool__pool_wait(pool, wait_met, &w, timeout_ms);
 	wait_met(&w);
+	if (uniq != jobs)
+		free((void *)uniq);
 	return (int)(w.done > INT32_MAX ? INT32_MAX : w.done);
 }
 
@@ -110,7 +196,9 @@ evpool_as_completed(struct evpool_job *const *jobs, size_t n,
 		    struct evpool_as_completed **acp)
 {
 	struct evpool_as_completed *ac;
+	struct evpool_job *const *uniq;
 	struct evpool *pool;
+	ptrdiff_t m;
 	int r;
 
 	if (!acp)
@@ -120,13 +208,21 @@ evpool_as_completed(struct evpool_job *const *jobs, size_t n,
 		return r;
 	if (n > (SIZE_MAX - sizeof(*ac)) / sizeof(ac->jobs[0]))
 		return evpool__err(-ENOMEM, "evpool_as_completed: too many jobs");
-	ac = malloc(sizeof(*ac) + n * sizeof(ac->jobs[0]));
-	if (!ac)
+	m = distinct_jobs("evpool_as_completed", jobs, n, &uniq);
+	if (m < 0)
+		return (int)m;
+	ac = malloc(sizeof(*ac) + (size_t)m * sizeof(ac->jobs[0]));
+	if (!ac) {
+		if (uniq != jobs)
+			free((void *)uniq);
 		return evpool__err(-ENOMEM, "evpool_as_completed: out of memory");
+	}
 	ac->pool = pool;
-	ac->n = ac->left = n;
-	for (size_t i = 0; i < n; i++)
-		ac->jobs[i] = evpool__job_ref(jobs[i]);
+	ac->n = ac->left = (size_t)m;
+	for (size_t i = 0; i < (size_t)m; i++)
+		ac->jobs[i] = evpool__job_ref(uniq[i]);
+	if (uniq != jobs)
+		free((void *)uniq);
 	if (pool)
 		evpool__pool_pin(pool);
 	*acp = ac;

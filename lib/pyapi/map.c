@@ -156,6 +156,7 @@ struct evpool_map {
 	atomic_bool abandoned;		/* the submit failed: owe nothing */
 	atomic_size_t pending;		/* chunks unfinished (+1 submitting) */
 	atomic_bool done;
+	atomic_bool delivered;		/* the callback has been called */
 	pthread_mutex_t mu;		/* jobs[], nfailed, err_* */
 	size_t nfailed;
 	size_t err_index;		/* SIZE_MAX: none */
@@ -212,6 +213,7 @@ map_call(struct evpool__call *call)
 
 	cb = m->err_index == SIZE_MAX || !m->error_callback
 	     ? m->callback : m->error_callback;
+	atomic_store_explicit(&m->delivered, true, memory_order_release);
 	if (cb)
 		cb(m, m->cb_arg);
 	evpool_map_unref(m); /* the reference the callback held */
@@ -619,10 +621,17 @@ map_is_done(const struct evpool_map *m)
 				    memory_order_acquire);
 }
 
+/* Done, and on the thread that delivers its callback, the callback called
+ * (multiprocessing's map_async(callback).wait() returns after it). */
 static bool
 map_wait_pred(void *arg)
 {
-	return map_is_done(arg);
+	struct evpool_map *m = arg;
+
+	return map_is_done(m) &&
+	       (!m->deliver ||
+		atomic_load_explicit(&m->delivered, memory_order_acquire) ||
+		!evpool__mailbox_delivers_here(m->mb));
 }
 
 /* Called from a job of the map's pool: a chunk still queued on the
@@ -651,7 +660,7 @@ evpool_map_wait(struct evpool_map *m, int timeout_ms)
 {
 	if (!m)
 		return evpool__err(-EINVAL, "evpool_map_wait: NULL map");
-	if (map_is_done(m))
+	if (map_wait_pred(m))
 		return 0;
 	if (timeout_ms == 0)
 		return -ETIMEDOUT;

@@ -251,9 +251,9 @@ evpool_submit_to(struct evpool *pool, const char *queue, evpool_fn fn,
 	spec.queue = evpool_queue_find(pool, queue);
 	if (!spec.queue)
 		return -ENOENT;
-	if (pool->cfg.mode == EVPOOL_MODE_PROCESS)
+	if (pool->cfg.mode == EVPOOL_MODE_PROCESS && arg)
 		return evpool__err(-EINVAL,
-				   "evpool_submit_to: process-mode pools take byte input; use evpool_submit_job() with spec.queue");
+				   "evpool_submit_to: process-mode pools take byte input, not a pointer; use evpool_submit_job() with spec.queue and spec.input");
 	return evpool__err_as(evpool_submit_job(pool, &spec, NULL),
 			      "evpool_submit_to");
 }
