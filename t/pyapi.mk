@@ -13,7 +13,7 @@ EVPOOL_PY_TESTS = \
 
 check_PROGRAMS += $(EVPOOL_PY_TESTS)
 TESTS += $(EVPOOL_PY_TESTS)
-noinst_HEADERS += t/pyutil.h
+noinst_HEADERS += t/pyutil.h t/ignored.h
 
 t_apply_SOURCES = t/apply.c $(EVPOOL_TAP_SOURCES)
 t_apply_CFLAGS = $(EVPOOL_T_CFLAGS)

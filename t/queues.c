@@ -335,12 +335,18 @@ run_mode(const struct py_mode *m)
 	/* free with jobs still queued in a named queue */
 	py_path(gate, sizeof(gate), "gate-hold");
 	unlink(gate);
-	if (evpool_queue_new(pool, "hold", 1, &q) < 0)
-		bail("queue hold: %s", evpool_errmsg());
-	evpool_queue_set_fn(q, py_task_fn);
-	for (int i = 0; i < 3; i++) {
-		tasks[i] = py_task_gated(i, gate, NULL);
-		put_task(q, &tasks[i]);
+	{
+		char hold_mark[200];
+
+		py_path(hold_mark, sizeof(hold_mark), "hold-started");
+		unlink(hold_mark);
+		if (evpool_queue_new(pool, "hold", 1, &q) < 0)
+			bail("queue hold: %s", evpool_errmsg());
+		evpool_queue_set_fn(q, py_task_fn);
+		for (int i = 0; i < 3; i++) {
+			tasks[i] = py_task_gated(i, gate, hold_mark);
+			put_task(q, &tasks[i]);
+		}
 	}
 	ok(tap_wait_until(qstats(q).running == 1, 10000),
 	   "%s: hold queue: 1 job runs, 2 wait", m->name);
@@ -348,9 +354,20 @@ run_mode(const struct py_mode *m)
 	is_int(-ESHUTDOWN, evpool_queue_new(pool, "late", 1, NULL),
 	       "%s: add_queue on a closed pool: -ESHUTDOWN", m->name);
 	py_touch(gate);
-	evpool_free(pool);
-	ok(1, "%s: evpool_free with jobs and results left in named queues returns",
-	   m->name);
+	{
+		char hold_mark[200];
+		double t0 = tap_now_ms();
+
+		py_path(hold_mark, sizeof(hold_mark), "hold-started");
+		evpool_free(pool);
+		/* The running job finished; the 2 queued ones were cancelled,
+		 * never started (evpool_free() cancels the queues first). */
+		ok(py_size(hold_mark) == 1 &&
+		   tap_now_ms() - t0 < 10000.0 * tap_slowdown(),
+		   "%s: evpool_free with jobs and results left in named queues "
+		   "returns, having run only the job that was running (%ld started)",
+		   m->name, py_size(hold_mark));
+	}
 }
 
 int
