@@ -75,7 +75,8 @@ void tap_sleep_ms(double ms);
  * 0 disarms.
  */
 void tap_watchdog(unsigned secs, const char *what);
-/** The factor tap_watchdog() applies (1, or more under a sanitizer). */
+/** The factor tap_watchdog() applies: 1, 4 under a sanitizer, or
+ *  EVPOOL_TEST_SLOWDOWN when that is larger (valgrind, a loaded machine). */
 unsigned tap_slowdown(void);
 
 /**
