@@ -899,9 +899,15 @@ static void test_rlimits(void)
 	if (r.len == sizeof(l))
 		memcpy(&l, r.bytes, sizeof(l));
 	rec_free(&r);
-	ok(l.nofile_cur == 64 && l.nofile_max == 64,
-	   "RLIMIT_NOFILE 64 applies in the worker (%llu/%llu)",
-	   (unsigned long long)l.nofile_cur, (unsigned long long)l.nofile_max);
+	if (getenv("EVPOOL_TEST_VALGRIND"))
+		/* valgrind keeps descriptors of its own above the limit and
+		 * reports its own RLIMIT_NOFILE to the program. */
+		skip(1, "RLIMIT_NOFILE under valgrind: it reports its own");
+	else
+		ok(l.nofile_cur == 64 && l.nofile_max == 64,
+		   "RLIMIT_NOFILE 64 applies in the worker (%llu/%llu)",
+		   (unsigned long long)l.nofile_cur,
+		   (unsigned long long)l.nofile_max);
 	ok(l.core_cur == 0, "RLIMIT_CORE 0 applies in the worker");
 #ifndef SANITIZED
 	ok(l.as_cur == (uint64_t)16 << 30, "RLIMIT_AS 16 GiB applies in the worker");
