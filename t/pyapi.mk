@@ -9,7 +9,9 @@ EVPOOL_PY_TESTS = \
 	t/env \
 	t/scoped \
 	t/results \
-	t/contract
+	t/contract \
+	t/port-libuv \
+	t/port-cpython
 
 check_PROGRAMS += $(EVPOOL_PY_TESTS)
 TESTS += $(EVPOOL_PY_TESTS)
@@ -50,3 +52,13 @@ t_results_LDADD = $(EVPOOL_TEST_LDADD)
 t_contract_SOURCES = t/contract.c $(EVPOOL_TAP_SOURCES)
 t_contract_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_contract_LDADD = $(EVPOOL_TEST_LDADD)
+
+# The peers' suites, ported (semantics only): libuv's test-threadpool*.c and
+# CPython's pool and concurrent.futures tests, each check naming its source.
+t_port_libuv_SOURCES = t/port-libuv.c $(EVPOOL_TAP_SOURCES)
+t_port_libuv_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_port_libuv_LDADD = $(EVPOOL_TEST_LDADD)
+
+t_port_cpython_SOURCES = t/port-cpython.c $(EVPOOL_TAP_SOURCES)
+t_port_cpython_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_port_cpython_LDADD = $(EVPOOL_TEST_LDADD)

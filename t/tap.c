@@ -99,16 +99,20 @@ void skip_all(const char *fmt, ...)
 }
 
 /* Print "ok N - name" or "not ok N - name"; the caller holds tap_mu. */
+/* A description carrying a "# TODO" directive marks a known failure (TAP):
+ * reported, not counted against the exit status. */
 static void tap_result(int pass, const char *fmt, va_list ap)
 {
+	char desc[1024] = "";
+
 	tap_run++;
-	if (!pass)
+	if (fmt != NULL && *fmt != '\0')
+		vsnprintf(desc, sizeof(desc), fmt, ap);
+	if (!pass && !strstr(desc, "# TODO"))
 		tap_failed++;
 	printf("%sok %lu", pass ? "" : "not ", tap_run);
-	if (fmt != NULL && *fmt != '\0') {
-		printf(" - ");
-		vprintf(fmt, ap);
-	}
+	if (desc[0])
+		printf(" - %s", desc);
 	printf("\n");
 }
 
