@@ -23,7 +23,7 @@
 #include "tap.h"
 #include "pyutil.h"
 
-#define PER_MODE 9
+#define PER_MODE 12
 
 static pthread_t main_tid;
 
@@ -259,6 +259,86 @@ run_mode(const struct py_mode *m)
 	event_base_free(base);
 }
 
+/* test-thread-name.c thread_name_threadpool: the pool's workers carry a
+ * name of their own ("libuv-worker" there; "<prefix>/<n>" here, "<prefix>/p<n>"
+ * for a worker process). */
+static int
+job_name(struct evpool_ctx *ctx)
+{
+	char name[32] = "";
+	FILE *f = fopen("/proc/thread-self/comm", "r");
+
+	if (!f)
+		f = fopen("/proc/self/comm", "r");
+	if (f) {
+		if (!fgets(name, sizeof(name), f))
+			name[0] = '\0';
+		fclose(f);
+	}
+	name[strcspn(name, "\n")] = '\0';
+	return evpool_ctx_set_result_bytes(ctx, name, strlen(name) + 1);
+}
+
+static void
+named_workers(const struct py_mode *m, struct event_base *base)
+{
+	struct evpool_config *cfg = evpool_config_new();
+	struct evpool *pool;
+	struct evpool_result res;
+	char want[32];
+
+	if (!cfg || evpool_config_set_name(cfg, "uvport") < 0)
+		bail("config: %s", evpool_errmsg());
+	if (py_pool_cfg(m->mode, base, cfg, &pool) < 0) {
+		skip(1, "%s", py_skip_reason);
+		evpool_config_free(cfg);
+		return;
+	}
+	evpool_config_free(cfg);
+	memset(&res, 0, sizeof(res));
+	evpool_apply(pool, job_name, NULL, &res);
+	snprintf(want, sizeof(want), "uvport/%s",
+		 m->mode == EVPOOL_MODE_THREAD ? "" : "p");
+	ok(res.status == 0 && res.data &&
+	   strncmp(res.data, want, strlen(want)) == 0,
+	   "%s: test-thread-name.c thread_name_threadpool: the worker is named "
+	   "\"%s\" (want \"%s<n>\")", m->name, res.data ? (const char *)res.data : "",
+	   want);
+	evpool_result_release(&res);
+	evpool_free(pool);
+}
+
+/* test-loop-alive.c loop_alive: work in flight keeps the loop alive, and
+ * only then. */
+static void
+loop_alive(const struct py_mode *m, struct event_base *base)
+{
+	struct evpool *pool;
+	struct py_task t = py_task_value(2);
+	struct done_rec d = { 0 };
+	int before, during, after, r;
+
+	if (py_pool(m->mode, base, 1, 0, &pool) < 0) {
+		skip(2, "%s", py_skip_reason);
+		return;
+	}
+	event_base_loop(base, EVLOOP_NONBLOCK); /* the pool's one-off events */
+	before = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+	if (submit(pool, &t, &d, NULL) < 0)
+		bail("submit: %s", evpool_errmsg());
+	during = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+	r = event_base_dispatch(base);
+	after = event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED);
+	ok(during > before,
+	   "%s: test-loop-alive.c loop_alive: a queued job keeps the loop "
+	   "alive (%d event(s) before, %d with the job)", m->name, before,
+	   during);
+	ok(r >= 0 && d.calls == 1 && after == 0,
+	   "%s: test-loop-alive.c loop_alive: dispatch returns once it is "
+	   "delivered, leaving the loop not alive (%d)", m->name, after);
+	evpool_free(pool);
+}
+
 int
 main(void)
 {
@@ -266,8 +346,14 @@ main(void)
 	tap_watchdog(120, "t/port-libuv");
 	py_dir_init("port-libuv");
 	plan(PER_MODE * PY_NMODES);
-	for (size_t i = 0; i < PY_NMODES; i++)
+	for (size_t i = 0; i < PY_NMODES; i++) {
+		struct event_base *base = event_base_new();
+
 		run_mode(&py_modes[i]);
+		loop_alive(&py_modes[i], base);
+		named_workers(&py_modes[i], base);
+		event_base_free(base);
+	}
 	py_dir_cleanup();
 	return tap_failures() ? 1 : 0;
 }
