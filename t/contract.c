@@ -242,7 +242,7 @@ waits_before_dispatch(const struct py_mode *m)
  * thread), yet returns. */
 struct loop_thread {
 	struct event_base *base;
-	atomic_int stop;
+	atomic_int stop, ran;
 };
 
 static void
@@ -252,6 +252,7 @@ keepalive(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	atomic_store(&lt->ran, 1);
 	if (atomic_load(&lt->stop))
 		event_base_loopbreak(lt->base);
 }
@@ -271,15 +272,20 @@ run_loop(void *arg)
 
 static pthread_t loop_tid;
 
+/* Counts kept by the loop thread and read by the main thread. */
+struct atally {
+	atomic_int calls, off_loop;
+};
+
 static void
 tally_loop(struct evpool_job *job, void *arg)
 {
-	struct tally *t = arg;
+	struct atally *t = arg;
 
 	(void)job;
-	t->calls++;
+	atomic_fetch_add(&t->calls, 1);
 	if (!pthread_equal(pthread_self(), loop_tid))
-		t->off_loop++;
+		atomic_fetch_add(&t->off_loop, 1);
 }
 
 static void
@@ -288,7 +294,7 @@ wait_while_loop_elsewhere(const struct py_mode *m)
 	struct loop_thread lt = { .base = event_base_new() };
 	struct evpool *pool;
 	struct evpool_job *job;
-	struct tally t = { 0 };
+	struct atally t = { 0, 0 };
 	struct py_task tk = task(5, 30, 0);
 	int r;
 
@@ -299,14 +305,18 @@ wait_while_loop_elsewhere(const struct py_mode *m)
 	}
 	if (pthread_create(&loop_tid, NULL, run_loop, &lt))
 		bail("pthread_create");
+	/* The base's loop has run (documented: from then on its thread
+	 * delivers; before, the submitting thread's waits would). */
+	if (!tap_wait_until(atomic_load(&lt.ran), 10000.0 * tap_slowdown()))
+		bail("the loop thread did not run");
 	if (submit_task(pool, &tk, 0, tally_loop, &t, &job) < 0)
 		bail("submit: %s", evpool_errmsg());
 	r = evpool_job_wait(job, 10000 * (int)tap_slowdown());
-	tap_wait_until(t.calls == 1, 5000);
-	ok(r == 0 && t.calls == 1 && t.off_loop == 0,
+	tap_wait_until(atomic_load(&t.calls) == 1, 5000);
+	ok(r == 0 && atomic_load(&t.calls) == 1 && atomic_load(&t.off_loop) == 0,
 	   "%s: the base's loop running on another thread delivers there, "
 	   "not in the waiter (r=%d, calls=%d, off loop=%d)", m->name, r,
-	   t.calls, t.off_loop);
+	   atomic_load(&t.calls), atomic_load(&t.off_loop));
 	evpool_job_unref(job);
 	atomic_store(&lt.stop, 1);
 	pthread_join(loop_tid, NULL);
