@@ -5,7 +5,9 @@
  * jobs without a base, whose fd is evpool_fd().  Workers push finished jobs
  * (and partial results) on a lock-free LIFO stack, never touching a lock; the
  * push that finds the stack empty writes the eventfd (or pipe), so a burst of
- * completions costs one wakeup.  The loop thread is the only consumer: it
+ * completions costs one wakeup.  One thread drains at a time (mb->drainer:
+ * the loop thread, or a blocking wait on the thread that owns a base whose
+ * loop has never run; a nested drain is the same thread's): it
  * reads the fd first, then swaps the whole stack out and reverses it, which
  * restores per-producer order (a worker's emissions before its completion).
  * The batch is kept in mb->local so a nested drain (a callback that waits on

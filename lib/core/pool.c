@@ -8,9 +8,11 @@
  * number of jobs not yet finished; join() waits for it to reach zero.
  * Every blocking call waits through evpool__pool_wait(), which on a loop
  * thread of this pool delivers that loop's completions while it waits (so
- * waiting on the loop cannot deadlock), and elsewhere sleeps on the pool's
- * wait condvar.  Teardown order in evpool_free(): close, cancel the queues,
- * flag running jobs, join the workers (every job is now finished and
+ * waiting on the loop cannot deadlock) — a base whose loop has not run for
+ * EVPOOL__ADOPT_GRACE_NS counts as the loop of the thread that made its
+ * mailbox — and elsewhere sleeps on the pool's wait condvar.  Teardown
+ * order in evpool_free(): close, cancel the queues, flag running jobs, join
+ * the workers (every job is now finished and
  * pushed), stop the timer, then deliver what is owed and free.
  */
 #include "core/evpool-internal.h"
