@@ -219,13 +219,17 @@ run_mode(const struct py_mode *m)
 	 * test_timeout; test_as_completed.py test_future_times_out;
 	 * test_future.py (done/cancel states). */
 	{
-		struct py_task fast = py_task_value(2), slow = py_task_value(3);
+		struct py_task fast = py_task_value(2), slow;
 		struct evpool_job *jf, *js, *both[2];
 		struct evpool_as_completed *ac;
 		struct evpool_job *got;
+		char gate[200];
 		double t0;
 
-		slow.sleep_ms = 400;
+		/* The slow one waits for a gate, opened after the checks that
+		 * need it pending. */
+		snprintf(gate, sizeof(gate), "%s/fc-gate-%s", py_dir, m->name);
+		slow = py_task_gated(3, gate, NULL);
 		if (submit(pool, &slow, &js) < 0 || submit(pool, &fast, &jf) < 0)
 			bail("submit: %s", evpool_errmsg());
 		both[0] = js;
@@ -246,6 +250,7 @@ run_mode(const struct py_mode *m)
 		       "test_future_times_out: a pending job times the "
 		       "iterator out", m->name);
 		evpool_as_completed_free(ac);
+		py_touch(gate);
 		evpool_job_wait(js, LONG_MS);
 		is_int(-EALREADY, evpool_job_cancel(js),
 		       "%s: test_future.py test_cancel: a finished job cannot be "

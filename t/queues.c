@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,15 @@
 
 #include "tap.h"
 #include "pyutil.h"
+
+/* Touch the gate file @p arg after 200 ms. */
+static void *
+open_gate_later(void *arg)
+{
+	tap_sleep_ms(200);
+	py_touch(arg);
+	return NULL;
+}
 
 #define PER_MODE 51
 
@@ -353,13 +363,23 @@ run_mode(const struct py_mode *m)
 	evpool_close(pool);
 	is_int(-ESHUTDOWN, evpool_queue_new(pool, "late", 1, NULL),
 	       "%s: add_queue on a closed pool: -ESHUTDOWN", m->name);
-	py_touch(gate);
 	{
 		char hold_mark[200];
 		double t0 = tap_now_ms();
+		pthread_t opener;
 
 		py_path(hold_mark, sizeof(hold_mark), "hold-started");
+		/* The running job has begun (in process mode "running" is
+		 * counted when the job is shipped, before the worker starts
+		 * it). */
+		tap_wait_until(py_size(hold_mark) == 1, 10000.0 * tap_slowdown());
+		/* The gate opens 200 ms into evpool_free(), which has
+		 * cancelled the queued jobs by then and waits for the running
+		 * one (or kills it, in process mode). */
+		if (pthread_create(&opener, NULL, open_gate_later, gate))
+			bail("pthread_create");
 		evpool_free(pool);
+		pthread_join(opener, NULL);
 		/* The running job finished; the 2 queued ones were cancelled,
 		 * never started (evpool_free() cancels the queues first). */
 		ok(py_size(hold_mark) == 1 &&
