@@ -23,9 +23,11 @@
  *     so it cannot deadlock on a completion that only the loop could deliver.
  *     A base whose loop has never run counts as the loop of the thread that
  *     first submitted to it (for the pool's own base: the thread that called
- *     evpool_new()), so a program that never calls event_base_dispatch()
- *     gets its callbacks from its waits too; once the loop runs, its thread
- *     takes over.  A wait that delivers returns only after the completion
+ *     evpool_new()) once 100 ms have passed since that first submit without
+ *     the loop running anywhere, so a program that never calls
+ *     event_base_dispatch() gets its callbacks from its waits too (its first
+ *     wait may take up to those 100 ms); a loop that runs, on any thread,
+ *     takes its base over.  A wait that delivers returns only after the completion
  *     callback of what it waited for has run (a job, a map), as
  *     multiprocessing's AsyncResult.wait() does.
  *

@@ -22,13 +22,14 @@
 #include <string.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include <evpool.h>
 
 #include "tap.h"
 #include "pyutil.h"
 
-#define PER_MODE 24
+#define PER_MODE 25
 
 static pthread_t main_tid;
 
@@ -324,6 +325,62 @@ wait_while_loop_elsewhere(const struct py_mode *m)
 	event_base_free(lt.base);
 }
 
+/* The stress test's case: the pool is made, and waited on, while the base's
+ * loop runs on another thread but is busy in a callback (it has not run the
+ * pool's learn event yet).  The completion must still go to that loop. */
+static void
+busy_sleep(evutil_socket_t fd, short what, void *arg)
+{
+	atomic_int *busy = arg;
+
+	(void)fd;
+	(void)what;
+	atomic_store(busy, 1);
+	tap_sleep_ms(60);
+	atomic_store(busy, 2);
+}
+
+static void
+wait_while_loop_busy_elsewhere(const struct py_mode *m)
+{
+	struct loop_thread lt = { .base = event_base_new() };
+	struct evpool *pool = NULL;
+	struct evpool_job *job;
+	struct atally t = { 0, 0 };
+	struct py_task tk = task(5, 5, 0);
+	struct timeval now = { 0, 0 };
+	atomic_int busy = 0;
+	int r;
+
+	if (pthread_create(&loop_tid, NULL, run_loop, &lt))
+		bail("pthread_create");
+	if (!tap_wait_until(atomic_load(&lt.ran), 10000.0 * tap_slowdown()))
+		bail("the loop thread did not run");
+	event_base_once(lt.base, -1, EV_TIMEOUT, busy_sleep, &busy, &now);
+	if (!tap_wait_until(atomic_load(&busy) == 1, 10000.0 * tap_slowdown()))
+		bail("the loop did not get busy");
+	if (py_pool(m->mode, lt.base, 2, 0, &pool) < 0) {
+		skip(1, "%s", py_skip_reason);
+		tap_wait_until(atomic_load(&busy) == 2, 10000.0);
+	} else {
+		if (submit_task(pool, &tk, 0, tally_loop, &t, &job) < 0)
+			bail("submit: %s", evpool_errmsg());
+		r = evpool_job_wait(job, 10000 * (int)tap_slowdown());
+		tap_wait_until(atomic_load(&t.calls) == 1, 5000);
+		ok(r == 0 && atomic_load(&t.calls) == 1 &&
+		   atomic_load(&t.off_loop) == 0,
+		   "%s: a pool made and waited on while its base's loop is busy "
+		   "on another thread: the callback still runs on that loop "
+		   "(calls=%d, off loop=%d)", m->name, atomic_load(&t.calls),
+		   atomic_load(&t.off_loop));
+		evpool_job_unref(job);
+	}
+	atomic_store(&lt.stop, 1);
+	pthread_join(loop_tid, NULL);
+	evpool_free(pool);
+	event_base_free(lt.base);
+}
+
 /* ---- item 4: a job given twice ------------------------------------------ */
 
 static void
@@ -601,6 +658,9 @@ int
 main(void)
 {
 	main_tid = pthread_self();
+	/* Bases used from two threads (a loop thread and this one). */
+	if (evthread_use_pthreads() < 0)
+		bail("evthread_use_pthreads");
 	tap_watchdog(120, "t/contract");
 	py_dir_init("contract");
 	plan(PER_MODE * PY_NMODES + 1);
@@ -613,6 +673,7 @@ main(void)
 			bail("event_base_new");
 		waits_before_dispatch(m);
 		wait_while_loop_elsewhere(m);
+		wait_while_loop_busy_elsewhere(m);
 		duplicates(m, base);
 		first_exception(m, base);
 		submit_null_arg(m, base);

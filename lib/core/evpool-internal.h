@@ -218,6 +218,7 @@ struct evpool__mailbox {
 	 * until the loop has run (see evpool__mailbox_delivers_here()). */
 	_Atomic(const void *) owner;
 	const void *creator;
+	uint64_t born_ns;		/* when it was made (monotonic) */
 	/* The thread delivering now (NULL: none): two threads never drain
 	 * one mailbox at once (a waiter that adopted a never-run base, and
 	 * the loop that starts later on another thread). */
@@ -251,11 +252,23 @@ EVPOOL__INTERNAL void evpool__mailbox_push(struct evpool__mailbox *mb,
 EVPOOL__INTERNAL int evpool__mailbox_drain(struct evpool__mailbox *mb);
 /** True if the calling thread is the known loop thread of @p mb. */
 EVPOOL__INTERNAL bool evpool__mailbox_is_mine(struct evpool__mailbox *mb);
+/** How long a base's loop has, from the mailbox's creation, to show it runs
+ *  on some thread (its one-off learn event fires there) before the thread
+ *  that made the mailbox may deliver for it.  A loop running on another
+ *  thread runs that event within microseconds, even a loaded one within
+ *  this; a program that never dispatches pays it once per base. */
+#define EVPOOL__ADOPT_GRACE_NS (100u * 1000000u)
+
 /** True if a blocking wait in the calling thread must deliver @p mb's
- *  completions: it is the base's known loop thread, or the base's loop has
- *  never run and this thread made the mailbox (first submitted for that
- *  base; for the pool's own base, called evpool_new()). */
+ *  completions now: it is the base's known loop thread, or the base's loop
+ *  has not run for EVPOOL__ADOPT_GRACE_NS since this thread made the
+ *  mailbox (first submitted for that base; for the pool's own base, called
+ *  evpool_new()). */
 EVPOOL__INTERNAL bool evpool__mailbox_delivers_here(struct evpool__mailbox *mb);
+/** True if this thread delivers for @p mb now or will once the grace has
+ *  passed with no loop showing up (what a wait's "its callback has run"
+ *  condition needs to know). */
+EVPOOL__INTERNAL bool evpool__mailbox_may_deliver_here(struct evpool__mailbox *mb);
 /** True if no loop has run or drained @p mb yet. */
 EVPOOL__INTERNAL bool evpool__mailbox_unowned(struct evpool__mailbox *mb);
 

@@ -491,7 +491,7 @@ wait_pred(void *arg)
 	return job_is_done(job) &&
 	       (!job->done || !evpool__job_ext(job) ||
 		evpool__job_flag(job, EVPOOL__JF_DELIVERED) ||
-		!evpool__mailbox_delivers_here(job->mb));
+		!evpool__mailbox_may_deliver_here(job->mb));
 }
 
 int

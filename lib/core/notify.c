@@ -153,6 +153,7 @@ evpool__mailbox_new(struct evpool *pool, struct event_base *base,
 	mb->pool = pool;
 	mb->base = base;
 	mb->creator = &thread_token;
+	mb->born_ns = evpool__now_ns();
 	r = make_notify_fds(pool->cfg.notify, &mb->rfd, &mb->wfd);
 	if (r < 0) {
 		free(mb);
@@ -317,12 +318,28 @@ evpool__mailbox_unowned(struct evpool__mailbox *mb)
 }
 
 bool
-evpool__mailbox_delivers_here(struct evpool__mailbox *mb)
+evpool__mailbox_may_deliver_here(struct evpool__mailbox *mb)
 {
 	const void *o = atomic_load_explicit(&mb->owner, memory_order_acquire);
 
 	return mb->base &&
 	       (o == &thread_token || (!o && mb->creator == &thread_token));
+}
+
+bool
+evpool__mailbox_delivers_here(struct evpool__mailbox *mb)
+{
+	const void *o = atomic_load_explicit(&mb->owner, memory_order_acquire);
+
+	if (!mb->base)
+		return false;
+	if (o)
+		return o == &thread_token;
+	/* A base whose loop has not shown up: adopted by the thread that
+	 * made the mailbox once the grace has passed (a loop running on
+	 * another thread would have run the learn event by then). */
+	return mb->creator == &thread_token &&
+	       evpool__now_ns() - mb->born_ns >= EVPOOL__ADOPT_GRACE_NS;
 }
 
 /* Take the whole stack, reversed to FIFO, onto the end of mb->local. */

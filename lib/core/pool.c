@@ -49,17 +49,22 @@ evpool__pool_wake(struct evpool *pool)
 
 #define WAIT_MAX_LOOPS 16
 
-/* The mailboxes whose completions a wait in this thread delivers. */
+/* The mailboxes whose completions a wait in this thread delivers now;
+ * *@p later: some it may deliver once their grace has passed. */
 static unsigned
-mailboxes_here(struct evpool *pool, struct evpool__mailbox **mine)
+mailboxes_here(struct evpool *pool, struct evpool__mailbox **mine, bool *later)
 {
 	struct evpool__mailbox *mb;
 	unsigned n = 0;
 
+	*later = false;
 	pthread_mutex_lock(&pool->mu);
-	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next)
+	for (mb = pool->mailboxes; mb && n < WAIT_MAX_LOOPS; mb = mb->next) {
 		if (evpool__mailbox_delivers_here(mb))
 			mine[n++] = mb;
+		else if (evpool__mailbox_may_deliver_here(mb))
+			*later = true;
+	}
 	pthread_mutex_unlock(&pool->mu);
 	return n;
 }
@@ -71,14 +76,15 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 	struct evpool__mailbox *mine[WAIT_MAX_LOOPS];
 	struct pollfd pfd[WAIT_MAX_LOOPS];
 	uint64_t deadline = evpool__deadline_ns(timeout_ms);
+	bool later;
 	unsigned n;
 	int r = 0;
 
 	if (evpool__inherited(pool))
 		return evpool__err(-ESHUTDOWN,
 				   "the pool was inherited across fork()");
-	n = mailboxes_here(pool, mine);
-	if (n == 0) {
+	n = mailboxes_here(pool, mine, &later);
+	if (n == 0 && !later) {
 		pthread_mutex_lock(&pool->wait_mu);
 		atomic_fetch_add(&pool->nwaiters, 1);
 		while (!done(arg)) {
@@ -124,7 +130,7 @@ evpool__pool_wait(struct evpool *pool, bool (*done)(void *), void *arg,
 			pfd[i].events = POLLIN;
 		}
 		poll(pfd, n, ms);
-		n = mailboxes_here(pool, mine);
+		n = mailboxes_here(pool, mine, &later);
 	}
 }
 

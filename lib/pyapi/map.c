@@ -631,7 +631,7 @@ map_wait_pred(void *arg)
 	return map_is_done(m) &&
 	       (!m->deliver ||
 		atomic_load_explicit(&m->delivered, memory_order_acquire) ||
-		!evpool__mailbox_delivers_here(m->mb));
+		!evpool__mailbox_may_deliver_here(m->mb));
 }
 
 /* Called from a job of the map's pool: a chunk still queued on the
