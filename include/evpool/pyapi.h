@@ -262,8 +262,8 @@ EVPOOL_API int evpool_map_ready(const struct evpool_map *map);
 EVPOOL_API int evpool_map_successful(const struct evpool_map *map);
 /** BLOCKING.  Wait until ready (-1: for ever, 0: poll).  On the thread that
  *  delivers the map's callback (its base's loop thread, or while that loop
- *  has never run, the submitting thread) it returns after the callback has
- *  run, as Python's map_async(callback).wait() does.
+ *  has never run, the submitting thread: see the contract, 4.) it returns
+ *  after the callback has run, as Python's map_async(callback).wait() does.
  *  @return 0, -ETIMEDOUT, -EINVAL; -EDEADLK (at once) from a job of the
  *  map's pool when a chunk is queued where no worker can ever take it (as
  *  evpool_job_wait()). */
@@ -397,8 +397,9 @@ enum evpool_wait_for {
  * done from not done with evpool_job_ready().  The jobs must belong to one
  * pool.  A job given more than once counts once (Python's sets).  On the
  * loop thread of the jobs' base (or, while that loop has never run, on the
- * thread that submitted to it first) the wait delivers the base's
- * completions meanwhile, as every blocking call of the library does.
+ * thread that submitted to it first: see the contract, 4.) the wait
+ * delivers the base's completions meanwhile, as every blocking call of the
+ * library does.
  * @return the number of distinct finished jobs (0..n), -EINVAL, -ENOMEM.
  */
 EVPOOL_API int evpool_wait(struct evpool_job *const *jobs, size_t n,
