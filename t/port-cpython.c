@@ -333,7 +333,6 @@ run_mode(const struct py_mode *m)
 	 * idle worker (issue 15 item 5). */
 	{
 		struct evpool_stats st;
-		int reuse;
 
 		evpool_free(pool);
 		if (py_pool(m->mode, base, 4, 0, &pool) < 0)
@@ -341,12 +340,9 @@ run_mode(const struct py_mode *m)
 		for (int i = 0; i < 3; i++)
 			evpool_apply(pool, py_task_fn, &items[2], NULL);
 		evpool_get_stats(pool, &st);
-		reuse = st.workers == 1;
-		/* TODO until the sched branch (issue 15 item 5) is merged. */
-		ok(reuse, "%s: executor.py test_idle_process_reuse_one: three "
-		   "sequential applies leave one worker (%llu)%s", m->name,
-		   (unsigned long long)st.workers,
-		   reuse ? "" : " # TODO idle worker reuse: issue 15 item 5 (sched)");
+		ok(st.workers == 1, "%s: executor.py test_idle_process_reuse_one: "
+		   "three sequential applies leave one worker (%llu)", m->name,
+		   (unsigned long long)st.workers);
 		evpool_free(pool);
 	}
 	event_base_free(base);

@@ -243,15 +243,10 @@ run_mode(const struct py_mode *m)
 	{
 		long started = py_size(mark), quick = py_size(runs);
 
-		int fifo = started == 4 && quick <= 0;
-
-		/* TODO until the sched branch (issue 15 item 1) is merged: a
-		 * failure is reported "not ok ... # TODO" (expected); remove
-		 * the directive then. */
-		ok(fifo, "%s: FIFO across workers (threadpool_cancel_work's "
-		   "premise): all 4 blockers started, no later job ran (%ld "
-		   "started, %ld quick)%s", m->name, started, quick,
-		   fifo ? "" : " # TODO FIFO across workers: issue 15 item 1 (sched)");
+		ok(started == 4 && quick <= 0, "%s: FIFO across workers "
+		   "(threadpool_cancel_work's premise): all 4 blockers started, "
+		   "no later job ran (%ld started, %ld quick)", m->name, started,
+		   quick);
 	}
 	py_touch(gate);
 	event_base_dispatch(base);
