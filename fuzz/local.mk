@@ -24,8 +24,8 @@ $(FUZZ_TARGETS): $(lib_libevpool_la_SOURCES) $(noinst_HEADERS) fuzz/local.mk
 	done; \
 	echo "  CLANG    $@"; \
 	$(CLANG) $(FUZZ_CFLAGS) -I$(top_builddir) -I$(top_srcdir)/include \
-	  -I$(top_builddir)/include -I$(top_srcdir)/lib $(LIBEVENT_CFLAGS) \
-	  -o $@ $(top_srcdir)/$@.c $$srcs $(LIBEVENT_LIBS) -lpthread
+	  -I$(top_builddir)/include -I$(top_srcdir)/lib $(LIBEVENT_CFLAGS) $(HIREDIS_CFLAGS) \
+	  -o $@ $(top_srcdir)/$@.c $$srcs $(LIBEVENT_LIBS) $(HIREDIS_LIBS) -lpthread
 
 fuzz-run: $(FUZZ_TARGETS)
 	@for t in $(FUZZ_TARGETS); do \

@@ -588,10 +588,9 @@ emit_cleanup(const void *data, size_t len, void *arg)
 struct evbuffer *
 evpool_job_emit_evbuffer(struct evpool_job *job)
 {
-	struct evpool__job_ext *x;
 	struct evpool__emit *e;
 
-	if (!job || !(x = evpool__job_ext(job)) || !(e = tls_cur_emit) ||
+	if (!job || !evpool__job_ext(job) || !(e = tls_cur_emit) ||
 	    e->job != job)
 		return NULL;
 	if (!e->buf) {
