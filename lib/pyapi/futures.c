@@ -175,7 +175,10 @@ evpool_wait(struct evpool_job *const *jobs, size_t n, enum evpool_wait_for how,
 		return (int)m;
 	w.jobs = uniq;
 	w.n = (size_t)m;
-	if (!wait_met(&w) && timeout_ms != 0)
+	/* Even when the condition already holds (or with a zero timeout),
+	 * on a base's thread this drains its mailbox once, so the callbacks of
+	 * jobs already finished run before we return. */
+	if (pool)	/* no jobs, no pool: nothing to wait for */
 		evpool__pool_wait(pool, wait_met, &w, timeout_ms);
 	wait_met(&w);
 	if (uniq != jobs)
