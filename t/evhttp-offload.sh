@@ -27,7 +27,7 @@ is() { # is GOT WANT DESCRIPTION
 }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/evhttp-offload.XXXXXX") || exit 1
 SPID=
-trap '[ -n "$SPID" ] && kill -KILL $SPID 2>/dev/null; rm -rf "$TMP"' EXIT
+trap '[ -n "$SPID" ] && kill -KILL $SPID 2>/dev/null; [ -n "$KEEP" ] || rm -rf "$TMP"' EXIT
 C=(curl -s --max-time 20)
 stat_of() { "${C[@]}" "$B/stats" | sed -n "s/^$1 //p"; }
 # wait_stat NAME VALUE: poll /stats up to 5 s until NAME reads VALUE
@@ -44,6 +44,10 @@ head -c 300000 /dev/urandom >"$TMP/body"
 want=$(sha256sum <"$TMP/body" | cut -c1-64)
 
 for mode in thread process; do
+	# The server's own files: the shell truncates them only once the
+	# background child runs, so a shared name would let the wait below
+	# read the previous server's "listening on" line (a race seen 1 in 8).
+	rm -f "$TMP/out" "$TMP/err"
 	"$SERVER" --port 0 --deadline-ms 400 --evpool-mode=$mode \
 		--evpool-max-workers=1 --evpool-max-queued=1 >"$TMP/out" 2>"$TMP/err" &
 	SPID=$!

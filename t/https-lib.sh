@@ -69,6 +69,9 @@ diag() { sed 's/^/# /' "$@"; }
 start_server() {
 	local name=$1 i
 	shift
+	# the background child truncates the file only when it runs: remove
+	# it first, so that a reused NAME never shows the last server's line
+	rm -f "$TMP/$name.err"
 	$WRAP "$SERVER" --port 0 "$@" 2>"$TMP/$name.err" &
 	SPID=$!
 	PIDS+=("$SPID")
