@@ -8,9 +8,21 @@
  *          bytes; result: the 8-byte FNV-1a hash of the whole input.
  *   jobid  result: the job's id (evpool_ctx_job_id()).
  *   crash  kills its worker process (abort()).
+ *   square input: a uint64_t x (host byte order); result: x * x; fails
+ *          with -EDOM when x % 100 == 99 (a map's failing item).
+ *   mul    input: a struct remote_jobs_pair (a starmap record); result:
+ *          a * b as a uint64_t.
+ *   echo   the input read as an evbuffer (evpool_ctx_input_evbuffer()),
+ *          moved into the output evbuffer (evpool_ctx_output()) after a
+ *          4-byte little-endian length.
+ *   parts  emits "part 0", "part 1", "part 2" (evpool_ctx_emit()), then
+ *          returns "done".
  */
 #include "remote-jobs.h"
 
+#include <event2/buffer.h>
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -81,6 +93,73 @@ job_crash(struct evpool_ctx *ctx)
 	abort();
 }
 
+static int
+job_square(struct evpool_ctx *ctx)
+{
+	size_t len;
+	const void *in = evpool_ctx_input(ctx, &len);
+	uint64_t x;
+
+	if (len != sizeof(x))
+		return -22;	/* -EINVAL */
+	memcpy(&x, in, sizeof(x));
+	if (x % 100 == 99)
+		return -33;	/* -EDOM */
+	x *= x;
+	return evpool_ctx_set_result_bytes(ctx, &x, sizeof(x));
+}
+
+static int
+job_mul(struct evpool_ctx *ctx)
+{
+	size_t len;
+	const void *in = evpool_ctx_input(ctx, &len);
+	struct remote_jobs_pair p;
+	uint64_t r;
+
+	if (len != sizeof(p))
+		return -22;	/* -EINVAL */
+	memcpy(&p, in, sizeof(p));
+	r = (uint64_t)p.a * p.b;
+	return evpool_ctx_set_result_bytes(ctx, &r, sizeof(r));
+}
+
+static int
+job_echo(struct evpool_ctx *ctx)
+{
+	struct evbuffer *in = evpool_ctx_input_evbuffer(ctx);
+	struct evbuffer *out = evpool_ctx_output(ctx);
+	unsigned char hdr[4];
+	size_t len;
+
+	if (!in || !out)
+		return -12;	/* -ENOMEM */
+	len = evbuffer_get_length(in);
+	hdr[0] = (unsigned char)len;
+	hdr[1] = (unsigned char)(len >> 8);
+	hdr[2] = (unsigned char)(len >> 16);
+	hdr[3] = (unsigned char)(len >> 24);
+	if (evbuffer_add(out, hdr, sizeof(hdr)) < 0 ||
+	    evbuffer_add_buffer(out, in) < 0)
+		return -12;
+	return 0;
+}
+
+static int
+job_parts(struct evpool_ctx *ctx)
+{
+	char part[16];
+	int r;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(part, sizeof(part), "part %d", i);
+		r = evpool_ctx_emit(ctx, part, strlen(part));
+		if (r < 0)
+			return r;
+	}
+	return evpool_ctx_set_result_bytes(ctx, "done", 4);
+}
+
 int
 evpool_jobs_register(void)
 {
@@ -88,7 +167,11 @@ evpool_jobs_register(void)
 
 	if ((r = evpool_register_fn("hash", job_hash)) < 0 ||
 	    (r = evpool_register_fn("jobid", job_id)) < 0 ||
-	    (r = evpool_register_fn("crash", job_crash)) < 0)
+	    (r = evpool_register_fn("crash", job_crash)) < 0 ||
+	    (r = evpool_register_fn("square", job_square)) < 0 ||
+	    (r = evpool_register_fn("mul", job_mul)) < 0 ||
+	    (r = evpool_register_fn("echo", job_echo)) < 0 ||
+	    (r = evpool_register_fn("parts", job_parts)) < 0)
 		return r;
 	return 0;
 }

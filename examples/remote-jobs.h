@@ -5,7 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Register "hash", "jobid" and "crash".  @return 0 or a negative code. */
+/** A record of "mul" (starmap). */
+struct remote_jobs_pair {
+	uint32_t a, b;
+};
+
+/** Register "hash", "jobid", "crash", "square", "mul", "echo" and
+ *  "parts" (see remote-jobs.c).  @return 0 or a negative code. */
 int evpool_jobs_register(void);
 /** FNV-1a, what "hash" returns for its whole input. */
 uint64_t remote_jobs_hash(const void *data, size_t len);

@@ -27,133 +27,14 @@
 #include <unistd.h>
 
 #include "../examples/remote-jobs.h"
+#include "remote-util.h"
 
 #define NMAX 4000
 #define VIS_MS 400
 
-static char dir[256], sock[300], url[400];
 static unsigned slow = 1;	/* sanitizers, valgrind: timings stretch */
-static const char *builddir;
-static pid_t redis_pid, wa, wb;
+static pid_t wa, wb;
 static struct event_base *base;
-
-/* ---- processes ----------------------------------------------------------- */
-
-static pid_t
-spawn(char *const argv[])
-{
-	pid_t pid = fork();
-
-	if (pid < 0)
-		sysbail("fork");
-	if (pid == 0) {
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static bool
-sock_ready(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	bool ok;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return ok;
-}
-
-static char logf[320];
-
-static void
-redis_start(void)
-{
-	char *argv[] = { "redis-server", "--port", "0", "--unixsocket", sock,
-			 "--dir", dir, "--appendonly", "yes",
-			 "--appendfsync", "always", "--save", "",
-			 "--user", "alice", "on", ">alicepw", "~*", "&*", "+@all",
-			 "--loglevel", "warning", "--logfile", logf, NULL };
-
-	redis_pid = spawn(argv);
-	for (int i = 0; i < 500 && !sock_ready(); i++)
-		tap_sleep_ms(10);
-	if (!sock_ready())
-		bail("redis-server did not start");
-}
-
-static void
-redis_kill(void)
-{
-	kill(redis_pid, SIGKILL);
-	waitpid(redis_pid, NULL, 0);
-	unlink(sock);
-}
-
-static pid_t
-worker_start(const char *extra1, const char *extra2)
-{
-	char bin[400], jobs[400];
-	char *argv[16];
-	int n = 0;
-
-	snprintf(bin, sizeof(bin), "%s/tools/evpool-worker", builddir);
-	snprintf(jobs, sizeof(jobs), "%s/t/.libs/remote-jobs.so", builddir);
-	argv[n++] = bin;
-	argv[n++] = "--redis";
-	argv[n++] = url;
-	argv[n++] = "--queue";
-	argv[n++] = "t";
-	argv[n++] = "--concurrency";
-	argv[n++] = "2";
-	argv[n++] = "--jobs";
-	argv[n++] = jobs;
-	argv[n++] = "--visibility-ms";
-	argv[n++] = "400";
-	if (extra1)
-		argv[n++] = (char *)extra1;
-	if (extra2)
-		argv[n++] = (char *)extra2;
-	argv[n] = NULL;
-	return spawn(argv);
-}
-
-/* Wait until @p n workers block in XREADGROUP (they are ready). */
-static void
-workers_wait(int n)
-{
-	char line[600];
-
-	snprintf(line, sizeof(line),
-		 "test $(redis-cli -s %s CLIENT LIST 2>/dev/null | grep -c cmd=xreadgroup) -ge %d",
-		 sock, n);
-	for (int i = 0; i < 1000; i++) {
-		if (system(line) == 0)
-			return;
-		tap_sleep_ms(20);
-	}
-	bail("%d workers never read from the stream", n);
-}
-
-static void
-cleanup(void)
-{
-	if (wa > 0)
-		kill(wa, SIGKILL);
-	if (wb > 0)
-		kill(wb, SIGKILL);
-	if (redis_pid > 0)
-		kill(redis_pid, SIGKILL);
-}
-
-static void
-worker_kill(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
-}
 
 /* ---- the client ---------------------------------------------------------- */
 
@@ -185,7 +66,7 @@ client(unsigned reconnect_ms)
 	struct evpool *pool = NULL;
 	int r;
 
-	evpool_config_set_remote(cfg, url, "t");
+	evpool_config_set_remote(cfg, rt_url, "t");
 	evpool_config_set_remote_reconnect(cfg, reconnect_ms);
 	r = evpool_new(&pool, base, cfg);
 	evpool_config_free(cfg);
@@ -289,7 +170,7 @@ holds(pid_t pid)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(cmd, sizeof(cmd),
 		 "test $(redis-cli -s %s XPENDING 'evpool:{t}:jobs' evpool - + 100 %s-%d 2>/dev/null | wc -l) -gt 0",
-		 sock, host, (int)pid);
+		 rt_sock, host, (int)pid);
 	return system(cmd) == 0;
 }
 
@@ -298,16 +179,16 @@ kill_wa(void)
 {
 	if (!holds(wa))
 		return false;	/* not yet: try again */
-	worker_kill(wa);
+	rt_worker_kill(wa);
 	return true;
 }
 
 static bool
 restart_redis(void)
 {
-	redis_kill();
+	rt_redis_kill();
 	tap_sleep_ms(300);
-	redis_start();
+	rt_redis_start();
 	return true;
 }
 
@@ -317,7 +198,7 @@ redis_int(const char *cmd)
 	char line[512], out[64] = "";
 	FILE *p;
 
-	snprintf(line, sizeof(line), "redis-cli -s %s %s 2>/dev/null", sock, cmd);
+	snprintf(line, sizeof(line), "redis-cli -s %s %s 2>/dev/null", rt_sock, cmd);
 	p = popen(line, "r");
 	if (!p || !fgets(out, sizeof(out), p))
 		out[0] = 0;
@@ -336,29 +217,13 @@ main(void)
 	unsigned n, once;
 	int r, st;
 
-	if (!evpool_remote_available())
-		skip_all("this build has no remote mode (no hiredis)");
-	if (system("command -v redis-server >/dev/null 2>&1") != 0)
-		skip_all("redis-server is not installed");
+	rt_setup();
 	slow = getenv("EVPOOL_TEST_SLOWDOWN") ? (unsigned)atoi(getenv("EVPOOL_TEST_SLOWDOWN"))
 					       : tap_slowdown();
 	if (slow < 1)
 		slow = 1;
-	builddir = getenv("top_builddir");
-	if (!builddir)
-		builddir = ".";
 	plan(50);
 	tap_watchdog(240, "t/remote");
-	signal(SIGPIPE, SIG_IGN);
-
-	snprintf(dir, sizeof(dir), "/tmp/evpool-remote-XXXXXX");
-	if (!mkdtemp(dir))
-		sysbail("mkdtemp");
-	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
-	snprintf(logf, sizeof(logf), "%s/redis.log", dir);
-	snprintf(url, sizeof(url), "unix://%s", sock);
-	redis_start();
-	atexit(cleanup);
 	if (evpool_jobs_register() < 0)
 		bail("evpool_jobs_register: %s", evpool_errmsg());
 	base = event_base_new();
@@ -377,12 +242,12 @@ main(void)
 	{
 		char bad[420];
 
-		snprintf(bad, sizeof(bad), "unix://alice:wrong@%s", sock);
+		snprintf(bad, sizeof(bad), "unix://alice:wrong@%s", rt_sock);
 		evpool_config_set_remote(cfg, bad, "t");
 		r = evpool_new(&pool, base, cfg);
 		ok(r == -EACCES && strstr(evpool_errmsg(), "credentials"),
 		   "a wrong password fails evpool_new: %s", evpool_errmsg());
-		snprintf(bad, sizeof(bad), "unix://alice:alicepw@%s", sock);
+		snprintf(bad, sizeof(bad), "unix://alice:alicepw@%s", rt_sock);
 		evpool_config_set_remote(cfg, bad, "t");
 		r = evpool_new(&pool, base, cfg);
 		ok(r == 0, "the right ACL user and password connect");
@@ -422,9 +287,9 @@ main(void)
 	       "...and its stream entry is gone");
 
 	/* ---- results right over 2 workers ---- */
-	wa = worker_start(NULL, NULL);
-	wb = worker_start(NULL, NULL);
-	workers_wait(2);
+	wa = rt_worker_start(NULL, NULL);
+	wb = rt_worker_start(NULL, NULL);
+	rt_workers_wait(2);
 	n = 3000;
 	once = run(pool, n, 0, 0, NULL, 0);
 	is_int(n, once, "%u jobs over 2 workers: each one callback", n);
@@ -478,8 +343,8 @@ main(void)
 		   "...stats count %llu redelivered",
 		   (unsigned long long)(rs.redelivered - redelivered0));
 	}
-	wa = worker_start(NULL, NULL);
-	workers_wait(2);
+	wa = rt_worker_start(NULL, NULL);
+	rt_workers_wait(2);
 
 	/* ---- Redis restart mid-run: nothing accepted is lost ---- */
 	n = 400;
@@ -513,7 +378,7 @@ main(void)
 	}
 
 	/* ---- graceful SIGTERM: the running job is answered ---- */
-	worker_kill(wb);
+	rt_worker_kill(wb);
 	wb = 0;
 	memset(&R, 0, sizeof(R));
 	submit(pool, 0, 400, 0, &job);
@@ -548,7 +413,7 @@ main(void)
 		struct evpool *bp = NULL;
 
 		cfg = evpool_config_new();
-		evpool_config_set_remote(cfg, url, "t");
+		evpool_config_set_remote(cfg, rt_url, "t");
 		evpool_config_set_remote_limits(cfg, 1024, 1);
 		evpool_config_set_max_queued(cfg, 2);
 		r = evpool_new(&bp, base, cfg);
@@ -573,15 +438,15 @@ main(void)
 	{
 		struct evpool_job *j;
 
-		wa = worker_start("--max-deliveries", "1");
-		workers_wait(1);
+		wa = rt_worker_start("--max-deliveries", "1");
+		rt_workers_wait(1);
 		memset(&R, 0, sizeof(R));
 		submit(pool, 0, 5000, 0, &j);
 		tap_sleep_ms(300);
-		worker_kill(wa);	/* it held the job */
+		rt_worker_kill(wa);	/* it held the job */
 		wa = 0;
 		evpool_remote_get_stats(pool, &rs);
-		wb = worker_start("--max-deliveries", "1");
+		wb = rt_worker_start("--max-deliveries", "1");
 		event_base_dispatch(base);
 		ok(R.calls[0] == 1 && R.status[0] == EVPOOL_ELOST,
 		   "a job whose worker died max_deliveries times: EVPOOL_ELOST (%s)",
@@ -598,7 +463,7 @@ main(void)
 	/* ---- Redis gone for good: EVPOOL_EREDIS after the limit ---- */
 	evpool_free(pool);
 	pool = client(500);
-	redis_kill();
+	rt_redis_kill();
 	{
 		double t0 = tap_now_ms();
 
@@ -608,7 +473,7 @@ main(void)
 		ok(tap_now_ms() - t0 < 3000.0 * slow, "...without hanging (%.0f ms)",
 		   tap_now_ms() - t0);
 	}
-	redis_start();
+	rt_redis_start();
 	tap_sleep_ms(2500);	/* the client's and the worker's backoff */
 	once = run(pool, 5, 0, 0, NULL, 0);
 	is_int(5, count_right(5), "Redis back: jobs run again");
@@ -639,16 +504,7 @@ main(void)
 		evpool_free(tp);
 	}
 
-	worker_kill(wb);
-	redis_kill();
-	wa = wb = redis_pid = 0;
 	event_base_free(base);
-	{
-		char cmd[300];
-
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-		if (system(cmd) != 0)
-			diag("could not remove %s", dir);
-	}
+	rt_teardown();
 	return 0;
 }

@@ -1,6 +1,6 @@
-# Remote mode tests (issue 19): t/remote starts its own redis-server and
-# evpool-worker processes serving t/remote-jobs.so (the demo's job
-# functions as a --jobs object); it skips itself without hiredis or
+# Remote mode tests (issue 19): t/remote and t/remote-map each start
+# their own redis-server and evpool-worker processes serving t/remote-jobs.so (the demo's job
+# functions as a --jobs object); they skip themselves without hiredis or
 # redis-server.
 check_LTLIBRARIES = t/remote-jobs.la
 t_remote_jobs_la_SOURCES = examples/remote-jobs.c examples/remote-jobs.h
@@ -10,9 +10,18 @@ t_remote_jobs_la_LIBADD = lib/libevpool.la
 
 check_PROGRAMS += t/remote
 TESTS += t/remote
-t_remote_SOURCES = t/remote.c examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
+t_remote_SOURCES = t/remote.c t/remote-util.c t/remote-util.h \
+	examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
 t_remote_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_remote_LDADD = $(EVPOOL_TEST_LDADD)
+
+# The map family, evbuffer I/O and partial results over remote jobs.
+check_PROGRAMS += t/remote-map
+TESTS += t/remote-map
+t_remote_map_SOURCES = t/remote-map.c t/remote-util.c t/remote-util.h \
+	examples/remote-jobs.c examples/remote-jobs.h $(EVPOOL_TAP_SOURCES)
+t_remote_map_CFLAGS = $(EVPOOL_T_CFLAGS)
+t_remote_map_LDADD = $(EVPOOL_TEST_LDADD)
 
 # The demo across two processes (t/remote-demo.sh drives examples/remote-demo).
 noinst_PROGRAMS += examples/remote-demo

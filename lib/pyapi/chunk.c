@@ -6,6 +6,7 @@
  * evpool_result_release().  See pyapi-internal.h for the frame layout.
  */
 #include "pyapi/pyapi-internal.h"
+#include "remote/remote-internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -153,8 +154,11 @@ evpool__chunk_info(const void *frame, size_t len, struct evpool__chunk_info *ci)
 	return 0;
 }
 
-int
-evpool__chunk_run(struct evpool_ctx *ctx)
+/* Run the items of the chunk frame in @p ctx's input with @p fn; with
+ * @p remote, the frame came from another host: its pointers (the function,
+ * each item's arg) mean nothing here and are ignored. */
+static int
+chunk_run(struct evpool_ctx *ctx, evpool_fn fn, bool remote)
 {
 	struct evpool__buf out = { 0 };
 	const unsigned char *in;
@@ -165,7 +169,9 @@ evpool__chunk_run(struct evpool_ctx *ctx)
 	if (!in || inlen < HDR_SIZE)
 		return EVPOOL_EPROTO;
 	memcpy(&h, in, sizeof(h));
-	if (h.magic != CHUNK_MAGIC || !h.fn)
+	if (!fn)
+		fn = h.fn;
+	if (h.magic != CHUNK_MAGIC || !fn)
 		return EVPOOL_EPROTO;
 	off = HDR_SIZE;
 	for (uint32_t k = 0; k < h.count; k++) {
@@ -183,7 +189,7 @@ evpool__chunk_run(struct evpool_ctx *ctx)
 		/* Each item sees a ctx of its own, with the chunk's job (so
 		 * cancel and emit work) and its own input and results. */
 		sub = *ctx;
-		sub.arg = it.arg;
+		sub.arg = remote ? NULL : it.arg;
 		sub.input = it.len ? in + off : NULL;
 		sub.input_len = (size_t)it.len;
 		sub.result = NULL;
@@ -195,11 +201,11 @@ evpool__chunk_run(struct evpool_ctx *ctx)
 		sub.out = NULL;
 		off += ALIGN_UP(it.len);
 		res.status = evpool_ctx_cancelled(ctx) ? -ECANCELED
-			     : h.fn(&sub);
+			     : fn(&sub);
 		evpool__ctx_release_input(&sub);
 		if (evpool__ctx_flatten(&sub) < 0)
 			res.status = -ENOMEM;
-		res.ptr = sub.result;
+		res.ptr = remote ? NULL : sub.result;
 		res.len = sub.rlen;
 		at = buf_grow(&out, RES_SIZE + ALIGN_UP(sub.rlen));
 		if (!at) {
@@ -221,6 +227,29 @@ proto:
 	return EVPOOL_EPROTO;
 }
 
+int
+evpool__chunk_run(struct evpool_ctx *ctx)
+{
+	return chunk_run(ctx, NULL, false);
+}
+
+int
+evpool__chunk_run_as(struct evpool_ctx *ctx, evpool_fn fn)
+{
+	return chunk_run(ctx, fn, true);
+}
+
+evpool_fn
+evpool__chunk_fn(const void *frame, size_t len)
+{
+	struct chunk_hdr h;
+
+	if (!frame || len < HDR_SIZE)
+		return NULL;
+	memcpy(&h, frame, sizeof(h));
+	return h.magic == CHUNK_MAGIC ? h.fn : NULL;
+}
+
 void
 evpool__chunk_out_init(struct evpool__chunk_out *o,
 		       const struct evpool_job *job, uint32_t count)
@@ -239,6 +268,8 @@ evpool__chunk_out_init(struct evpool__chunk_out *o,
 	o->end = o->p ? o->p + rlen : NULL;
 	if (!o->job_status && !o->p && count)
 		o->job_status = EVPOOL_EPROTO;
+	/* A remote worker's pointers mean nothing here (it sends none) */
+	o->remote = evpool__job_pool(job)->cfg.mode == EVPOOL_MODE_REMOTE;
 }
 
 void
@@ -304,7 +335,7 @@ evpool__chunk_out_next(struct evpool__chunk_out *o, struct evpool_result *res)
 	if (cr.len > room - RES_SIZE || ALIGN_UP(cr.len) > room - RES_SIZE)
 		goto proto;
 	res->status = cr.status;
-	res->ptr = cr.ptr;
+	res->ptr = o->remote ? NULL : cr.ptr;
 	res->len = (size_t)cr.len;
 	res->data = cr.len ? o->p + RES_SIZE : NULL;
 	o->p += RES_SIZE + ALIGN_UP(cr.len);
@@ -333,15 +364,38 @@ evpool__chunk_submit(struct evpool *pool, struct evpool_queue *q,
 }
 
 size_t
-evpool__default_chunksize(struct evpool_queue *q, size_t n)
+evpool__map_parallelism(struct evpool_queue *q)
 {
-	size_t w, cs;
+	size_t w;
 
+	/* A remote pool's one worker thread is a dispatcher: the processes
+	 * that run its jobs are on other hosts, their number unknown here. */
+	if (q->pool->cfg.mode == EVPOOL_MODE_REMOTE)
+		return EVPOOL__REMOTE_PARALLELISM;
 	pthread_mutex_lock(&q->mu);
 	w = q->max_workers ? q->max_workers : 1;
 	pthread_mutex_unlock(&q->mu);
+	return w;
+}
+
+size_t
+evpool__default_chunksize(struct evpool_queue *q, size_t n)
+{
+	size_t w = evpool__map_parallelism(q), cs;
+
 	cs = n / (4 * w) + (n % (4 * w) != 0);
 	return cs ? cs : 1;
+}
+
+int
+evpool__check_map_fn(struct evpool *pool, const char *who, evpool_fn fn)
+{
+	if (pool->cfg.mode == EVPOOL_MODE_REMOTE && fn &&
+	    !evpool__registry_name(fn))
+		return evpool__err(-EINVAL,
+				   "%s: the job function is not registered (evpool_register_fn): remote jobs, and the chunks of a map, travel by name",
+				   who);
+	return 0;
 }
 
 int
@@ -353,10 +407,13 @@ evpool__check_items(struct evpool *pool, const char *who,
 			return evpool__err(-EINVAL,
 					   "%s: item %zu has NULL data of %zu bytes",
 					   who, i, items[i].len);
-		if (items[i].arg && pool->cfg.mode == EVPOOL_MODE_PROCESS)
+		if (items[i].arg && pool->cfg.mode != EVPOOL_MODE_THREAD)
 			return evpool__err(-EINVAL,
-					   "%s: item %zu is a pointer; process-mode pools take bytes (.data, .len)",
-					   who, i);
+					   "%s: item %zu is a pointer; %s-mode pools take bytes (.data, .len)",
+					   who, i,
+					   pool->cfg.mode == EVPOOL_MODE_REMOTE
+						   ? "remote"
+						   : "process");
 	}
 	return 0;
 }

@@ -301,10 +301,11 @@ imap_start(struct evpool *pool, const struct evpool_imap_spec *spec,
 				   "evpool_imap: no job function and no default function");
 	cs = spec->chunksize ? spec->chunksize : 1;
 	window = spec->window;
+	r = evpool__check_map_fn(pool, "evpool_imap", fn);
+	if (r < 0)
+		return r;
 	if (!window) {
-		pthread_mutex_lock(&q->mu);
-		window = 4 * (size_t)(q->max_workers ? q->max_workers : 1);
-		pthread_mutex_unlock(&q->mu);
+		window = 4 * evpool__map_parallelism(q);
 		window = cs > SIZE_MAX / window ? SIZE_MAX : window * cs;
 	}
 	if (window > UINT32_MAX || window > SIZE_MAX / sizeof(struct imap_slot))

@@ -422,6 +422,9 @@ map_submit(struct evpool *pool, const struct evpool_map_spec *spec,
 	if (!fn)
 		return evpool__err(-EINVAL,
 				   "evpool_map: no job function and no default function");
+	r = evpool__check_map_fn(pool, "evpool_map", fn);
+	if (r < 0)
+		return r;
 	cs = spec->chunksize ? spec->chunksize
 			     : evpool__default_chunksize(q, spec->n);
 	nchunks = spec->n / cs + (spec->n % cs != 0);

@@ -77,6 +77,14 @@ EVPOOL__INTERNAL int evpool__chunk_info(const void *frame, size_t len,
 
 /** The job function of every chunk (runs on a worker or in a process). */
 EVPOOL__INTERNAL int evpool__chunk_run(struct evpool_ctx *ctx);
+/** A remote worker's chunk runner: the frame's items run with @p fn, the
+ *  function the worker found by name; the frame's own pointers (its
+ *  function, the items' args: addresses in the client) are ignored, and
+ *  no pointer result goes back. */
+EVPOOL__INTERNAL int evpool__chunk_run_as(struct evpool_ctx *ctx, evpool_fn fn);
+/** The function a chunk frame names (an address in the submitter), or NULL
+ *  when @p frame is not one. */
+EVPOOL__INTERNAL evpool_fn evpool__chunk_fn(const void *frame, size_t len);
 
 /** Walks the results of a finished chunk job (and its input, for .arg). */
 struct evpool__chunk_out {
@@ -84,6 +92,7 @@ struct evpool__chunk_out {
 	const unsigned char *in, *in_end; /* input frame, after the header */
 	int job_status;		/* nonzero: every item gets it */
 	uint32_t left;
+	bool remote;		/* from a remote worker: no pointer results */
 };
 EVPOOL__INTERNAL void evpool__chunk_out_init(struct evpool__chunk_out *o,
 					     const struct evpool_job *job,
@@ -110,9 +119,20 @@ EVPOOL__INTERNAL int evpool__chunk_submit(struct evpool *pool,
 					  unsigned flags, int wait_ms,
 					  struct evpool_job **jobp);
 
-/** The default chunk size: ceil(n / (4 x workers of @p q)), >= 1. */
+/** How many jobs of @p q may run at once, for the map family's defaults:
+ *  its max_workers; for a remote pool (whose workers are elsewhere, their
+ *  number unknown) EVPOOL__REMOTE_PARALLELISM. */
+#define EVPOOL__REMOTE_PARALLELISM 16u
+EVPOOL__INTERNAL size_t evpool__map_parallelism(struct evpool_queue *q);
+/** The default chunk size: ceil(n / (4 x evpool__map_parallelism(q))),
+ *  >= 1. */
 EVPOOL__INTERNAL size_t evpool__default_chunksize(struct evpool_queue *q,
 						  size_t n);
+/** Check the map family's job function against the pool's mode: a remote
+ *  pool sends chunks by the function's registered name.
+ *  @return 0 or -EINVAL (message set, naming @p who). */
+EVPOOL__INTERNAL int evpool__check_map_fn(struct evpool *pool, const char *who,
+					  evpool_fn fn);
 
 /** Check a job function and items against the pool's mode.
  *  @return 0 or -EINVAL (message set, naming @p who). */

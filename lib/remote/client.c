@@ -24,6 +24,7 @@
  * held).  rpool->mu (the list of dispatchers, for stats) is a leaf.
  */
 #include "remote-internal.h"
+#include "pyapi/pyapi-internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +34,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -49,6 +51,7 @@ struct slot {
 	uint32_t gen;
 	uint8_t state;
 	bool resend;		/* after a reconnect: send it again */
+	bool chunk;		/* a chunk of a map: fn is "map/<name>" */
 	const char *name;	/* interned */
 	uint64_t deadline_ns;	/* 0: none */
 	char eid[48];		/* its stream entry, once XADD answered */
@@ -181,28 +184,50 @@ static void
 send_job(struct rcl *rc, struct slot *s)
 {
 	struct evpool__job_ext *x = EVPOOL__EXT(s->job);
-	char id[64];
-	const char *argv[11];
-	size_t lens[11];
+	char id[64], fn[sizeof(EVPOOL__RCHUNK_PREFIX) + EVPOOL__RNAME_MAX];
+	const char *argv[13];
+	size_t lens[13];
+	const void *in = x->input;
+	size_t inlen = x->input_len;
+	int argc = 11;
 
 	job_id(rc, s, id, sizeof(id));
+	snprintf(fn, sizeof(fn), "%s%s", s->chunk ? EVPOOL__RCHUNK_PREFIX : "",
+		 s->name);
+	if (x->inbuf) {
+		/* an evbuffer input: made contiguous here, on the I/O thread
+		 * (the job owns it; hiredis copies it into its buffer) */
+		inlen = evbuffer_get_length(x->inbuf);
+		in = inlen ? evbuffer_pullup(x->inbuf, -1) : NULL;
+		if (inlen && !in) {
+			finish_slot(rc, s, EVPOOL__FIN_ERROR, -ENOMEM, NULL, 0);
+			wake_dispatcher(rc);
+			return;
+		}
+	}
 	argv[0] = "XADD";
 	argv[1] = rc->rp->jobs_key;
 	argv[2] = "*";
 	argv[3] = "id";
 	argv[4] = id;
 	argv[5] = "fn";
-	argv[6] = s->name;
+	argv[6] = fn;
 	argv[7] = "re";
 	argv[8] = rc->reply_key;
 	argv[9] = "in";
-	argv[10] = x->input ? (const char *)x->input : "";
-	for (int i = 0; i < 10; i++)
+	argv[10] = in ? (const char *)in : "";
+	if (x->emit && !x->sink) {
+		/* its partial results are wanted */
+		argv[11] = "em";
+		argv[12] = "1";
+		argc = 13;
+	}
+	for (int i = 0; i < argc; i++)
 		lens[i] = strlen(argv[i]);
-	lens[10] = x->input_len;
+	lens[10] = inlen;
 	if (redisAsyncCommandArgv(rc->pair.cmd, on_xadd,
 				  slot_ref((unsigned)(s - rc->slots), s->gen),
-				  11, argv, lens) == REDIS_OK) {
+				  argc, argv, lens) == REDIS_OK) {
 		s->state = S_SENT;
 		atomic_fetch_add_explicit(&rc->n_sent, 1, memory_order_relaxed);
 	}
@@ -244,7 +269,7 @@ on_xadd(redisAsyncContext *ac, void *reply, void *priv)
 static bool
 take_result(struct rcl *rc, const redisReply *e)
 {
-	const redisReply *id, *st, *d, *res;
+	const redisReply *id, *st, *d, *res, *em;
 	unsigned long slot, gen;
 	struct slot *s;
 	size_t cl = strlen(rc->cid);
@@ -259,14 +284,27 @@ take_result(struct rcl *rc, const redisReply *e)
 	st = evpool__rfield(e->element[1], "st");
 	d = evpool__rfield(e->element[1], "d");
 	res = evpool__rfield(e->element[1], "r");
-	if (!id || id->type != REDIS_REPLY_STRING || !st ||
-	    st->type != REDIS_REPLY_STRING || strncmp(id->str, rc->cid, cl) ||
-	    id->str[cl] != '.')
+	em = evpool__rfield(e->element[1], "e");
+	if (!id || id->type != REDIS_REPLY_STRING ||
+	    strncmp(id->str, rc->cid, cl) || id->str[cl] != '.')
 		return false;
 	slot = strtoul(id->str + cl + 1, &end, 10);
 	if (*end != '.')
 		return false;
 	gen = strtoul(end + 1, &end, 10);
+	if (!st && em && em->type == REDIS_REPLY_STRING) {
+		/* a partial result (evpool_ctx_emit() in the worker): to the
+		 * emit callback, while the job is ours and not taken */
+		s = slot < rc->cap ? &rc->slots[slot] : NULL;
+		if (s && s->job && s->gen == (uint32_t)gen &&
+		    evpool__job_state(s->job, memory_order_acquire) ==
+			    EVPOOL__RUNNING &&
+		    EVPOOL__EXT(s->job)->emit && !EVPOOL__EXT(s->job)->sink)
+			evpool__emit_push(s->job, em->str, (size_t)em->len);
+		return false;
+	}
+	if (!st || st->type != REDIS_REPLY_STRING)
+		return false;
 	if (d && d->type == REDIS_REPLY_STRING && strtol(d->str, NULL, 10) > 1)
 		atomic_fetch_add_explicit(&rc->n_redelivered, 1,
 					  memory_order_relaxed);
@@ -525,9 +563,12 @@ intake(struct rcl *rc)
 		s->deadline_ns = x->timeout_ms
 					 ? now + (uint64_t)x->timeout_ms * 1000000u
 					 : 0;
+		s->chunk = job->fn == evpool__chunk_run;
 		s->name = job->fn == evpool__remote_named
 				  ? (const char *)job->arg
-				  : evpool__registry_name(job->fn);
+			  : s->chunk ? evpool__registry_name(evpool__chunk_fn(
+					       x->input, x->input_len))
+				     : evpool__registry_name(job->fn);
 		if (!s->name) {
 			finish_slot(rc, s, EVPOOL__FIN_ERROR, EVPOOL_ENOFUNC,
 				    NULL, 0);

@@ -13,6 +13,9 @@
  * program registers a handful of functions.  The list is freed at exit.
  */
 #include "remote-internal.h"
+#include "pyapi/pyapi-internal.h"
+
+#include <event2/buffer.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -201,25 +204,38 @@ int
 evpool__remote_check(struct evpool *pool, const struct evpool_job_spec *spec)
 {
 	evpool_fn fn = spec->fn ? spec->fn : pool->dq->default_fn;
+	size_t len = spec->input_evbuffer
+			     ? evbuffer_get_length(spec->input_evbuffer)
+			     : spec->input_len;
 
-	if (spec->input_len > pool->cfg.remote.max_input)
+	if (len > pool->cfg.remote.max_input)
 		return evpool__err(-EMSGSIZE,
 				   "evpool_submit: input of %zu bytes is over the remote limit of %zu (evpool_config_set_remote_limits)",
-				   spec->input_len, pool->cfg.remote.max_input);
+				   len, pool->cfg.remote.max_input);
 	if (fn == evpool__remote_named)
 		return 0;	/* arg is the interned name */
 	if (spec->arg)
 		return evpool__err(-EINVAL,
-				   "evpool_submit: remote pools take byte input (spec.input), not a pointer");
+				   "evpool_submit: remote pools take byte input (spec.input or spec.input_evbuffer), not a pointer");
+	if (fn == evpool__chunk_run) {
+		/* a chunk of a map: it travels by its function's name */
+		fn = evpool__chunk_fn(spec->input, spec->input_len);
+		if (!fn)
+			return evpool__err(-EINVAL, "evpool_submit: a malformed chunk");
+	}
 	if (fn && !evpool__registry_name(fn))
 		return evpool__err(-EINVAL,
-				   "evpool_submit: the job function is not registered (evpool_register_fn): remote jobs travel by name (map, imap and starmap, whose chunks run a function by address, are not available in remote mode)");
+				   "evpool_submit: the job function is not registered (evpool_register_fn): remote jobs travel by name");
 	return 0;
 }
 
 /* ---- inside a remote job ------------------------------------------------ */
 
 static __thread const char *tls_job_id;
+
+/* In the name length word of a trampoline input: the job is a chunk of a
+ * map (its input a chunk frame), to run item by item. */
+#define TRAMP_CHUNK 0x8000u
 
 const char *
 evpool_ctx_job_id(struct evpool_ctx *ctx)
@@ -229,10 +245,12 @@ evpool_ctx_job_id(struct evpool_ctx *ctx)
 
 size_t
 evpool__trampoline_input(const char *id, size_t idlen, const char *name,
-			 size_t nlen, const void *in, size_t inlen, void **out)
+			 size_t nlen, bool chunk, const void *in, size_t inlen,
+			 void **out)
 {
 	size_t n = 2 + idlen + 2 + nlen + inlen;
 	unsigned char *p = malloc(n ? n : 1);
+	size_t nword = nlen | (chunk ? TRAMP_CHUNK : 0);
 
 	*out = p;
 	if (!p)
@@ -241,8 +259,8 @@ evpool__trampoline_input(const char *id, size_t idlen, const char *name,
 	p[1] = (unsigned char)idlen;
 	memcpy(p + 2, id, idlen);
 	p += 2 + idlen;
-	p[0] = (unsigned char)(nlen >> 8);
-	p[1] = (unsigned char)nlen;
+	p[0] = (unsigned char)(nword >> 8);
+	p[1] = (unsigned char)nword;
 	memcpy(p + 2, name, nlen);
 	p += 2 + nlen;
 	if (inlen)
@@ -258,6 +276,7 @@ evpool__remote_trampoline(struct evpool_ctx *ctx)
 	char id[256], name[EVPOOL__RNAME_MAX + 1];
 	const void *save_in = ctx->input;
 	size_t save_len = ctx->input_len;
+	bool chunk;
 	evpool_fn fn;
 	int r;
 
@@ -267,6 +286,8 @@ evpool__remote_trampoline(struct evpool_ctx *ctx)
 	memcpy(id, p + 2, idlen);
 	id[idlen] = 0;
 	nlen = (size_t)p[2 + idlen] << 8 | p[3 + idlen];
+	chunk = nlen & TRAMP_CHUNK;
+	nlen &= ~(size_t)TRAMP_CHUNK;
 	if (nlen > EVPOOL__RNAME_MAX || len < 4 + idlen + nlen)
 		return -EINVAL;
 	memcpy(name, p + 4 + idlen, nlen);
@@ -279,7 +300,7 @@ evpool__remote_trampoline(struct evpool_ctx *ctx)
 	if (!ctx->input_len)
 		ctx->input = NULL;
 	tls_job_id = id;
-	r = fn(ctx);
+	r = chunk ? evpool__chunk_run_as(ctx, fn) : fn(ctx);
 	tls_job_id = NULL;
 	ctx->input = save_in;
 	ctx->input_len = save_len;

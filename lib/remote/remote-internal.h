@@ -85,18 +85,27 @@ EVPOOL__INTERNAL bool evpool__remote_name_ok(const char *s);
 
 /**
  * The job function a worker submits to its local process pool: its input
- * is "<u16 id len><id><u16 name len><name><payload>"; in the worker
- * process it finds the function by name, shows it the payload as its
- * input and the id through evpool_ctx_job_id(), and runs it.  An unknown
- * name returns EVPOOL_ENOFUNC without running anything.
+ * is "<u16 id len><id><u16 name len | 0x8000 for a chunk><name><payload>";
+ * in the worker process it finds the function by name, shows it the
+ * payload as its input and the id through evpool_ctx_job_id(), and runs
+ * it — or, for a chunk of a map, runs the function on each item of the
+ * chunk frame in the payload (evpool__chunk_run_as(): the frame's own
+ * function pointer, the client's, is never used).  An unknown name returns
+ * EVPOOL_ENOFUNC without running anything.
  */
 EVPOOL__INTERNAL int evpool__remote_trampoline(struct evpool_ctx *ctx);
 /** Build a trampoline input (malloc'd) into *@p out.  @return its length,
  *  or 0 when out of memory. */
 EVPOOL__INTERNAL size_t evpool__trampoline_input(const char *id, size_t idlen,
 						 const char *name, size_t nlen,
-						 const void *in, size_t inlen,
-						 void **out);
+						 bool chunk, const void *in,
+						 size_t inlen, void **out);
+
+/** In a job entry's "fn" field, before the name: the job is a chunk of a
+ *  map.  '/' is no name character, so a worker that does not know chunks
+ *  refuses the entry (EVPOOL_ENOFUNC) instead of running the function on
+ *  a chunk frame. */
+#define EVPOOL__RCHUNK_PREFIX "map/"
 
 #ifdef HAVE_HIREDIS
 struct redisContext;

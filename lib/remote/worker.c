@@ -37,6 +37,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
@@ -143,34 +144,41 @@ on_answered(redisAsyncContext *ac, void *reply, void *priv)
 	maybe_done(wk);
 }
 
+/* XADD to @p wj's reply stream (capped): its id, then the @p n fields
+ * and values in @p kv (@p kvlen bytes each). */
+static int
+reply_xadd(struct wk *wk, struct wjob *wj, int n, const char *const *kv,
+	   const size_t *kvlen)
+{
+	char maxlen[16];
+	const char *argv[16] = { "XADD", wj->reply, "MAXLEN", "~", maxlen, "*",
+				 "id", wj->id };
+	size_t lens[16];
+	int argc = 8;
+
+	snprintf(maxlen, sizeof(maxlen), "%d", REPLY_MAXLEN);
+	for (int i = 0; i < argc; i++)
+		lens[i] = strlen(argv[i]);
+	for (int i = 0; i < n && argc < 16; i++, argc++) {
+		argv[argc] = kv[i];
+		lens[argc] = kvlen[i];
+	}
+	return redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, argc, argv, lens);
+}
+
 static void
 send_answer(struct wk *wk, struct wjob *wj)
 {
-	char st[16], d[16], maxlen[16];
-	const char *argv[14];
-	size_t lens[14];
+	char st[16], d[16];
+	const char *kv[6] = { "st", st, "d", d, "r", wj->res ? wj->res : "" };
+	size_t kvlen[6];
 
 	snprintf(st, sizeof(st), "%d", wj->status);
 	snprintf(d, sizeof(d), "%u", wj->deliveries);
-	snprintf(maxlen, sizeof(maxlen), "%d", REPLY_MAXLEN);
-	argv[0] = "XADD";
-	argv[1] = wj->reply;
-	argv[2] = "MAXLEN";
-	argv[3] = "~";
-	argv[4] = maxlen;
-	argv[5] = "*";
-	argv[6] = "id";
-	argv[7] = wj->id;
-	argv[8] = "st";
-	argv[9] = st;
-	argv[10] = "d";
-	argv[11] = d;
-	argv[12] = "r";
-	argv[13] = wj->res ? wj->res : "";
-	for (int i = 0; i < 13; i++)
-		lens[i] = strlen(argv[i]);
-	lens[13] = wj->rlen;
-	redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, 14, argv, lens);
+	for (int i = 0; i < 5; i++)
+		kvlen[i] = strlen(kv[i]);
+	kvlen[5] = wj->rlen;
+	reply_xadd(wk, wj, 6, kv, kvlen);
 	redisAsyncCommand(wk->pair.cmd, NULL, NULL, "XACK %s " EVPOOL__RGROUP " %s",
 			  wk->jobs_key, wj->eid);
 	if (redisAsyncCommand(wk->pair.cmd, on_answered, wj, "XDEL %s %s",
@@ -245,6 +253,30 @@ on_local_done(struct evpool_job *job, void *arg)
 	answer(wj, status, res, len);
 }
 
+/* A partial result of a job whose client wants them: to its reply stream,
+ * before the answer (one connection: Redis keeps the order).  Not kept
+ * for a reconnect: a partial result Redis could not take is dropped. */
+static void
+on_local_emit(struct evpool_job *job, const void *data, size_t len,
+	      void *arg)
+{
+	struct wjob *wj = arg;
+	const char *kv[2] = { "e", "" };
+	size_t kvlen[2] = { 1, len };
+
+	if (!data && len) {
+		struct evbuffer *b = evpool_job_emit_evbuffer(job);
+
+		data = b ? evbuffer_pullup(b, -1) : NULL;
+		if (!data)
+			return;
+	}
+	if (len)
+		kv[1] = data;
+	if (wj->wk->pair.cmd_up)
+		reply_xadd(wj->wk, wj, 2, kv, kvlen);
+}
+
 static bool
 str_field(const redisReply *kv, const char *name, char *buf, size_t n)
 {
@@ -265,7 +297,10 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 {
 	struct wjob *wj;
 	const redisReply *kv, *in;
-	char name[EVPOOL__RNAME_MAX + 1], msg[320];
+	const size_t plen = sizeof(EVPOOL__RCHUNK_PREFIX) - 1;
+	char fn[sizeof(EVPOOL__RCHUNK_PREFIX) + EVPOOL__RNAME_MAX], msg[320];
+	const char *name;
+	bool chunk;
 	struct evpool_job_spec spec = { 0 };
 	void *tin;
 	size_t tlen;
@@ -300,8 +335,12 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 		answer(wj, EVPOOL_ELOST, msg, strlen(msg) + 1);
 		return;
 	}
-	if (!str_field(kv, "fn", name, sizeof(name)) ||
-	    !evpool_lookup_fn(name)) {
+	if (!str_field(kv, "fn", fn, sizeof(fn)))
+		fn[0] = 0;
+	/* "map/<name>": a chunk of a map, each item run by <name> */
+	chunk = strncmp(fn, EVPOOL__RCHUNK_PREFIX, plen) == 0;
+	name = fn + (chunk ? plen : 0);
+	if (!evpool__remote_name_ok(name) || !evpool_lookup_fn(name)) {
 		snprintf(msg, sizeof(msg),
 			 "no job function '%s' is registered on worker %s",
 			 name, wk->consumer);
@@ -318,7 +357,7 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 		return;
 	}
 	tlen = evpool__trampoline_input(
-		wj->id, strlen(wj->id), name, strlen(name),
+		wj->id, strlen(wj->id), name, strlen(name), chunk,
 		in && in->type == REDIS_REPLY_STRING ? in->str : NULL,
 		in && in->type == REDIS_REPLY_STRING ? (size_t)in->len : 0,
 		&tin);
@@ -331,6 +370,8 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 	spec.input_len = tlen;
 	spec.done = on_local_done;
 	spec.done_arg = wj;
+	if (evpool__rfield(kv, "em"))
+		spec.emit = on_local_emit;	/* the client wants them */
 	r = evpool_submit_job(wk->pool, &spec, NULL);
 	free(tin);
 	if (r < 0)
