@@ -3,7 +3,8 @@
  *
  *   remote-demo worker --redis URL [--queue NAME] [--concurrency N]
  *       serves the built-in jobs (examples/remote-jobs.c) until SIGINT or
- *       SIGTERM, in a local pool of N worker processes.
+ *       SIGTERM, in a local pool of N worker processes; it takes every
+ *       option of evpool-worker(1) (the same code: tools/worker-cli.c).
  *   remote-demo submit --redis URL [--queue NAME] --jobs N --sleep-ms MS
  *                      [--timeout-ms MS] [--serial]
  *       submits N "hash" jobs (each sleeps MS ms and returns the hash of
@@ -17,11 +18,11 @@
  *   examples/remote-demo submit --redis redis://127.0.0.1:6379 --jobs 1000 --sleep-ms 1
  */
 #include "remote-jobs.h"
+#include "../tools/worker-cli.h"
 
 #include <event2/event.h>
 #include <getopt.h>
 #include <stdbool.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,46 +160,12 @@ submit(const char *url, const char *queue, unsigned long n, unsigned sleep_ms,
 	return failed || dups || wrong ? 1 : 0;
 }
 
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	evpool_worker_stop();
-}
-
-static int
-worker(const char *url, const char *queue, unsigned conc)
-{
-	struct evpool_config *cfg = evpool_config_new();
-	struct sigaction sa;
-	int r;
-
-	if (evpool_jobs_register() < 0 ||
-	    evpool_config_set_remote(cfg, url, queue) < 0 ||
-	    evpool_config_set_workers(cfg, 0, conc) < 0) {
-		fprintf(stderr, "remote-demo: %s\n", evpool_errmsg());
-		return 1;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	r = evpool_worker_run(cfg, 30000);
-	evpool_config_free(cfg);
-	if (r < 0) {
-		fprintf(stderr, "remote-demo: %s\n", evpool_errmsg());
-		return 1;
-	}
-	return 0;
-}
-
 int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "redis", required_argument, NULL, 'r' },
 		{ "queue", required_argument, NULL, 'q' },
-		{ "concurrency", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'n' },
 		{ "sleep-ms", required_argument, NULL, 's' },
 		{ "timeout-ms", required_argument, NULL, 't' },
@@ -207,12 +174,23 @@ main(int argc, char **argv)
 	};
 	const char *url = NULL, *queue = "demo";
 	unsigned long n = 100;
-	unsigned sleep_ms = 0, conc = 0;
+	unsigned sleep_ms = 0;
 	int timeout_ms = 0, c;
 
-	if (argc < 2 || (strcmp(argv[1], "worker") && strcmp(argv[1], "submit"))) {
-		fprintf(stderr, "usage: remote-demo worker|submit --redis URL [--queue NAME]\n"
-				"       [--concurrency N] [--jobs N --sleep-ms MS --timeout-ms MS --serial]\n");
+	if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
+		/* the built-in jobs, then evpool-worker's own command line */
+		if (evpool_jobs_register() < 0) {
+			fprintf(stderr, "remote-demo: %s\n", evpool_errmsg());
+			return 1;
+		}
+		return worker_cli_main(argc - 1, argv + 1, "remote-demo worker",
+				       "demo", true);
+	}
+	if (argc < 2 || strcmp(argv[1], "submit")) {
+		fprintf(stderr, "usage: remote-demo worker --redis URL [--queue NAME] [--concurrency N]\n"
+				"                          [evpool-worker's other options]\n"
+				"       remote-demo submit --redis URL [--queue NAME] --jobs N --sleep-ms MS\n"
+				"                          [--timeout-ms MS] [--serial]\n");
 		return 2;
 	}
 	optind = 2;
@@ -220,7 +198,6 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'r': url = optarg; break;
 		case 'q': queue = optarg; break;
-		case 'c': conc = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'n': n = strtoul(optarg, NULL, 10); break;
 		case 's': sleep_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': timeout_ms = atoi(optarg); break;
@@ -232,7 +209,5 @@ main(int argc, char **argv)
 		fprintf(stderr, "remote-demo: --redis URL is needed\n");
 		return 2;
 	}
-	return strcmp(argv[1], "worker") == 0 ? worker(url, queue, conc)
-					       : submit(url, queue, n, sleep_ms,
-							timeout_ms);
+	return submit(url, queue, n, sleep_ms, timeout_ms);
 }

@@ -25,9 +25,10 @@ t_remote_map_LDADD = $(EVPOOL_TEST_LDADD)
 
 # The demo across two processes (t/remote-demo.sh drives examples/remote-demo).
 noinst_PROGRAMS += examples/remote-demo
-examples_remote_demo_SOURCES = examples/remote-demo.c examples/remote-jobs.c examples/remote-jobs.h
+examples_remote_demo_SOURCES = examples/remote-demo.c examples/remote-jobs.c examples/remote-jobs.h \
+	tools/worker-cli.c tools/worker-cli.h
 examples_remote_demo_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CFLAGS)
-examples_remote_demo_LDADD = $(EVPOOL_TEST_LDADD)
+examples_remote_demo_LDADD = $(EVPOOL_TEST_LDADD) -ldl
 dist_check_SCRIPTS += t/remote-demo.sh
 TESTS += t/remote-demo.sh
 

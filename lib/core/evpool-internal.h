@@ -709,6 +709,7 @@ struct evpool__worker {
 	struct evpool__batch batch;	/* thread mode, while n > 0 */
 	struct evpool__worker *next;
 	void *mode_data;		/* process mode: the child */
+	struct evpool__poke *poke;	/* evpool__poke_kill()'s, or NULL */
 	bool released;			/* see evpool__worker_release() */
 	unsigned spin_ns;		/* its spin budget (worker.c) */
 	unsigned spin_probe;		/* idle turns without a spin */
@@ -744,6 +745,33 @@ EVPOOL__INTERNAL int evpool__worker_spawn(struct evpool_queue *q);
 EVPOOL__INTERNAL void evpool__queue_stop_workers(struct evpool_queue *q);
 /** Join workers that exited on their own (q->mu held). */
 EVPOOL__INTERNAL void evpool__queue_reap(struct evpool_queue *q);
+
+/**
+ * How ops->kill and ops->kill_all reach a worker thread that serves its
+ * jobs itself, away from the queue (process mode's proxy, remote mode's
+ * dispatcher): flags it looks at, and a descriptor that wakes it (an
+ * eventfd when rfd == wfd, else a pipe).  It lives in the mode's worker
+ * data; w->poke points at it (set with w->mode_data, under q->mu).
+ */
+struct evpool__poke {
+	atomic_int poked;	/* ops->kill or kill_all happened */
+	atomic_int kill_all;	/* ops->kill_all happened */
+	int rfd, wfd;		/* -1: none yet (a poke is lost: the thread
+				 * looks at the flags before it sleeps) */
+};
+
+/** Set the poked flag and wake the thread. */
+EVPOOL__INTERNAL void evpool__poke(struct evpool__poke *p);
+/**
+ * ops->kill of such a mode: win the job's finish race (RUNNING ->
+ * FINISHING) and poke the thread, which then owes the job a -ECANCELED
+ * completion (its own claim fails).  q->mu held.  @return false when the
+ * job was not won (finished meanwhile, or no w->poke).
+ */
+EVPOOL__INTERNAL bool evpool__poke_kill(struct evpool__worker *w,
+					struct evpool_job *job);
+/** ops->kill_all of such a mode: flag kill_all and poke.  q->mu held. */
+EVPOOL__INTERNAL void evpool__poke_kill_all(struct evpool__worker *w);
 
 /** Mode operations: how a worker runs a job. */
 struct evpool__mode_ops {

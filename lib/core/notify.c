@@ -268,6 +268,31 @@ evpool__wake_fd(int fd, size_t len)
 	while (n < 0 && errno == EINTR);
 }
 
+void
+evpool__poke(struct evpool__poke *p)
+{
+	atomic_store(&p->poked, 1);
+	evpool__wake_fd(p->wfd, p->wfd == p->rfd ? sizeof(uint64_t) : 1);
+}
+
+bool
+evpool__poke_kill(struct evpool__worker *w, struct evpool_job *job)
+{
+	if (!w->poke || !evpool__job_claim(job, EVPOOL__RUNNING))
+		return false;
+	evpool__poke(w->poke);	/* it owes the job a -ECANCELED completion */
+	return true;
+}
+
+void
+evpool__poke_kill_all(struct evpool__worker *w)
+{
+	if (!w->poke)
+		return;
+	atomic_store(&w->poke->kill_all, 1);
+	evpool__poke(w->poke);
+}
+
 static void
 notify_write(struct evpool__mailbox *mb)
 {

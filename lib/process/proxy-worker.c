@@ -22,7 +22,7 @@ cancel_drain(struct proc_worker *pw)
 {
 	char buf[64];
 
-	while (read(pw->cancel_rfd, buf, sizeof(buf)) > 0)
+	while (read(pw->poke.rfd, buf, sizeof(buf)) > 0)
 		;
 }
 
@@ -66,7 +66,7 @@ evpool__proxy_sock_move(struct proc_worker *pw, bool out, void *buf,
 	while (done < len) {
 		struct pollfd p[3] = {
 			{ pw->c.sock, out ? POLLOUT : POLLIN, 0 },
-			{ pw->cancel_rfd, POLLIN, 0 },
+			{ pw->poke.rfd, POLLIN, 0 },
 			{ pw->c.reap, POLLIN, 0 },
 		};
 		ssize_t n = out ? send(pw->c.sock, (char *)buf + done, len - done,
@@ -90,7 +90,7 @@ evpool__proxy_sock_move(struct proc_worker *pw, bool out, void *buf,
 			io = IO_TIMEOUT;
 			break;
 		}
-		give_up = job && (atomic_load(&pw->kill_all) || job_taken(job));
+		give_up = job && (atomic_load(&pw->poke.kill_all) || job_taken(job));
 		if (give_up && (ms < 0 || ms > SOCK_STALL_MS))
 			ms = SOCK_STALL_MS;
 		r = poll(p, 3, ms);
@@ -186,7 +186,7 @@ evpool__proxy_sleep(struct proc_worker *pw,
 	struct pollfd p[4] = {
 		{ pw->c.efd_up, POLLIN, 0 },
 		{ pw->c.sock, POLLIN, 0 },
-		{ pokes ? pw->cancel_rfd : -1, POLLIN, 0 },
+		{ pokes ? pw->poke.rfd : -1, POLLIN, 0 },
 		{ pw->c.reap, POLLIN, 0 },
 	};
 	int ms, r;
@@ -194,9 +194,9 @@ evpool__proxy_sleep(struct proc_worker *pw,
 	atomic_store_explicit(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 1,
 			      memory_order_relaxed);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (ready(pw) || (pokes && atomic_load(&pw->poked))) {
+	if (ready(pw) || (pokes && atomic_load(&pw->poke.poked))) {
 		atomic_store(&shm->sleeping[EVPOOL__SIDE_PROXY][0], 0);
-		return pokes && atomic_load(&pw->poked) ? IO_POKE : IO_OK;
+		return pokes && atomic_load(&pw->poke.poked) ? IO_POKE : IO_OK;
 	}
 	ms = ms_until(deadline);
 	r = ms == 0 ? 0 : poll(p, 4, ms);
@@ -219,7 +219,7 @@ evpool__proxy_sleep(struct proc_worker *pw,
 				return io;
 		}
 	}
-	if (pokes && atomic_load(&pw->poked))
+	if (pokes && atomic_load(&pw->poke.poked))
 		return IO_POKE;
 	if (r == 0 && ms_until(deadline) == 0)
 		return IO_TIMEOUT;
@@ -279,7 +279,7 @@ again:
 			pthread_mutex_lock(&w->q->mu);
 			stop = w->q->stopping;
 			pthread_mutex_unlock(&w->q->mu);
-			if (stop || atomic_load(&pw->kill_all))
+			if (stop || atomic_load(&pw->poke.kill_all))
 				break;
 			continue;
 		}
@@ -289,7 +289,7 @@ again:
 	status = evpool__proxy_child_end(pw, true);
 	/* Status unknown: the fork server died, and the worker with it, in
 	 * its initializer.  Not the worker's fault: ask its replacement. */
-	if (status == -1 && !stop && !atomic_load(&pw->kill_all) &&
+	if (status == -1 && !stop && !atomic_load(&pw->poke.kill_all) &&
 	    evpool__fs_check(&pp->fs) == 0 && atomic_load(&pp->fs.gen) != gen)
 		goto again;
 	describe_status(why, sizeof(why), status);
@@ -455,9 +455,9 @@ evpool__proxy_handle_pokes(struct evpool *pool, struct proc_worker *pw)
 {
 	bool running = false;
 
-	atomic_store(&pw->poked, 0);
+	atomic_store(&pw->poke.poked, 0);
 	cancel_drain(pw);
-	if (atomic_exchange(&pw->kill_all, 0))
+	if (atomic_exchange(&pw->poke.kill_all, 0))
 		for (unsigned i = 0; i < pw->fl_n; i++)
 			if (FL(pw, i)->state != FL_DONE)
 				evpool__job_claim(FL(pw, i)->job,

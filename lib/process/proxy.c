@@ -489,14 +489,15 @@ proc_worker_start(struct evpool__worker *w)
 		int fd[2] = { -1, -1 };
 
 		make_cancel_fds(fd);
-		pw->cancel_rfd = fd[0];
-		pw->cancel_wfd = fd[1];
+		pw->poke.rfd = fd[0];
+		pw->poke.wfd = fd[1];
 	}
 	/* Under q->mu: proc_stats() reads it. */
 	pthread_mutex_lock(&w->q->mu);
 	w->mode_data = pw;
+	w->poke = &pw->poke;
 	pthread_mutex_unlock(&w->q->mu);
-	if (pw->cancel_rfd >= 0)
+	if (pw->poke.rfd >= 0)
 		evpool__proxy_child_start(w);
 	return 0;
 }
@@ -509,43 +510,13 @@ proc_worker_stop(struct evpool__worker *w)
 	if (!pw)
 		return;
 	evpool__proxy_child_stop(pw);
-	if (pw->cancel_rfd >= 0)
-		close(pw->cancel_rfd);
-	if (pw->cancel_wfd != pw->cancel_rfd)
-		close(pw->cancel_wfd);
+	if (pw->poke.rfd >= 0)
+		close(pw->poke.rfd);
+	if (pw->poke.wfd != pw->poke.rfd)
+		close(pw->poke.wfd);
+	w->poke = NULL;
 	free(pw);
 	w->mode_data = NULL;
-}
-
-static void
-poke(struct proc_worker *pw)
-{
-	atomic_store(&pw->poked, 1);
-	evpool__wake_fd(pw->cancel_wfd, pw->cancel_wfd == pw->cancel_rfd
-						? sizeof(uint64_t)
-						: 1);
-}
-
-static bool
-proc_kill(struct evpool__worker *w, struct evpool_job *job)
-{
-	struct proc_worker *pw = w->mode_data;
-
-	if (!pw || !evpool__job_claim(job, EVPOOL__RUNNING))
-		return false;
-	poke(pw); /* the proxy now owes the job a -ECANCELED completion */
-	return true;
-}
-
-static void
-proc_kill_all(struct evpool__worker *w)
-{
-	struct proc_worker *pw = w->mode_data;
-
-	if (!pw)
-		return;
-	atomic_store(&pw->kill_all, 1);
-	poke(pw);
 }
 
 /* Would ship() send something now?  (Mirrors its rules.) */
@@ -586,10 +557,10 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 
 	pw->max_jobs = max_jobs;
 	fl_push(pw, evpool__job_ref(first));
-	if (evpool__unlikely(pw->cancel_rfd < 0)) {
+	if (evpool__unlikely(pw->poke.rfd < 0)) {
 		int fd[2];
 
-		/* poke() reads them under q->mu: set them there. */
+		/* evpool__poke() reads them under q->mu: set them there. */
 		if (make_cancel_fds(fd) < 0) {
 			evpool__err(EVPOOL_ESPAWN,
 				    "process worker: no descriptor for its cancel channel");
@@ -598,15 +569,15 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			return;
 		}
 		pthread_mutex_lock(&w->q->mu);
-		pw->cancel_rfd = fd[0];
-		pw->cancel_wfd = fd[1];
+		pw->poke.rfd = fd[0];
+		pw->poke.wfd = fd[1];
 		pthread_mutex_unlock(&w->q->mu);
 	}
 	for (;;) {
 		enum io io;
 		uint64_t deadline;
 
-		if (atomic_load_explicit(&pw->poked, memory_order_relaxed))
+		if (atomic_load_explicit(&pw->poke.poked, memory_order_relaxed))
 			evpool__proxy_handle_pokes(pool, pw);
 		if (!pw->live)
 			break;
@@ -620,7 +591,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			struct fl_entry *e;
 			/* A start cut short by terminate (kill_all) or a
 			 * cancel: those jobs end -ECANCELED, not ESPAWN. */
-			if (atomic_load(&pw->poked))
+			if (atomic_load(&pw->poke.poked))
 				evpool__proxy_handle_pokes(pool, pw);
 			while ((e = fl_first(pw)) != NULL)
 				finish(pw, e, EVPOOL__FIN_ERROR, EVPOOL_ESPAWN, -1);
@@ -659,7 +630,7 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			if (pw->sent && !spin_off) {
 				uint64_t end = evpool__now_ns() + PROXY_SPIN_NS;
 				while (!proxy_ready(pw) &&
-				       !atomic_load_explicit(&pw->poked,
+				       !atomic_load_explicit(&pw->poke.poked,
 							     memory_order_relaxed) &&
 				       evpool__now_ns() < end)
 					;
@@ -687,9 +658,9 @@ proc_run(struct evpool__worker *w, struct evpool_job *first)
 			int ms = ms_until(run_deadline(pw));
 
 			if (ms != 0)
-				evpool__emit_wait(e->job, &pw->poked, ms);
+				evpool__emit_wait(e->job, &pw->poke.poked, ms);
 			if (ms_until(run_deadline(pw)) == 0 &&
-			    !evpool__emit_has_room(e->job, &pw->poked))
+			    !evpool__emit_has_room(e->job, &pw->poke.poked))
 				evpool__proxy_handle_timeout(pool, pw);
 			break;
 		}
@@ -766,8 +737,8 @@ static const struct evpool__mode_ops process_ops = {
 	.worker_start = proc_worker_start,
 	.worker_stop = proc_worker_stop,
 	.run = proc_run,
-	.kill = proc_kill,
-	.kill_all = proc_kill_all,
+	.kill = evpool__poke_kill,
+	.kill_all = evpool__poke_kill_all,
 	.pool_start = evpool__proc_pool_start,
 	.pool_stop = evpool__proc_pool_stop,
 	.stats = proc_stats,

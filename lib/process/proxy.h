@@ -56,9 +56,7 @@ struct proc_worker {
 	 * it (it dies with that server); GEN_STARTING.  For the stats. */
 	atomic_uint proc_gen;
 	struct evpool__ring down, up;	/* we produce down, consume up */
-	int cancel_rfd, cancel_wfd;	/* ops->kill pokes the proxy here */
-	atomic_int poked;	/* ops->kill or kill_all happened */
-	atomic_int kill_all;	/* ops->kill_all happened */
+	struct evpool__poke poke;	/* ops->kill, kill_all: the cancel fds */
 	unsigned njobs;		/* jobs shipped to the current process */
 	bool replacing;		/* the next spawn replaces a process */
 	uint64_t next_seq;

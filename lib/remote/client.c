@@ -71,8 +71,8 @@ struct rcl {
 	struct evpool_job **pend;	/* ring of cap */
 	unsigned pend_head, pend_n;
 	atomic_uint inflight;	/* handed off, not finished */
-	atomic_int poked, kill_all, stop;
-	int wake_r, wake_w;
+	struct evpool__poke poke;	/* ops->kill, kill_all; the wake pipe */
+	atomic_int stop;
 	pthread_t tid;
 	bool started;
 
@@ -632,9 +632,9 @@ on_wake(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	intake(rc);
-	if (atomic_exchange(&rc->kill_all, 0))
+	if (atomic_exchange(&rc->poke.kill_all, 0))
 		sweep(rc, true);
-	if (atomic_exchange(&rc->poked, 0))
+	if (atomic_exchange(&rc->poke.poked, 0))
 		sweep(rc, false);
 	if (rc->live)
 		arm_tick(rc);
@@ -696,10 +696,10 @@ rcl_free(struct rcl *rc)
 		event_free(rc->tick_ev);
 	if (rc->base)
 		event_base_free(rc->base);
-	if (rc->wake_r >= 0)
-		close(rc->wake_r);
-	if (rc->wake_w >= 0 && rc->wake_w != rc->wake_r)
-		close(rc->wake_w);
+	if (rc->poke.rfd >= 0)
+		close(rc->poke.rfd);
+	if (rc->poke.wfd >= 0 && rc->poke.wfd != rc->poke.rfd)
+		close(rc->poke.wfd);
 	pthread_mutex_destroy(&rc->mu);
 	free(rc->pend);
 	free(rc->slots);
@@ -735,7 +735,7 @@ rc_worker_start(struct evpool__worker *w)
 
 	if (!rc)
 		return -ENOMEM;
-	rc->wake_r = rc->wake_w = -1;
+	rc->poke.rfd = rc->poke.wfd = -1;
 	pthread_mutex_init(&rc->mu, NULL);
 	rc->pool = pool;
 	rc->q = w->q;
@@ -750,15 +750,15 @@ rc_worker_start(struct evpool__worker *w)
 	rc->freel = calloc(rc->cap, sizeof(*rc->freel));
 	if (!rc->pend || !rc->slots || !rc->freel || pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
 		goto fail;
-	rc->wake_r = fds[0];
-	rc->wake_w = fds[1];
+	rc->poke.rfd = fds[0];
+	rc->poke.wfd = fds[1];
 	for (unsigned i = 0; i < rc->cap; i++)
 		rc->freel[i] = rc->cap - 1 - i;
 	rc->nfree = rc->cap;
 	rc->base = event_base_new();
 	if (!rc->base)
 		goto fail;
-	rc->wake_ev = event_new(rc->base, rc->wake_r, EV_READ | EV_PERSIST,
+	rc->wake_ev = event_new(rc->base, rc->poke.rfd, EV_READ | EV_PERSIST,
 				on_wake, rc);
 	rc->tick_ev = event_new(rc->base, -1, EV_PERSIST, on_tick, rc);
 	if (!rc->wake_ev || !rc->tick_ev ||
@@ -773,6 +773,7 @@ rc_worker_start(struct evpool__worker *w)
 	rc->next = rp->list;
 	rp->list = rc;
 	pthread_mutex_unlock(&rp->mu);
+	w->poke = &rc->poke;
 	w->mode_data = rc;
 	return 0;
 fail:
@@ -781,9 +782,9 @@ fail:
 }
 
 static void
-poke(struct rcl *rc)
+wake_io(struct rcl *rc)
 {
-	evpool__wake_fd(rc->wake_w, 1);
+	evpool__wake_fd(rc->poke.wfd, 1);
 }
 
 static void
@@ -796,7 +797,7 @@ rc_worker_stop(struct evpool__worker *w)
 		return;
 	rp = rc->rp;
 	atomic_store(&rc->stop, 1);
-	poke(rc);
+	wake_io(rc);
 	pthread_join(rc->tid, NULL);
 	pthread_mutex_lock(&rp->mu);
 	for (struct rcl **pp = &rp->list; *pp; pp = &(*pp)->next)
@@ -805,6 +806,7 @@ rc_worker_stop(struct evpool__worker *w)
 			break;
 		}
 	pthread_mutex_unlock(&rp->mu);
+	w->poke = NULL;
 	w->mode_data = NULL;
 	rcl_free(rc);
 }
@@ -821,7 +823,7 @@ handoff(struct rcl *rc, struct evpool_job *job)
 	first = rc->pend_n++ == 0;
 	pthread_mutex_unlock(&rc->mu);
 	if (first)
-		poke(rc);
+		wake_io(rc);
 }
 
 static void
@@ -860,29 +862,6 @@ rc_run(struct evpool__worker *w, struct evpool_job *first)
 			q->nwakeups--;
 	}
 	pthread_mutex_unlock(&q->mu);
-}
-
-static bool
-rc_kill(struct evpool__worker *w, struct evpool_job *job)
-{
-	struct rcl *rc = w->mode_data;
-
-	if (!rc || !evpool__job_claim(job, EVPOOL__RUNNING))
-		return false;
-	atomic_store(&rc->poked, 1);
-	poke(rc);	/* the I/O thread owes it a -ECANCELED completion */
-	return true;
-}
-
-static void
-rc_kill_all(struct evpool__worker *w)
-{
-	struct rcl *rc = w->mode_data;
-
-	if (!rc)
-		return;
-	atomic_store(&rc->kill_all, 1);
-	poke(rc);
 }
 
 static int
@@ -930,8 +909,8 @@ static const struct evpool__mode_ops remote_ops = {
 	.worker_start = rc_worker_start,
 	.worker_stop = rc_worker_stop,
 	.run = rc_run,
-	.kill = rc_kill,
-	.kill_all = rc_kill_all,
+	.kill = evpool__poke_kill,
+	.kill_all = evpool__poke_kill_all,
 	.pool_start = rc_pool_start,
 	.pool_stop = rc_pool_stop,
 };
