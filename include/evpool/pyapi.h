@@ -28,12 +28,15 @@ extern "C" {
  * that fails calls no callback; one that succeeds calls exactly one, on the
  * loop thread of its base.
  *
- * BOTH MODES.  Give inputs as bytes (struct evpool_item .data, .len) and read
- * results as bytes (struct evpool_result .data, .len), and every call here
- * works unchanged in thread and process mode.  Pointer inputs (.arg) and
- * pointer results (.ptr, evpool_ctx_set_result()) are thread mode only: a
- * process pool refuses a pointer input with -EINVAL (evpool_errmsg() says
- * why).
+ * EVERY MODE.  Give inputs as bytes (struct evpool_item .data, .len) and
+ * read results as bytes (struct evpool_result .data, .len), and every call
+ * here works unchanged in thread, process and remote mode.  Pointer inputs
+ * (.arg) and pointer results (.ptr, evpool_ctx_set_result()) are thread
+ * mode only: a process or remote pool refuses a pointer input with -EINVAL
+ * (evpool_errmsg() says why).  In remote mode (<evpool/remote.h>) the map
+ * family's function must be registered (evpool_register_fn()): each chunk
+ * travels by the function's name and the worker runs the function it has
+ * under that name; an unregistered one is -EINVAL at the call.
  *
  * BLOCKING calls here (evpool_apply(), evpool_map(), evpool_starmap(),
  * evpool_map_wait(), evpool_imap_next(), evpool_wait(),
@@ -100,7 +103,8 @@ EVPOOL_API void evpool_result_release(struct evpool_result *res);
  * @param res  if not NULL, receives the outcome; release it with
  *             evpool_result_release().
  * @return the job's status (0: success; else its own error, -ETIMEDOUT...)
- *         or a submit error (-EINVAL, also for a pointer input in process mode;
+ *         or a submit error (-EINVAL, also for a pointer input in process or
+ *         remote mode;
  *         -ESHUTDOWN, -EAGAIN;
  *         the job never ran).  res->status holds the same value.
  *         -EDEADLK: called from a job of @p pool, and the job could never
@@ -173,7 +177,8 @@ struct evpool_map_spec {
 	size_t rec_size;		  /**< size of one record */
 	size_t n;			  /**< number of inputs (0 is fine) */
 	size_t chunksize;		  /**< items per job; 0: Python's
-					       ceil(n / (4 x max_workers)) */
+					       ceil(n / (4 x max_workers));
+					       remote mode: ceil(n / 64) */
 	evpool_map_cb callback;		  /**< on success (all items 0) */
 	evpool_map_cb error_callback;	  /**< on failure; NULL: callback */
 	void *arg;			  /**< for the callbacks */
@@ -195,7 +200,10 @@ struct evpool_map_spec {
  * n = 0.  Without callbacks nothing is delivered; wait with
  * evpool_map_wait().  Non-blocking unless EVPOOL_MAP_BLOCK.
  * @param mapp  if not NULL, receives a reference (evpool_map_unref()).
- * @return 0; -EINVAL (also a pointer input, process mode);
+ * @return 0; -EINVAL (also a pointer input in process or remote mode, and
+ *         in remote mode a function not registered with
+ *         evpool_register_fn()); -EMSGSIZE (remote mode: a chunk over
+ *         max_input, see evpool_config_set_remote_limits());
  *         -EAGAIN (a bounded queue had no room for every chunk: the chunks
  *         already queued are cancelled, no callback runs); -ESHUTDOWN;
  *         -ENOMEM.
@@ -322,7 +330,9 @@ struct evpool_imap_spec {
 	size_t window;			  /**< at most this many items are
 					       submitted and not yet returned
 					       by evpool_imap_next(); 0: 4 x
-					       max_workers x chunksize */
+					       max_workers x chunksize
+					       (remote mode: 64 x
+					       chunksize) */
 	size_t chunksize;		  /**< items per job; 0: 1 */
 	unsigned flags;			  /**< enum evpool_imap_flags */
 	struct evpool_queue *queue;	  /**< NULL: the default queue */
@@ -336,7 +346,9 @@ struct evpool_imap_spec {
  * window jobs of memory, never 10^7.  Fills the window now (without
  * blocking: a full bounded queue is retried by evpool_imap_next()).
  * Results are only pulled (evpool_imap_next()): no callback runs.
- * @return 0; -EINVAL (also a pointer input, process mode); -ESHUTDOWN;
+ * @return 0; -EINVAL (also a pointer input in process or remote mode, and
+ *         in remote mode a function not registered with
+ *         evpool_register_fn()); -ESHUTDOWN;
  *         -ENOMEM; or the
  *         producer's own error.
  */

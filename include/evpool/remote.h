@@ -4,10 +4,12 @@
  *
  * A pool made with evpool_config_set_remote() is an ordinary pool: submit,
  * futures, wait/as_completed, results collections, priorities, a bounded
- * queue (-EAGAIN or a blocking submit), cancel, timeouts and stats work as
- * in the other modes (not map/imap/starmap: their chunks run a function by
- * address, so they fail with -EINVAL in remote mode), and THE
- * CONTRACT holds across machines: a submit that returns 0 gets exactly one
+ * queue (-EAGAIN or a blocking submit), cancel, timeouts, stats, partial
+ * results (evpool_ctx_emit() in the worker, the emit callback in the
+ * client) and the map family (map, map_async, starmap, imap,
+ * imap_unordered: each chunk is one remote job, sent by the function's
+ * registered name) work as in the other modes, and THE CONTRACT holds
+ * across machines: a submit that returns 0 gets exactly one
  * completion callback, on its base's loop thread — the job's result, its
  * own error, -ETIMEDOUT, -ECANCELED, EVPOOL_ELOST (the job was handed to a
  * worker max_deliveries times and no result came back: its workers died),
@@ -24,13 +26,25 @@
  * evpool_register_fn() — the same evpool_fn that runs in thread and process
  * mode.  A client submits either a registered function (evpool_submit_job()
  * with spec.fn: its name is looked up) or a name (evpool_submit_named(),
- * for functions the client does not link).  Input is bytes (spec.input),
- * the result is bytes (evpool_ctx_set_result_bytes()); pointers, partial
- * results (evpool_ctx_emit()) and evbuffer input are not carried.
+ * for functions the client does not link).  Input is bytes (spec.input) or
+ * an evbuffer (spec.input_evbuffer: its bytes go into the job's stream
+ * entry, one copy); the worker's function may read it as either
+ * (evpool_ctx_input(), evpool_ctx_input_evbuffer()).  The result is bytes
+ * (evpool_ctx_set_result_bytes(), or evpool_ctx_output() in the worker),
+ * read as bytes or as an evbuffer (evpool_job_result_bytes(),
+ * evpool_job_result_evbuffer()).  Pointers (spec.arg, pointer results)
+ * are not carried.  Partial results are, when the job has an emit
+ * callback: each goes through the client's reply stream, before the
+ * result; they are not held back by the emit window, and one emitted while
+ * the worker has no connection to Redis is dropped (a job run twice, see
+ * below, emits twice).  A map's chunk frame is in the client's byte order
+ * and word size: its workers must share them (every 64-bit little-endian
+ * host does; a worker of the other byte order answers EVPOOL_EPROTO).
  *
  * REDIS.  The address is a URL: redis://[user[:password]@]host[:port][/db]
  * or unix://[user[:password]@]/path/to/socket[?db=N].  rediss:// (TLS) is
- * refused with -ENOTSUP: Debian's hiredis 0.14 has no TLS support.  A queue
+ * refused with -ENOTSUP: Debian 12's hiredis (0.14.1) has no TLS support
+ * (hiredis_ssl came with hiredis 1.0).  A queue
  * named Q lives in the stream evpool:{Q}:jobs (consumer group "evpool");
  * each client dispatcher reads its results from its own reply stream,
  * evpool:{Q}:r:<client id>, trimmed as it reads and deleted when the pool
@@ -90,7 +104,8 @@ EVPOOL_API int evpool_config_set_remote(struct evpool_config *cfg,
 
 /**
  * Bound what a remote pool sends: @p max_input bytes of input per job (a
- * bigger submit fails with -EMSGSIZE; a worker refuses bigger inputs with
+ * bigger submit fails with -EMSGSIZE, byte or evbuffer input alike, and a
+ * map whose chunk would be bigger; a worker refuses bigger inputs with
  * -EMSGSIZE too), default 16 MiB, 1..512 MiB; and @p max_inflight jobs in
  * Redis at once per dispatcher (more wait in the pool's queue, where the
  * queue bound, priorities and cancel apply), default 1024, 1..65535.

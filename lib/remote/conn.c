@@ -9,8 +9,8 @@
  * any command of the caller, so Redis runs them first (one connection is
  * answered in order).  A refused AUTH drops the connection; the owners
  * reconnect with evpool__rbackoff_ms() and count the time they have been
- * without Redis.  TLS (rediss://) is refused: Debian's hiredis 0.14 has no
- * hiredis_ssl.  Passwords are taken from the URL as they are (no percent
+ * without Redis.  TLS (rediss://) is refused: Debian 12's hiredis 0.14.1
+ * has no TLS (hiredis_ssl came with hiredis 1.0).  Passwords are taken from the URL as they are (no percent
  * decoding).
  */
 #include "remote-internal.h"
@@ -67,7 +67,7 @@ evpool__rurl_parse(const char *url, struct evpool__rurl *u)
 	u->port = 6379;
 	if (strncmp(url, "rediss://", 9) == 0)
 		return evpool__err(-ENOTSUP,
-				   "Redis URL '%s': TLS (rediss://) is not supported: Debian's hiredis 0.14 has no hiredis_ssl; use a TLS tunnel (stunnel, spiped) or a unix socket",
+				   "Redis URL '%s': TLS (rediss://) is not supported: Debian 12's hiredis 0.14.1 has no TLS (hiredis_ssl came with hiredis 1.0); use a unix socket or an encrypting tunnel (stunnel, spiped)",
 				   url);
 	if (strncmp(url, "unix://", 7) == 0) {
 		p = url + 7;

@@ -49,6 +49,16 @@
  *  neither there nor answered, and every XADD never confirmed.  After
  *  reconnect_ms without Redis the jobs in flight fail with EVPOOL_EREDIS.
  *
+ *  Maps.  A chunk of the map family (lib/pyapi: job fn evpool__chunk_run,
+ *  input a chunk frame) is sent as fn "map/<name of the frame's fn>" (the
+ *  function must be registered: evpool__remote_check() refuses it
+ *  otherwise); the worker runs evpool__chunk_run_as() with the function
+ *  it finds under <name>, and the frame of results is the answer's bytes.
+ *  An evbuffer input is pulled up and sent as bytes.  Partial results: a
+ *  job with an emit callback is sent with "em"; the worker adds each
+ *  emission to the reply stream as {id, e}, before the answer, and the
+ *  client pushes it to the job's emit callback.
+ *
  *  Worker (worker.c).  One thread, one event_base: a local process pool
  *  (its completions) and two hiredis connections on it.  It reads with
  *  XREADGROUP at most as many entries as it has free processes, runs each
