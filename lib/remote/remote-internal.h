@@ -61,10 +61,12 @@
  *
  *  Worker (worker.c).  One thread, one event_base: a local process pool
  *  (its completions) and two hiredis connections on it.  It reads with
- *  XREADGROUP at most as many entries as it has free processes, runs each
+ *  XREADGROUP as many entries as keep about 10 ms of work waiting locally
+ *  (2 x concurrency .. 256, adapted to the jobs' times), runs each
  *  through a trampoline (registry.c) that finds the function by name in the
  *  worker process and exposes the job id, and answers with XADD to the
- *  job's reply stream (MAXLEN ~), then XACK and XDEL.  Every
+ *  job's reply stream (MAXLEN ~), then, once per loop turn for every job
+ *  answered in it, one XACK and one XDEL.  Every
  *  visibility/2 it looks at the group's pending entries idle longer than
  *  the visibility timeout (XPENDING IDLE, which gives their delivery
  *  counts — XAUTOCLAIM does not), claims them (XCLAIM with the same min

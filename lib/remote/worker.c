@@ -8,12 +8,17 @@
  * pool whose completions arrive on the same base.  A job read from the
  * stream becomes a wjob; it runs in the process pool through the
  * trampoline (registry.c), and its answer is pipelined as XADD to the
- * job's reply stream, XACK, XDEL — in that order, so that a worker dying
- * between them leaves a job answered twice (the client drops the second)
- * rather than a job acknowledged without an answer.  A wjob lives until
+ * job's reply stream, then XACK, XDEL — in that order, so that a worker
+ * dying between them leaves a job answered twice (the client drops the
+ * second) rather than a job acknowledged without an answer.  The XACK and
+ * XDEL wait for the loop's turn (a zero timer) and cover every job
+ * answered in it: one of each per batch, not per job.  A wjob lives until
  * Redis has answered the XDEL; if the connection drops first, its answer
- * is sent again after the reconnect.  The worker reads at most 4 x
- * concurrency entries ahead (they wait in the process pool's queue).
+ * is sent again after the reconnect.  The worker holds (reads ahead) as
+ * many entries as keep about 10 ms of work waiting in the process pool's
+ * queue (adapt_ahead()), and reads again once half of that room is free:
+ * short jobs come in batches of up to 256, long ones are left in Redis
+ * for the other workers.
  *
  * Redelivery: every visibility/2 the worker asks for the group's pending
  * entries idle longer than the visibility timeout, with their delivery
@@ -44,16 +49,19 @@
 
 #define READ_BLOCK_MS 1000
 #define REPLY_MAXLEN 100000
+#define AHEAD_MAX 256
+#define AHEAD_BUDGET_NS 10000000u	/* 10 ms */
 
 struct wk;
 
 struct wjob {
 	struct wk *wk;
-	struct wjob *next;	/* wk->unsent */
+	struct wjob *next;	/* wk->unsent, wk->acking or a batch */
 	int status;
 	unsigned deliveries;
 	void *res;
 	size_t rlen;
+	uint64_t t0;		/* handed to the process pool */
 	char eid[48];
 	char id[128];
 	char reply[192];
@@ -68,12 +76,16 @@ struct wk {
 	struct evpool *pool;
 	struct evpool__rpair pair;
 	bool reading, claiming, stopping, abandon;
-	struct event *claim_ev, *stop_ev, *grace_ev, *retry_ev;
+	struct event *claim_ev, *stop_ev, *grace_ev, *retry_ev, *ack_ev;
 	unsigned conc, ahead;	/* processes; entries read ahead at most */
+	unsigned ahead_min, ahead_max;
+	uint64_t lat_ns;	/* moving average: submit to done, locally */
 	unsigned running;	/* wjobs not answered yet */
 	unsigned answering;	/* answers sent, XDEL not confirmed */
 	unsigned claims;	/* XCLAIMs in flight */
 	struct wjob *unsent;
+	struct wjob *acking;	/* answered; XACK + XDEL at the loop's turn */
+	unsigned nacking;
 	int grace_ms;
 };
 
@@ -122,26 +134,81 @@ retry_later(struct wk *wk)
 }
 
 
+/* Redis answered the XDEL of a batch of answered jobs (see on_ack). */
 static void
 on_answered(redisAsyncContext *ac, void *reply, void *priv)
 {
-	struct wjob *wj = priv;
-	struct wk *wk = wj->wk;
+	struct wjob *list = priv;
 
 	(void)ac;
-	wk->answering--;
-	if (!reply || evpool__rtransient(reply)) {
-		/* the connection dropped, or Redis is loading: answer again
-		 * after the reconnect, or at the next tick */
-		wj->next = wk->unsent;
-		wk->unsent = wj;
-		if (reply)
+	while (list) {
+		struct wjob *wj = list;
+		struct wk *wk = wj->wk;
+
+		list = wj->next;
+		wk->answering--;
+		if (!reply || evpool__rtransient(reply)) {
+			/* the connection dropped, or Redis is loading: answer
+			 * again after the reconnect, or at the next tick */
+			wj->next = wk->unsent;
+			wk->unsent = wj;
+			if (reply)
+				retry_later(wk);
+			continue;
+		}
+		free(wj->res);
+		free(wj);
+		maybe_done(wk);
+	}
+}
+
+/* The loop's turn after answers: one XACK and one XDEL for every job
+ * answered meanwhile (their result XADDs went first on this connection,
+ * so a worker dying in between still leaves them answered). */
+static void
+on_ack(evutil_socket_t fd, short what, void *arg)
+{
+	struct wk *wk = arg;
+	struct wjob *list = wk->acking;
+	unsigned n = wk->nacking, i = 3;
+	const char **argv;
+	size_t *lens;
+
+	(void)fd;
+	(void)what;
+	wk->acking = NULL;
+	wk->nacking = 0;
+	if (!list)
+		return;
+	argv = malloc((n + 3) * sizeof(*argv));
+	lens = malloc((n + 3) * sizeof(*lens));
+	if (!wk->pair.cmd_up || !argv || !lens) {
+		free(argv);
+		free(lens);
+		on_answered(NULL, NULL, list);	/* answered again later */
+		if (wk->pair.cmd_up)
 			retry_later(wk);
 		return;
 	}
-	free(wj->res);
-	free(wj);
-	maybe_done(wk);
+	for (struct wjob *wj = list; wj; wj = wj->next, i++) {
+		argv[i] = wj->eid;
+		lens[i] = strlen(wj->eid);
+	}
+	argv[0] = "XACK";
+	argv[1] = wk->jobs_key;
+	argv[2] = EVPOOL__RGROUP;
+	for (int k = 0; k < 3; k++)
+		lens[k] = strlen(argv[k]);
+	redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, (int)i, argv, lens);
+	argv[1] = "XDEL";
+	argv[2] = wk->jobs_key;
+	lens[1] = 4;
+	lens[2] = strlen(wk->jobs_key);
+	if (redisAsyncCommandArgv(wk->pair.cmd, on_answered, list, (int)i - 1,
+				  argv + 1, lens + 1) != REDIS_OK)
+		on_answered(NULL, NULL, list);
+	free(argv);
+	free(lens);
 }
 
 /* XADD to @p wj's reply stream (capped): its id, then the @p n fields
@@ -179,14 +246,15 @@ send_answer(struct wk *wk, struct wjob *wj)
 		kvlen[i] = strlen(kv[i]);
 	kvlen[5] = wj->rlen;
 	reply_xadd(wk, wj, 6, kv, kvlen);
-	redisAsyncCommand(wk->pair.cmd, NULL, NULL, "XACK %s " EVPOOL__RGROUP " %s",
-			  wk->jobs_key, wj->eid);
-	if (redisAsyncCommand(wk->pair.cmd, on_answered, wj, "XDEL %s %s",
-			      wk->jobs_key, wj->eid) == REDIS_OK) {
-		wk->answering++;
-	} else {
-		wj->next = wk->unsent;
-		wk->unsent = wj;
+	/* XACK and XDEL at the loop's turn, with the others answered now */
+	wj->next = wk->acking;
+	wk->acking = wj;
+	wk->nacking++;
+	wk->answering++;
+	if (!evtimer_pending(wk->ack_ev, NULL)) {
+		struct timeval now = { 0, 0 };
+
+		evtimer_add(wk->ack_ev, &now);
 	}
 }
 
@@ -235,6 +303,26 @@ flush_unsent(struct wk *wk)
 
 /* ---- running jobs -------------------------------------------------------- */
 
+/*
+ * How many entries to hold (read ahead of the processes): as many as keep
+ * a job's wait in the local queue near AHEAD_BUDGET_NS.  Each job's time
+ * from the local submit to its end feeds a moving average; under half the
+ * budget one more is held, over it one fewer, between 2 x concurrency
+ * (a process never waits for a read) and 256.  Short jobs get deep reads
+ * (few round trips per job); long ones are held no longer than needed, so
+ * they stay in Redis for other workers (and far from the visibility
+ * timeout, which counts the wait here too).
+ */
+static void
+adapt_ahead(struct wk *wk, uint64_t ns)
+{
+	wk->lat_ns = wk->lat_ns ? wk->lat_ns - wk->lat_ns / 8 + ns / 8 : ns;
+	if (wk->lat_ns < AHEAD_BUDGET_NS / 2 && wk->ahead < wk->ahead_max)
+		wk->ahead++;
+	else if (wk->lat_ns > AHEAD_BUDGET_NS && wk->ahead > wk->ahead_min)
+		wk->ahead--;
+}
+
 static void
 on_local_done(struct evpool_job *job, void *arg)
 {
@@ -250,6 +338,7 @@ on_local_done(struct evpool_job *job, void *arg)
 		free(wj);
 		return;
 	}
+	adapt_ahead(wk, evpool__now_ns() - wj->t0);
 	answer(wj, status, res, len);
 }
 
@@ -372,6 +461,7 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 	spec.done_arg = wj;
 	if (evpool__rfield(kv, "em"))
 		spec.emit = on_local_emit;	/* the client wants them */
+	wj->t0 = evpool__now_ns();
 	r = evpool_submit_job(wk->pool, &spec, NULL);
 	free(tin);
 	if (r < 0)
@@ -423,7 +513,8 @@ read_more(struct wk *wk)
 	room = wk->ahead > wk->running + wk->claims
 		       ? wk->ahead - wk->running - wk->claims
 		       : 0;
-	if (!room)
+	/* Not for every job that ends: reads of half the room or more */
+	if (!room || room < wk->ahead / 2)
 		return;
 	if (redisAsyncCommand(wk->pair.blk, on_read, NULL,
 			      "XREADGROUP GROUP " EVPOOL__RGROUP
@@ -589,6 +680,15 @@ wk_cleanup(struct wk *wk)
 	if (wk->pool)
 		evpool_free(wk->pool);	/* drops what still runs */
 	evpool__rpair_close(&wk->pair);
+	if (wk->acking) {
+		struct wjob *last = wk->acking;
+
+		while (last->next)
+			last = last->next;
+		last->next = wk->unsent;
+		wk->unsent = wk->acking;
+		wk->acking = NULL;
+	}
 	while (wk->unsent) {
 		struct wjob *wj = wk->unsent;
 
@@ -604,6 +704,8 @@ wk_cleanup(struct wk *wk)
 		event_free(wk->grace_ev);
 	if (wk->retry_ev)
 		event_free(wk->retry_ev);
+	if (wk->ack_ev)
+		event_free(wk->ack_ev);
 	if (wk->base)
 		event_base_free(wk->base);
 	free(wk);
@@ -641,7 +743,9 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	gethostname(host, sizeof(host) - 1);
 	snprintf(wk->consumer, sizeof(wk->consumer), "%s-%d", host, (int)getpid());
 	wk->conc = cfg->max_workers ? cfg->max_workers : evpool__online_cpus();
-	wk->ahead = wk->conc * 4 > 256 ? 256 : wk->conc * 4;
+	wk->ahead_min = wk->conc * 2 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 2;
+	wk->ahead_max = AHEAD_MAX;
+	wk->ahead = wk->conc * 4 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 4;
 
 	r = -ENOMEM;
 	wk->base = event_base_new();
@@ -668,7 +772,8 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 				on_stop, wk);
 	wk->grace_ev = evtimer_new(wk->base, on_grace, wk);
 	wk->retry_ev = evtimer_new(wk->base, on_retry, wk);
-	if (!wk->retry_ev || !wk->claim_ev || !wk->stop_ev || !wk->grace_ev ||
+	wk->ack_ev = evtimer_new(wk->base, on_ack, wk);
+	if (!wk->retry_ev || !wk->ack_ev || !wk->claim_ev || !wk->stop_ev || !wk->grace_ev ||
 	    evpool__rpair_init(&wk->pair, &wk->url, wk->base, wk, conn_up,
 			       conn_down) < 0)
 		goto out;
