@@ -2,13 +2,16 @@
 # Benchmark (not a test): the same N jobs through libevpool's remote mode,
 # Celery 5 and RQ, each with the same Redis (a unix socket here) and the
 # same number of worker processes, in alternating rounds.  Prints one line
-# per run and a table of the best round of each (jobs/s, p50/p99 round
-# trip in ms).  Needs redis-server, python3-celery, python3-rq.
+# per run and a table of the MEDIAN round of each (jobs/s, p50/p99 round
+# trip in ms), with remote mode's throughput as a multiple of each peer's
+# (ratios of medians of the same run).  Needs redis-server, python3-celery,
+# python3-rq.  SYSTEMS="remote celery" leaves RQ out.
 #
 #   bench/remote-vs-celery.sh [N] [ROUNDS]       (run from the build dir)
 set -u
 n=${1:-2000}
 rounds=${2:-2}
+systems=${SYSTEMS:-remote celery rq}
 src=$(cd "$(dirname "$0")" && pwd)
 py=/usr/bin/python3
 demo=examples/remote-demo
@@ -64,33 +67,56 @@ results="$dir/results"
 for r in $(seq "$rounds"); do
 	for ms in 0 1; do
 		for w in 1 2; do
-			for kind in remote celery rq; do
+			for kind in $systems; do
 				run "$kind" "$w" "$ms" | tee -a "$results"
 			done
 		done
 	done
-	for kind in remote celery rq; do	# round trips: N/5 jobs, one at a time
+	for kind in $systems; do	# round trips: N/5 jobs, one at a time
 		run "$kind" 1 0 --serial | tee -a "$results"
 	done
 done
+# median FIELD-VALUES...: the median of the numbers on stdin (one a line)
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+# field KIND W MS NAME: the values of NAME= in the matching lines
+field() {
+	grep "^$1 workers=$2 sleep_ms=$3 jobs" "$results" |
+	sed "s|.* $4=\([0-9.]*\).*|\1|"
+}
 echo
-echo "| system | workers | job | jobs/s | p50 ms | p99 ms |"
-echo "|---|---|---|---|---|---|"
-for ms in 0 1; do for w in 1 2; do for kind in remote celery rq; do
-	grep "^$kind workers=$w sleep_ms=$ms jobs" "$results" |
-	sed 's/.*jobs\/s=\([0-9]*\) p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\)/\1 \2 \3/' |
-	sort -n -r | head -1 | while read -r jps p50 p99; do
+echo "Medians of $rounds rounds, N=$n jobs submitted at once:"
+echo
+echo "| system | workers | job | jobs/s | p50 ms | p99 ms | remote's jobs/s as a multiple |"
+echo "|---|---|---|---|---|---|---|"
+for ms in 0 1; do for w in 1 2; do
+	rjps=$(field remote "$w" "$ms" "jobs/s" | median)
+	for kind in $systems; do
+		jps=$(field "$kind" "$w" "$ms" "jobs/s" | median)
+		[ -n "$jps" ] || continue
+		p50=$(field "$kind" "$w" "$ms" p50_ms | median)
+		p99=$(field "$kind" "$w" "$ms" p99_ms | median)
 		job=empty; [ "$ms" = 1 ] && job="1 ms sleep"
-		echo "| $kind | $w | $job | $jps | $p50 | $p99 |"
+		ratio=-
+		[ "$kind" != remote ] && [ -n "$rjps" ] &&
+			ratio=$(awk -v a="$rjps" -v b="$jps" 'BEGIN { printf "%.1fx", a / b }')
+		echo "| $kind | $w | $job | $jps | $p50 | $p99 | $ratio |"
 	done
-done; done; done
+done; done
+r1=$(field remote 1 1 "jobs/s" | median)
+r2=$(field remote 2 1 "jobs/s" | median)
+[ -n "$r1" ] && [ -n "$r2" ] &&
+	awk -v a="$r2" -v b="$r1" 'BEGIN { printf "\nScaling, 1 ms jobs: 2 worker processes give %.2fx one\n", a / b }'
 echo
-echo "One job at a time (N/5 jobs, 1 worker process, empty job): the round trip"
+echo "One job at a time (N/5 jobs, 1 worker process, empty job): the round trip (medians)"
 echo
 echo "| system | p50 ms | p99 ms |"
 echo "|---|---|---|"
-for kind in remote celery rq; do
-	grep "^$kind workers=1 sleep_ms=0 serial " "$results" |
-	sed 's/.*p50_ms=\([0-9.]*\) p99_ms=\([0-9.]*\)/\1 \2/' |
-	sort -n | head -1 | while read -r p50 p99; do echo "| $kind | $p50 | $p99 |"; done
+for kind in $systems; do
+	grep "^$kind workers=1 sleep_ms=0 serial " "$results" > "$dir/serial"
+	[ -s "$dir/serial" ] || continue
+	p50=$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' "$dir/serial" | median)
+	p99=$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' "$dir/serial" | median)
+	echo "| $kind | $p50 | $p99 |"
 done
