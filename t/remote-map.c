@@ -7,7 +7,8 @@
  * two are compared item by item); chunksize is honoured; an unregistered
  * function is -EINVAL with a message; an evbuffer input is sent and
  * bounded by max_input; evpool_job_result_evbuffer() gives a remote
- * result; evpool_ctx_emit() in a worker reaches the emit callback.
+ * result; evpool_ctx_emit() in a worker reaches the emit callback; a
+ * worker reads short jobs and acknowledges them in batches.
  * Skipped only if the build has no remote mode or redis-server is absent.
  */
 #include "tap.h"
@@ -130,7 +131,7 @@ main(void)
 	int r;
 
 	rt_setup();
-	plan(42);
+	plan(44);
 	tap_watchdog(180, "t/remote-map");
 	if (evpool_jobs_register() < 0 ||
 	    evpool_register_fn("client_only", client_only) < 0)
@@ -450,6 +451,28 @@ main(void)
 		   evpool_job_status(job) == 0,
 		   "without an emit callback: the job completes, nothing emitted");
 		evpool_job_unref(job);
+	}
+
+	/* ---- a worker reads short jobs in batches and acknowledges them in
+	 * batches (it read 1.6 entries a XREADGROUP and sent an XACK and an
+	 * XDEL per job before) ---- */
+	{
+		long reads0 = rt_redis_calls("xreadgroup"),
+		     acks0 = rt_redis_calls("xack"), reads, acks;
+		unsigned slow = tap_slowdown();
+
+		r = evpool_map(pool, square, items, N, 1, NULL);	/* N jobs */
+		reads = rt_redis_calls("xreadgroup") - reads0;
+		acks = rt_redis_calls("xack") - acks0;
+		if (slow > 1) {
+			skip(2, "timings stretched (slowdown %u): batches are smaller", slow);
+		} else {
+			ok(r == -EDOM && reads > 0 && reads <= N / 8,
+			   "%d jobs of a map: %ld XREADGROUP (at most %d)", N,
+			   reads, N / 8);
+			ok(acks > 0 && acks <= N / 2,
+			   "...%ld XACK (at most %d)", acks, N / 2);
+		}
 	}
 
 	/* ---- thread mode still refuses nothing of this ---- */

@@ -131,6 +131,25 @@ rt_workers_wait(int n)
 	bail("%d workers never read from the stream", n);
 }
 
+long
+rt_redis_calls(const char *cmd)
+{
+	char line[600], out[256], want[64];
+	long calls = -1;
+	FILE *p;
+
+	snprintf(line, sizeof(line),
+		 "redis-cli -s %s INFO commandstats 2>/dev/null", rt_sock);
+	snprintf(want, sizeof(want), "cmdstat_%s:calls=", cmd);
+	p = popen(line, "r");
+	while (p && fgets(out, sizeof(out), p))
+		if (strncmp(out, want, strlen(want)) == 0)
+			calls = strtol(out + strlen(want), NULL, 10);
+	if (p)
+		pclose(p);
+	return calls;
+}
+
 /* Our children not reaped yet (a reaped pid may be another's by now). */
 static void
 kill_all(void)

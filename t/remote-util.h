@@ -28,6 +28,9 @@ pid_t rt_worker_start(const char *extra1, const char *extra2);
 void rt_worker_kill(pid_t pid);
 /** Wait until @p n workers block in XREADGROUP (they are ready). */
 void rt_workers_wait(int n);
+/** How many times Redis has run @p cmd (lower case, as INFO commandstats
+ *  names it: "xack"), or -1. */
+long rt_redis_calls(const char *cmd);
 /** Kill whatever is left and remove the temp dir. */
 void rt_teardown(void);
 
