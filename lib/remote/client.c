@@ -223,8 +223,7 @@ send_job(struct rcl *rc, struct slot *s)
 		argc = 13;
 	}
 	for (int i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	lens[10] = inlen;
+		lens[i] = i == 10 ? inlen : strlen(argv[i]);
 	if (redisAsyncCommandArgv(rc->pair.cmd, on_xadd,
 				  slot_ref((unsigned)(s - rc->slots), s->gen),
 				  argc, argv, lens) == REDIS_OK) {
