@@ -435,8 +435,9 @@ struct evpool_job_spec {
 				      copied) and it is left empty, or as it
 				      was if the submit fails.  Exclusive
 				      with input.  The job reads
-				      evpool_ctx_input_evbuffer().  NULL:
-				      none */
+				      evpool_ctx_input_evbuffer().  Remote
+				      mode sends its bytes (bounded by
+				      max_input).  NULL: none */
 	int deadline_ms;            /**< (0.2) deadline in ms from the submit,
 				         queue time included.  0: the pool
 				         default (evpool_config_set_job_deadline()),
@@ -718,6 +719,9 @@ EVPOOL_API int evpool_ctx_set_result_bytes(struct evpool_ctx *ctx,
  * the loop thread, in order, before the completion callback.  When the emit
  * window (evpool_config_set_emit_window()) is full, this blocks until the
  * loop has consumed some.  Without an emit callback the data is dropped.
+ * In a remote worker (<evpool/remote.h>) each emission travels to the
+ * client through Redis; the window then holds the worker's processes back
+ * from the worker's own loop, not from the client's.
  * @return 0; -ECANCELED (the job was cancelled or timed out: stop);
  *         -ENOMEM; -EINVAL.
  */
