@@ -131,7 +131,7 @@ main(void)
 	int r;
 
 	rt_setup();
-	plan(44);
+	plan(46);
 	tap_watchdog(180, "t/remote-map");
 	if (evpool_jobs_register() < 0 ||
 	    evpool_register_fn("client_only", client_only) < 0)
@@ -473,6 +473,36 @@ main(void)
 			ok(acks > 0 && acks <= N / 2,
 			   "...%ld XACK (at most %d)", acks, N / 2);
 		}
+	}
+
+	/* ---- a live worker keeps its jobs: one that runs 3 x the visibility
+	 * timeout (400 ms) is not taken over and run again ---- */
+	{
+		struct evpool_remote_stats rs0, rs1;
+		unsigned char in[64];
+		size_t len = remote_jobs_input(in, sizeof(in), 1200, 7);
+		uint64_t want = remote_jobs_hash(in, len);
+		struct evpool_job_spec spec = {
+			.input = in, .input_len = len, .done = on_noop,
+		};
+		struct evpool_job *job;
+		const void *res;
+
+		evpool_remote_get_stats(pool, &rs0);
+		r = evpool_submit_named(pool, "hash", &spec, &job);
+		event_base_dispatch(base);
+		res = evpool_job_result_bytes(job, &len);
+		ok(r == 0 && evpool_job_status(job) == 0 && len == 8 &&
+		   memcmp(res, &want, 8) == 0,
+		   "a job of 1200 ms (visibility timeout 400 ms) completes");
+		evpool_job_unref(job);
+		tap_sleep_ms(1000);	/* a second run would answer by now */
+		evpool_remote_get_stats(pool, &rs1);
+		ok(rs1.redelivered == rs0.redelivered &&
+		   rs1.duplicates == rs0.duplicates,
+		   "...its worker kept it: not redelivered (%llu), no second result (%llu)",
+		   (unsigned long long)(rs1.redelivered - rs0.redelivered),
+		   (unsigned long long)(rs1.duplicates - rs0.duplicates));
 	}
 
 	/* ---- thread mode still refuses nothing of this ---- */

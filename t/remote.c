@@ -169,16 +169,24 @@ holds(pid_t pid)
 
 	gethostname(host, sizeof(host) - 1);
 	snprintf(cmd, sizeof(cmd),
-		 "test $(redis-cli -s %s XPENDING 'evpool:{t}:jobs' evpool - + 100 %s-%d 2>/dev/null | wc -l) -gt 0",
+		 "test $(redis-cli -s %s XPENDING 'evpool:{t}:jobs' evpool - + 100 %s-%d 2>/dev/null | grep -c .) -gt 0",
 		 rt_sock, host, (int)pid);
 	return system(cmd) == 0;
 }
 
+/* Stopped first: between the look at what it holds and the kill, a
+ * running worker could answer everything it held (then nothing is
+ * redelivered); a stopped one answers nothing. */
 static bool
 kill_wa(void)
 {
-	if (!holds(wa))
+	if (R.done >= R.n)
+		return true;	/* too late: the count below will say so */
+	kill(wa, SIGSTOP);
+	if (!holds(wa)) {
+		kill(wa, SIGCONT);
 		return false;	/* not yet: try again */
+	}
 	rt_worker_kill(wa);
 	return true;
 }

@@ -120,8 +120,12 @@ EVPOOL_API int evpool_config_set_remote_limits(struct evpool_config *cfg,
  * that has not acknowledged it within @p visibility_ms (default 30000,
  * 50..86400000) is taken over by another worker, up to @p max_deliveries
  * deliveries in all (default 3, 1..1000); after that it completes with
- * EVPOOL_ELOST.  Jobs running longer than the visibility timeout are
- * delivered again while they run: keep it above your longest job.
+ * EVPOOL_ELOST.  A live worker keeps the jobs it holds (running, or
+ * waiting for one of its processes) however long they take: every
+ * visibility_ms / 4 it resets their idle time in Redis (XCLAIM to itself,
+ * which counts no delivery).  So the timeout is how long the jobs of a
+ * worker that died, or stalled (stopped, swapping, cut off from Redis),
+ * wait before another worker takes them over.
  * @return 0 or -EINVAL.
  */
 EVPOOL_API int evpool_config_set_remote_redelivery(struct evpool_config *cfg,

@@ -62,12 +62,14 @@
  *  Worker (worker.c).  One thread, one event_base: a local process pool
  *  (its completions) and two hiredis connections on it.  It reads with
  *  XREADGROUP as many entries as keep about 10 ms of work waiting locally
- *  (2 x concurrency .. 256, adapted to the jobs' times), runs each
+ *  (2 .. 32 x concurrency, at most 256, adapted to the jobs' times),
+ *  renews them every visibility/4 (XCLAIM to itself, JUSTID: a live
+ *  worker's jobs are never taken over), runs each
  *  through a trampoline (registry.c) that finds the function by name in the
  *  worker process and exposes the job id, and answers with XADD to the
  *  job's reply stream (MAXLEN ~), then, once per loop turn for every job
  *  answered in it, one XACK and one XDEL.  Every
- *  visibility/2 it looks at the group's pending entries idle longer than
+ *  visibility/4 it looks at the group's pending entries idle longer than
  *  the visibility timeout (XPENDING IDLE, which gives their delivery
  *  counts — XAUTOCLAIM does not), claims them (XCLAIM with the same min
  *  idle time, so only one worker wins each) and runs them again, or, at

@@ -17,10 +17,11 @@
  * is sent again after the reconnect.  The worker holds (reads ahead) as
  * many entries as keep about 10 ms of work waiting in the process pool's
  * queue (adapt_ahead()), and reads again once half of that room is free:
- * short jobs come in batches of up to 256, long ones are left in Redis
+ * short jobs come in batches (up to 32 x concurrency), long ones are left in Redis
  * for the other workers.
  *
- * Redelivery: every visibility/2 the worker asks for the group's pending
+ * Redelivery: every visibility/4 the worker renews the entries it holds
+ * (heartbeat()), and asks for the group's pending
  * entries idle longer than the visibility timeout, with their delivery
  * counts (XPENDING ... IDLE), and claims each (XCLAIM with the same min
  * idle time: of several workers, one wins).  Below max_deliveries it runs
@@ -30,7 +31,7 @@
  * more reads or claims; running jobs get grace_ms to finish and are
  * answered; what is still running then is killed (the process pool is
  * terminated) and left pending, so another worker takes it over after
- * the visibility timeout.
+ * the visibility timeout (no longer renewed).
  */
 #include "remote-internal.h"
 
@@ -57,6 +58,7 @@ struct wk;
 struct wjob {
 	struct wk *wk;
 	struct wjob *next;	/* wk->unsent, wk->acking or a batch */
+	struct wjob *hprev, *hnext;	/* wk->held, until answered */
 	int status;
 	unsigned deliveries;
 	void *res;
@@ -80,7 +82,8 @@ struct wk {
 	unsigned conc, ahead;	/* processes; entries read ahead at most */
 	unsigned ahead_min, ahead_max;
 	uint64_t lat_ns;	/* moving average: submit to done, locally */
-	unsigned running;	/* wjobs not answered yet */
+	unsigned running;	/* wjobs not answered yet (wk->held) */
+	struct wjob *held;
 	unsigned answering;	/* answers sent, XDEL not confirmed */
 	unsigned claims;	/* XCLAIMs in flight */
 	struct wjob *unsent;
@@ -107,6 +110,68 @@ evpool_worker_stop(void)
 
 static void maybe_done(struct wk *wk);
 static void read_more(struct wk *wk);
+
+/* ---- entries held -------------------------------------------------------- */
+
+/* Entries delivered to us and not answered yet: wk->held, wk->running. */
+static void
+hold(struct wk *wk, struct wjob *wj)
+{
+	wj->hprev = NULL;
+	wj->hnext = wk->held;
+	if (wk->held)
+		wk->held->hprev = wj;
+	wk->held = wj;
+	wk->running++;
+}
+
+static void
+unhold(struct wk *wk, struct wjob *wj)
+{
+	if (wj->hprev)
+		wj->hprev->hnext = wj->hnext;
+	else
+		wk->held = wj->hnext;
+	if (wj->hnext)
+		wj->hnext->hprev = wj->hprev;
+	wj->hprev = wj->hnext = NULL;
+	wk->running--;
+}
+
+/*
+ * Keep what we hold ours: reset the idle time of every entry we hold and
+ * have not answered (running, or waiting for a process), so that no other
+ * worker claims it while we live — only a dead or stalled worker's jobs
+ * are redelivered, however long they run or wait here.  XCLAIM to
+ * ourselves with JUSTID does not count a delivery; its min idle time
+ * (visibility / 8, the heartbeat comes every visibility / 4) makes it skip
+ * an entry another worker has just claimed from us (we were stalled).
+ */
+static void
+heartbeat(struct wk *wk)
+{
+	const char *argv[6 + 256 + 1];
+	size_t lens[6 + 256 + 1];
+	char idle[16];
+	struct wjob *wj = wk->held;
+
+	snprintf(idle, sizeof(idle), "%u", wk->cfg.remote.visibility_ms / 8);
+	argv[0] = "XCLAIM";
+	argv[1] = wk->jobs_key;
+	argv[2] = EVPOOL__RGROUP;
+	argv[3] = wk->consumer;
+	argv[4] = idle;
+	while (wj) {
+		int argc = 5;
+
+		for (; wj && argc < 5 + 256; wj = wj->hnext)
+			argv[argc++] = wj->eid;
+		argv[argc++] = "JUSTID";
+		for (int i = 0; i < argc; i++)
+			lens[i] = strlen(argv[i]);
+		redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, argc, argv, lens);
+	}
+}
 
 /* ---- answers ----------------------------------------------------------- */
 
@@ -269,7 +334,7 @@ answer(struct wjob *wj, int status, const void *data, size_t len)
 		memcpy(wj->res, data, len);
 		wj->rlen = len;
 	}
-	wk->running--;
+	unhold(wk, wj);
 	if (wk->pair.cmd_up) {
 		send_answer(wk, wj);
 	} else {
@@ -308,10 +373,13 @@ flush_unsent(struct wk *wk)
  * a job's wait in the local queue near AHEAD_BUDGET_NS.  Each job's time
  * from the local submit to its end feeds a moving average; under half the
  * budget one more is held, over it one fewer, between 2 x concurrency
- * (a process never waits for a read) and 256.  Short jobs get deep reads
- * (few round trips per job); long ones are held no longer than needed, so
- * they stay in Redis for other workers (and far from the visibility
- * timeout, which counts the wait here too).
+ * (a process never waits for a read) and 32 x concurrency (at most 256).
+ * Short jobs get deep reads (few round trips per job); long ones are held
+ * no longer than needed, so they stay in Redis for other workers.  When
+ * the queue runs empty (a read times out) it starts again from 4 x
+ * concurrency: a worker that just served tiny jobs does not take a deep
+ * read of whatever comes next.  The entries held are ours while we live
+ * (heartbeat()), however long they wait.
  */
 static void
 adapt_ahead(struct wk *wk, uint64_t ns)
@@ -334,7 +402,7 @@ on_local_done(struct evpool_job *job, void *arg)
 
 	if (wk->abandon && status == -ECANCELED) {
 		/* stopped past the grace time: left pending for another */
-		wk->running--;
+		unhold(wk, wj);
 		free(wj);
 		return;
 	}
@@ -405,7 +473,7 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 	wj->wk = wk;
 	wj->deliveries = deliveries;
 	snprintf(wj->eid, sizeof(wj->eid), "%s", e->element[0]->str);
-	wk->running++;
+	hold(wk, wj);
 	if (!str_field(kv, "id", wj->id, sizeof(wj->id)) ||
 	    !str_field(kv, "re", wj->reply, sizeof(wj->reply))) {
 		/* not ours to answer (deleted, or not an evpool job): drop */
@@ -413,7 +481,7 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 			redisAsyncCommand(wk->pair.cmd, NULL, NULL,
 					  "XACK %s " EVPOOL__RGROUP " %s",
 					  wk->jobs_key, wj->eid);
-		wk->running--;
+		unhold(wk, wj);
 		free(wj);
 		return;
 	}
@@ -489,6 +557,13 @@ on_read(redisAsyncContext *ac, void *reply, void *priv)
 					  wk->jobs_key);
 		retry_later(wk);
 		return;
+	}
+	if (r->type == REDIS_REPLY_NIL) {
+		/* the queue is empty: what comes next may be another kind of
+		 * job; start from the default read-ahead again */
+		wk->ahead = wk->ahead_min * 2 > wk->ahead_max ? wk->ahead_max
+							       : wk->ahead_min * 2;
+		wk->lat_ns = 0;
 	}
 	if (!wk->stopping && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
 	    r->element[0]->type == REDIS_REPLY_ARRAY &&
@@ -589,7 +664,10 @@ on_claim_tick(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!wk->pair.cmd_up || wk->claiming || wk->stopping)
+	if (!wk->pair.cmd_up)
+		return;
+	heartbeat(wk);	/* also while stopping: the jobs still running */
+	if (wk->claiming || wk->stopping)
 		return;
 	if (redisAsyncCommand(wk->pair.cmd, on_pending, NULL,
 			      "XPENDING %s " EVPOOL__RGROUP " IDLE %u - + 100",
@@ -744,7 +822,7 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	snprintf(wk->consumer, sizeof(wk->consumer), "%s-%d", host, (int)getpid());
 	wk->conc = cfg->max_workers ? cfg->max_workers : evpool__online_cpus();
 	wk->ahead_min = wk->conc * 2 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 2;
-	wk->ahead_max = AHEAD_MAX;
+	wk->ahead_max = wk->conc * 32 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 32;
 	wk->ahead = wk->conc * 4 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 4;
 
 	r = -ENOMEM;
@@ -777,9 +855,9 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	    evpool__rpair_init(&wk->pair, &wk->url, wk->base, wk, conn_up,
 			       conn_down) < 0)
 		goto out;
-	ms = cfg->remote.visibility_ms / 2;
-	if (ms < 25)
-		ms = 25;
+	ms = cfg->remote.visibility_ms / 4;
+	if (ms < 10)
+		ms = 10;
 	{
 		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
 
