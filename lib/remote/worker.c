@@ -17,8 +17,8 @@
  * is sent again after the reconnect.  The worker holds (reads ahead) as
  * many entries as keep about 10 ms of work waiting in the process pool's
  * queue (adapt_ahead()), and reads again once half of that room is free:
- * short jobs come in batches (up to 32 x concurrency), long ones are left in Redis
- * for the other workers.
+ * short jobs come in batches (up to 32 x concurrency), long ones are left
+ * in Redis for the other workers.
  *
  * Redelivery: every visibility/4 the worker renews the entries it holds
  * (heartbeat()), and asks for the group's pending
