@@ -251,6 +251,21 @@ static int job_noop(struct evpool_ctx *ctx)
 }
 
 /*
+ * The job of the split pingpong: its result is two CLOCK_MONOTONIC stamps
+ * (the same clock in every process), when it started and when it ended, so
+ * that the round trip splits into submit -> start and end -> callback.
+ */
+static void lat_out(const char *key, const double *sorted, long n);
+static int job_stamp_bytes(struct evpool_ctx *ctx)
+{
+	double ts[2];
+
+	ts[0] = now();
+	ts[1] = now();
+	return evpool_ctx_set_result_bytes(ctx, ts, sizeof ts);
+}
+
+/*
  * Make a pool for @p base in @p mode with @p workers (0: the default).
  * Process mode that cannot be had prints process=unavailable (once) and
  * returns nonzero; in thread mode a failure is fatal.
@@ -461,6 +476,8 @@ struct window {
 	long failed;
 	double *lat;		/* target round trips */
 	double *start;		/* per slot: when its job was submitted */
+	double *down, *up;	/* split: submit -> job start, job end ->
+				 * callback (the job's clock stamps) */
 	struct slot {
 		struct window *w;
 		long idx;
@@ -475,7 +492,19 @@ static int window_submit_slot(struct window *w, struct slot *s)
 	int rc;
 
 	w->start[s->idx] = now();
-	rc = submit(w->pool, NULL, w->mode, window_done, s);
+	if (w->down) {
+		struct evpool_job_spec spec;
+
+		memset(&spec, 0, sizeof spec);
+		spec.fn = job_stamp_bytes;
+		spec.done = window_done;
+		spec.done_arg = s;
+		spec.input = &one_byte;
+		spec.input_len = 1;
+		rc = evpool_submit_job(w->pool, &spec, NULL);
+	} else {
+		rc = submit(w->pool, NULL, w->mode, window_done, s);
+	}
 	if (rc) {
 		bug("submit: %s: %s", evpool_strerror(rc), evpool_errmsg());
 		w->error = 1;
@@ -493,6 +522,17 @@ static void window_done(struct evpool_job *job, void *arg)
 
 	if (evpool_job_status(job) != 0)
 		w->failed++;
+	if (w->down) {
+		size_t len = 0;
+		const double *ts = evpool_job_result_bytes(job, &len);
+
+		if (ts && len == 2 * sizeof *ts) {
+			w->down[w->done] = ts[0] - w->start[s->idx];
+			w->up[w->done] = t - ts[1];
+		} else {
+			w->failed++;
+		}
+	}
 	w->lat[w->done++] = t - w->start[s->idx];
 	if (w->done == w->target || w->error) {
 		event_base_loopbreak(w->base);
@@ -509,7 +549,7 @@ static void window_done(struct evpool_job *job, void *arg)
 static int window_run_lat(struct evpool *pool, struct event_base *base,
 			  enum evpool_mode mode, long k, long n,
 			  double *jobs_per_s, double *p50, double *p99,
-			  double **latp)
+			  double **latp, double **downp, double **upp)
 {
 	struct window w;
 	double t0, t1;
@@ -526,6 +566,10 @@ static int window_run_lat(struct evpool *pool, struct event_base *base,
 	w.lat = xmalloc(sizeof *w.lat * n);
 	w.start = xmalloc(sizeof *w.start * k);
 	w.slots = xmalloc(sizeof *w.slots * k);
+	if (downp) {
+		w.down = xmalloc(sizeof *w.down * n);
+		w.up = xmalloc(sizeof *w.up * n);
+	}
 	for (i = 0; i < k; i++) {
 		w.slots[i].w = &w;
 		w.slots[i].idx = i;
@@ -554,6 +598,15 @@ static int window_run_lat(struct evpool *pool, struct event_base *base,
 		*latp = w.lat;	/* sorted; the caller frees it */
 		w.lat = NULL;
 	}
+	if (downp && rc == 0) {
+		qsort(w.down, n, sizeof *w.down, cmp_double);
+		qsort(w.up, n, sizeof *w.up, cmp_double);
+		*downp = w.down;
+		*upp = w.up;
+		w.down = w.up = NULL;
+	}
+	free(w.down);
+	free(w.up);
 	free(w.lat);
 	free(w.start);
 	free(w.slots);
@@ -565,7 +618,7 @@ static int window_run(struct evpool *pool, struct event_base *base,
 		      double *p50, double *p99)
 {
 	return window_run_lat(pool, base, mode, k, n, jobs_per_s, p50, p99,
-			      NULL);
+			      NULL, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -617,6 +670,20 @@ static void scenario_burst_pingpong(enum evpool_mode mode, int do_burst,
 			say("%s: %ld round trips, %s mode: p50 %.2f us, p99 %.2f us "
 			    "(%.0f round trips/s)\n", current, m, mode_name(mode),
 			    p50 * 1e6, p99 * 1e6, r);
+		}
+		/* Process mode: where the round trip goes, by the job's own
+		 * stamps (a second run; its job returns 16 bytes). */
+		if (mode == EVPOOL_MODE_PROCESS) {
+			double *down = NULL, *up = NULL;
+
+			current = "process pingpong split";
+			if (window_run_lat(pool, base, mode, 1, m, &r, &p50, &p99,
+					   NULL, &down, &up) == 0) {
+				lat_out("process_pingpong_down", down, m);
+				lat_out("process_pingpong_up", up, m);
+			}
+			free(down);
+			free(up);
 		}
 	}
 	evpool_free(pool);
@@ -1303,7 +1370,7 @@ static void scenario_latency(enum evpool_mode mode, long n)
 	if (run_jobs(pool, base, mode, &c, 1000))
 		goto out;
 	snprintf(key, sizeof key, "%slatency_1", prefix(mode));
-	if (window_run_lat(pool, base, mode, 1, n, &r, &p50, &p99, &lat))
+	if (window_run_lat(pool, base, mode, 1, n, &r, &p50, &p99, &lat, NULL, NULL))
 		goto out;
 	lat_out(key, lat, n);
 	free(lat);
@@ -1327,7 +1394,7 @@ static void scenario_latency(enum evpool_mode mode, long n)
 	}
 	current = "latency 64";
 	snprintf(key, sizeof key, "%slatency_64", prefix(mode));
-	if (window_run_lat(pool, base, mode, 64, n * 10, &r, &p50, &p99, &lat))
+	if (window_run_lat(pool, base, mode, 64, n * 10, &r, &p50, &p99, &lat, NULL, NULL))
 		goto out;
 	lat_out(key, lat, n * 10);
 	free(lat);

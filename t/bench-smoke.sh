@@ -24,7 +24,8 @@ lowload_1000_jobs lowload_1000_p50_us lowload_10000_p99_us"
 nonneg="idle_cpu_s idle_cpu_pct lowload_200_cpu_pct lowload_1000_cpu_us_per_job
 lowload_10000_cpu_pct lowload_10000_cpu_us_per_job"
 # Present only when process mode / the map API exist.
-process="process_burst_jobs_per_s process_pingpong_p50_us process_pingpong_p99_us"
+process="process_burst_jobs_per_s process_pingpong_p50_us process_pingpong_p99_us
+process_pingpong_down_p50_us process_pingpong_up_p50_us"
 map="map_items_per_s map_discard_items_per_s"
 
 # shellcheck disable=SC2086
