@@ -276,12 +276,15 @@ evpool__shm_wake(struct evpool__shm *shm, int side, int efd)
 	}
 }
 
-/* Empty an eventfd or the read end of a pipe (non-blocking). */
+/* Empty an eventfd or the read end of a pipe (non-blocking).  One read
+ * empties an eventfd (it returns the whole count); only a pipe that filled
+ * the buffer is read again, so a wake-up costs one system call here, not
+ * a second one that fails with EAGAIN. */
 void
 evpool__efd_drain(int fd)
 {
-	uint64_t v;
+	uint64_t v[8];
 
-	while (read(fd, &v, sizeof(v)) > 0)
+	while (read(fd, v, sizeof(v)) == (ssize_t)sizeof(v))
 		;
 }
