@@ -577,6 +577,34 @@ static void test_basics(void)
 	   "bytes go to a worker process and back (status %d)", r.status);
 	rec_free(&r);
 
+	{
+		/* Around the size kept inside the job (48 bytes, no malloc
+		 * of its own): copied at submit, intact, however the
+		 * caller's buffer changes afterwards. */
+		static const size_t lens[] = { 1, 47, 48, 49, 200 };
+		enum { NL = sizeof(lens) / sizeof(lens[0]) };
+		unsigned char in[NL][200];
+		struct rec rs[NL];
+		int bad = 0;
+
+		for (int i = 0; i < NL; i++) {
+			for (size_t k = 0; k < lens[i]; k++)
+				in[i][k] = (unsigned char)(i * 31 + k + 1);
+			if (submit(pool, job_echo, in[i], lens[i], 0, 0, &rs[i]))
+				bail("submit: %s", evpool_errmsg());
+		}
+		memset(in, 0, sizeof(in));
+		wait_recs(rs, NL);
+		for (int i = 0; i < NL; i++) {
+			bad += rs[i].status != 0 || rs[i].len != lens[i];
+			for (size_t k = 0; k < rs[i].len && k < lens[i]; k++)
+				bad += rs[i].bytes[k] != (unsigned char)(i * 31 + k + 1);
+			rec_free(&rs[i]);
+		}
+		is_int(0, bad, "inputs of 1, 47, 48, 49, 200 bytes are copied at "
+		       "submit and echoed intact");
+	}
+
 	run1(pool, job_pid, NULL, 0, 0, &r);
 	ok(r.status == 0 && rec_pid(&r) > 0 && rec_pid(&r) != getpid(),
 	   "a job without input runs in another process (pid %d)", rec_pid(&r));
@@ -1728,7 +1756,7 @@ static void test_host_fork(void)
 
 int main(void)
 {
-	plan(89);
+	plan(90);
 	tap_watchdog(60, "t/proc");
 
 	/* First, while this process has no thread: it forks a helper. */

@@ -341,6 +341,10 @@ evpool__job_pool(const struct evpool_job *job)
 	return job->mb->pool;
 }
 
+/* Process-mode inputs up to this many bytes are kept in the job's slot
+ * (job-memory.c: the slot of a job with an extension is 256 bytes). */
+#define EVPOOL__INPUT_INLINE 48u
+
 struct evpool__job_ext {
 	struct evpool_queue *q;
 	evpool_emit_cb emit;
@@ -364,6 +368,10 @@ struct evpool__job_ext {
 	struct evbuffer *outbuf;
 	evpool_free_fn result_free;	/* of result; NULL: none */
 	uint64_t expire_ns;		/* spec deadline: submit + ms; 0 none */
+	/* Process mode: a short input lives here (input points to it), in
+	 * the slot's room to spare, not in a malloc of its own.  Last: the
+	 * allocation zeroes the fields before it only. */
+	unsigned char input_inline[EVPOOL__INPUT_INLINE];
 };
 
 /** A job without extension that stored result bytes: its result field

@@ -312,6 +312,10 @@ cache_unload(void)
 	}
 }
 
+/* The inline input must not make a slot of a job with an extension
+ * bigger than the 256 bytes it takes anyway. */
+_Static_assert(sizeof(struct evpool_job) + sizeof(struct evpool__job_ext) <= 256,
+	       "a job with its extension fits 256 bytes");
 _Static_assert(sizeof(struct evpool_job) <= 64,
 	       "a queued job costs at most 64 bytes");
 
@@ -345,7 +349,8 @@ evpool__job_alloc(struct evpool__mailbox *mb, bool ext)
 {
 	struct job_cache *c = cache_get();
 	struct evpool_job *job;
-	size_t size = sizeof(*job) + (ext ? sizeof(struct evpool__job_ext) : 0);
+	size_t size = sizeof(*job) +
+		      (ext ? offsetof(struct evpool__job_ext, input_inline) : 0);
 
 	if (evpool__unlikely(!c))
 		return NULL;
@@ -403,7 +408,8 @@ evpool__job_free(struct evpool_job *job)
 		/* result_free is set only with a result (set_output) */
 		result_discard(x->no_result ? NULL : job->result,
 			       x->result_free, &x->result_taken);
-		free(x->input);
+		if (x->input != x->input_inline)
+			free(x->input);
 		free(x->rbytes);
 		if (x->inbuf)
 			evbuffer_free(x->inbuf);

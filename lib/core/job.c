@@ -769,7 +769,8 @@ evpool_ctx_input_evbuffer(struct evpool_ctx *ctx)
 	 * into the result and outlive the job.  Process mode (and a map's
 	 * items): the frame outlives every evbuffer of the run. */
 	struct evpool__job_ext *x = ctx->job ? evpool__job_ext(ctx->job) : NULL;
-	bool own = x && x->input && x->input == ctx->input;
+	bool own = x && x->input && x->input == ctx->input &&
+		   x->input != x->input_inline;
 
 	if (ctx->input_len &&
 	    evbuffer_add_reference(b, ctx->input, ctx->input_len,

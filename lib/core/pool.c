@@ -378,7 +378,15 @@ evpool__submit(struct evpool *pool, const struct evpool_job_spec *spec,
 	if (evpool__job_ext(job)) {
 		struct evpool__job_ext *x = EVPOOL__EXT(job);
 
-		if (spec->input_len) {
+		if (spec->input_len && spec->input_len <= EVPOOL__INPUT_INLINE &&
+		    pool->cfg.mode == EVPOOL_MODE_PROCESS) {
+			/* Only the proxy reads it, while the job lives (in
+			 * thread mode the bytes may move on into an evbuffer
+			 * that outlives the job: evpool_ctx_input_evbuffer()) */
+			x->input = x->input_inline;
+			memcpy(x->input, spec->input, spec->input_len);
+			x->input_len = spec->input_len;
+		} else if (spec->input_len) {
 			x->input = malloc(spec->input_len);
 			if (!x->input) {
 				evpool_job_unref(job); /* the queue's */
