@@ -20,8 +20,10 @@
 /* A prefetched job waits behind the running one at most about this long
  * while another worker could run it: then it goes back to the queue. */
 #define GIVEBACK_NS 1000000u
-/* Before sleeping, a proxy whose worker is busy polls the ring this long. */
+/* Before sleeping, a proxy whose worker is busy polls the ring this long;
+ * with one job alone in flight, up to PROXY_SPIN1_NS (proxy.c: proxy_spin) */
 #define PROXY_SPIN_NS 3000u
+#define PROXY_SPIN1_NS 20000u
 /* A BIG payload of a cancelled job (or under terminate) that the worker
  * does not move for this long is given up, and the worker with it. */
 #define SOCK_STALL_MS 20
@@ -67,6 +69,8 @@ struct proc_worker {
 	unsigned sent;		/* entries FL_SENT */
 	uint64_t run_start_ns;	/* when the oldest sent job could start */
 	uint64_t avg_ns;	/* a job's time in the worker, smoothed */
+	uint32_t spin_ns;	/* proxy_spin()'s budget for a lone job */
+	unsigned spin_probe;
 	unsigned depth;		/* jobs to keep in flight */
 	unsigned max_jobs;	/* max_jobs_per_worker, 0: none */
 	unsigned idle_deaths;	/* deaths in a row before a job started */
