@@ -70,10 +70,13 @@ for mode in thread process; do
 	code=$("${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000")
 	is "$code" 504 "$mode: a job running past the deadline is 504"
 
-	# One request runs (a 504 after 400 ms); eight more, 100 ms to live,
-	# arrive behind it: the queue holds one (process mode: a worker may
-	# also hold a few it took ahead), the rest are refused at once.
-	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000" >"$TMP/a" &
+	# One request runs and holds the only worker for 2.5 s (its own
+	# deadline: under load, eight curls took longer to start than the
+	# 400 ms default, the worker was free again and the queued one ran);
+	# eight more, 100 ms to live, arrive behind it: the queue holds one
+	# (process mode: a worker may also hold a few it took ahead), the
+	# rest are refused at once.
+	"${C[@]}" -o /dev/null -w '%{http_code}' --data-binary x "$B/work?ms=3000&deadline=2500" >"$TMP/a" &
 	pids=$!
 	# not a fixed sleep: a loaded machine may take longer to get it there
 	wait_stat in_flight 1
