@@ -517,9 +517,20 @@ frame_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	return pass ? BEV_OK : BEV_NEED_MORE;
 }
 
-/* Out: what evhttp writes goes down whole, its chains moved (a file's
- * chunks are references to job results: no byte is copied here).  The
- * filter calls this only while the TLS side is under its high watermark. */
+/*
+ * Out: what evhttp writes goes down whole, its chains moved (a file's
+ * chunks are the chains the jobs read the file into: no byte is copied
+ * here).  The filter calls this only while the TLS side is under its high
+ * watermark.
+ *
+ * bufferevent_openssl makes one SSL_write(), hence one TLS record and one
+ * write() to the socket, per chain.  A small response is evhttp's head in
+ * one chain and the body in another: two records, two syscalls and two TCP
+ * segments where one does.  So a response that fits one record (16 KiB)
+ * goes down as one chain (a copy of at most 16 KiB; a file's chunks are
+ * bigger and always move as they are).
+ */
+#define TLS_RECORD_MAX 16384
 static enum bufferevent_filter_result
 frame_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	  enum bufferevent_flush_mode mode, void *arg)
@@ -527,6 +538,9 @@ frame_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t lim,
 	(void)lim;
 	(void)mode;
 	(void)arg;
+	if (evbuffer_get_length(src) <= TLS_RECORD_MAX &&
+	    evbuffer_peek(src, -1, NULL, NULL, 0) > 1)
+		evbuffer_pullup(src, -1); /* no memory: several chains, fine */
 	return evbuffer_add_buffer(dst, src) == 0 ? BEV_OK : BEV_ERROR;
 }
 

@@ -32,6 +32,8 @@
 
 typedef void (*finish_fn)(struct rq *rq, int err, const unsigned char *data,
 			  size_t len);
+/* The same for a result kept as an evbuffer (files: its chains move on). */
+typedef void (*finish_ev_fn)(struct rq *rq, int err, struct evbuffer *data);
 
 struct rq {
 	struct server *srv;
@@ -44,6 +46,7 @@ struct rq {
 	int job_pending;
 	enum qkind qk; /* the queue of its (last) job */
 	finish_fn finish;
+	finish_ev_fn finish_ev; /* instead of finish when set */
 	/* file streaming */
 	char *path;
 	const char *ctype;
@@ -62,8 +65,6 @@ struct rq {
 
 
 int conn_idx = -1; /* SSL ex_data index of struct conn */
-/* The job whose completion is being delivered (loop thread only). */
-static struct evpool_job *delivering;
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers */
@@ -360,14 +361,18 @@ reply_busy(struct rq *rq, int r)
 /* ------------------------------------------------------------------------ */
 /* Jobs: submit, complete */
 
+/* @res: the job's result (NULL: none), a struct job_res then the payload. */
 static void
-deliver(struct rq *rq, int status, const unsigned char *res, size_t len)
+deliver(struct rq *rq, int status, struct evbuffer *res)
 {
 	struct job_res hdr;
+	const unsigned char *data;
+	size_t len;
 
-	if (status != 0 || len < sizeof(hdr)) {
-		if (status == 0)
-			status = -EPROTO;
+	if (status == 0 &&
+	    (!res || evbuffer_remove(res, &hdr, sizeof(hdr)) != sizeof(hdr)))
+		status = res ? -EPROTO : -ENOMEM;
+	if (status != 0) {
 		if (rq->streaming) {
 			rq->finish(rq, -EPIPE, NULL, 0);
 			return;
@@ -380,8 +385,18 @@ deliver(struct rq *rq, int status, const unsigned char *res, size_t len)
 			reply_error(rq, 500, evpool_strerror(status));
 		return;
 	}
-	memcpy(&hdr, res, sizeof(hdr));
-	rq->finish(rq, hdr.err, res + sizeof(hdr), len - sizeof(hdr));
+	if (rq->finish_ev) {
+		rq->finish_ev(rq, hdr.err, res);
+		return;
+	}
+	/* A byte result is one chain: no copy. */
+	len = evbuffer_get_length(res);
+	data = len ? evbuffer_pullup(res, -1) : NULL;
+	if (len && !data)
+		rq->finish(rq, -ENOMEM, (const unsigned char *)"", 0);
+	else
+		rq->finish(rq, hdr.err, data ? data : (const unsigned char *)"",
+			   len);
 }
 
 /* Completion callback: runs on the loop thread. */
@@ -389,41 +404,58 @@ static void
 on_job_done(struct evpool_job *job, void *arg)
 {
 	struct rq *rq = arg;
-	size_t len = 0;
-	const unsigned char *res;
 
 	rq->job_pending = 0;
 	if (!rq->req) { /* the client went away meanwhile */
 		rq_release(rq);
 		return;
 	}
-	res = evpool_job_result_bytes(job, &len);
-	/* Not in rq: deliver() may finish the response, and rq with it. */
-	delivering = job;
-	deliver(rq, evpool_job_status(job), res, res ? len : 0);
-	delivering = NULL;
+	deliver(rq, evpool_job_status(job), evpool_job_result_evbuffer(job));
+}
+
+/* --inline: run the job's work on the loop, then deliver its result. */
+static void
+run_inline(struct rq *rq, work_fn work, const void *in, size_t len)
+{
+	struct evbuffer *res = evbuffer_new();
+	struct outbuf ob;
+	int r = -ENOMEM;
+
+	memset(&ob, 0, sizeof(ob));
+	if (res && !work) { /* a file: work_file() writes into @res */
+		r = work_file(in, len, res);
+	} else if (res) {
+		work_run_inline(work, in, len, &ob);
+		if (ob.p)
+			r = evbuffer_add_reference(res, ob.p, ob.len, NULL,
+						   NULL);
+	}
+	deliver(rq, r, res);
+	if (work)
+		outbuf_free(&ob);
+	if (res)
+		evbuffer_free(res);
 }
 
 /*
  * Run @work on @in (@len bytes, copied) in the pool — or inline — and call
- * @finish with its outcome on the loop.  Returns 0, or the submit error
- * (-EAGAIN: queue full), in which case nothing will be called.
+ * @finish (or @finish_ev, with the result as an evbuffer) with its outcome on
+ * the loop.  @work NULL: a file job (work_file(), its result an evbuffer).
+ * Returns 0, or the submit error (-EAGAIN: queue full), in which case nothing
+ * will be called.
  */
 static int
 rq_submit(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
-	  const void *in, size_t len, finish_fn finish)
+	  const void *in, size_t len, finish_fn finish, finish_ev_fn finish_ev)
 {
 	struct evpool_job_spec spec;
 	int r;
 
 	rq->finish = finish;
+	rq->finish_ev = finish_ev;
 	rq->qk = qk;
 	if (!rq->srv->pool) {
-		struct outbuf ob;
-
-		work_run_inline(work, in, len, &ob);
-		deliver(rq, ob.p ? 0 : -ENOMEM, ob.p, ob.len);
-		outbuf_free(&ob);
+		run_inline(rq, work, in, len);
 		return 0;
 	}
 	memset(&spec, 0, sizeof(spec));
@@ -443,7 +475,7 @@ static void
 submit_or_fail(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
 	       const void *in, size_t len, finish_fn finish)
 {
-	int r = rq_submit(rq, qk, fn, work, in, len, finish);
+	int r = rq_submit(rq, qk, fn, work, in, len, finish, NULL);
 
 	if (r == -EAGAIN || r == -ESHUTDOWN)
 		reply_busy(rq, r);
@@ -454,8 +486,7 @@ submit_or_fail(struct rq *rq, enum qkind qk, evpool_fn fn, work_fn work,
 /* ------------------------------------------------------------------------ */
 /* GET /files/<path> and GET / */
 
-static void file_finish(struct rq *rq, int err, const unsigned char *data,
-			size_t len);
+static void file_finish(struct rq *rq, int err, struct evbuffer *data);
 
 /* If-None-Match (it wins) or If-Modified-Since says the client's copy is
  * current (RFC 9110 13.1.2, 13.1.3). */
@@ -589,8 +620,8 @@ file_submit(struct rq *rq, uint32_t chunk)
 	memcpy(buf, &fi, sizeof(fi));
 	memcpy(buf + sizeof(fi), srv->root, rl);
 	memcpy(buf + sizeof(fi) + rl, rq->path, pl);
-	return rq_submit(rq, Q_FILES, job_file, work_file, buf, sizeof(fi) + rl + pl,
-			 file_finish);
+	return rq_submit(rq, Q_FILES, job_file, NULL, buf, sizeof(fi) + rl + pl,
+			 NULL, file_finish);
 }
 
 /* Cut a stream short: the status line is sent, so all we can do is close
@@ -664,46 +695,12 @@ on_stream_drained(struct evhttp_connection *evcon, void *arg)
 		stream_later(rq, 0, 0); /* inline: not inside evhttp's callback */
 }
 
+/* Send the chunk in @b (@n bytes): its chains move into evhttp's output,
+ * on to the framing filter and the TLS layer, which encrypts straight from
+ * the memory the job read the file into. */
 static void
-unref_job(const void *data, size_t len, void *job)
+stream_send(struct rq *rq, struct evbuffer *b, size_t n)
 {
-	(void)data;
-	(void)len;
-	evpool_job_unref(job);
-}
-
-/*
- * Add @n bytes of the result of the job being completed to @b without
- * copying them: @b refers to the job's result, and holds a reference to
- * the job until the bytes have been written (to the TLS layer, which
- * encrypts straight from them).  Inline (no job), they are copied.
- */
-static int
-add_result(struct evbuffer *b, const void *data, size_t n)
-{
-	struct evpool_job *job = delivering;
-
-	if (!job || n == 0)
-		return evbuffer_add(b, data, n);
-	evpool_job_ref(job);
-	if (evbuffer_add_reference(b, data, n, unref_job, job) < 0) {
-		evpool_job_unref(job);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-stream_send(struct rq *rq, const unsigned char *data, size_t n)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	if (!b || add_result(b, data, n) < 0) {
-		if (b)
-			evbuffer_free(b);
-		stream_later(rq, 1, 0);
-		return;
-	}
 	rq->offset += n;
 	rq->bytes += n;
 	if (rq->offset >= rq->end) {
@@ -713,11 +710,23 @@ stream_send(struct rq *rq, const unsigned char *data, size_t n)
 		evhttp_send_reply_chunk_with_cb(rq->req, b, on_stream_drained,
 						rq);
 	}
-	evbuffer_free(b);
 }
 
+/* Count a chunk for /stats: is @b still the memory the job read into? */
 static void
-file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
+count_chunk(struct server *srv, struct evbuffer *b, const struct file_out *fo)
+{
+	struct evbuffer_iovec v;
+
+	srv->nchunks++;
+	if (evbuffer_peek(b, -1, NULL, &v, 1) == 1 &&
+	    (uintptr_t)v.iov_base == (uintptr_t)fo->data_at)
+		srv->nchunks_in_place++;
+}
+
+/* @b: the file's chunk after its struct file_out (see work_file()). */
+static void
+file_finish(struct rq *rq, int err, struct evbuffer *b)
 {
 	struct evkeyvalq *h;
 	struct file_out fo;
@@ -728,20 +737,18 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 	int code = 200;
 
 	memset(&fo, 0, sizeof(fo));
-	if (err == 0 && len >= sizeof(fo)) {
-		memcpy(&fo, data, sizeof(fo));
-		if (len - sizeof(fo) < fo.nread)
-			err = -EPROTO;
-	} else if (err == 0) {
+	if (err == 0 && (evbuffer_remove(b, &fo, sizeof(fo)) != sizeof(fo) ||
+			 evbuffer_get_length(b) != fo.nread))
 		err = -EPROTO;
-	}
+	if (err == 0 && fo.nread)
+		count_chunk(rq->srv, b, &fo);
 	if (rq->streaming) {
 		/* A later chunk: an error, a replaced file or a short read
 		 * (the file shrank) can only end the connection. */
 		if (err || fo.nread == 0 || fo.size != rq->size)
 			stream_later(rq, 1, 0);
 		else
-			stream_send(rq, data + sizeof(fo), fo.nread);
+			stream_send(rq, b, fo.nread);
 		return;
 	}
 	switch (err) {
@@ -806,6 +813,8 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 			break;
 		}
 	}
+	/* Without a range the first job read up to a chunk of the file, and
+	 * all of it if nread == size; with one it only stat'd (nread == 0). */
 	if (rq->head || (start == 0 && fo.nread >= rq->end)) {
 		if (rq->head) {
 			/* reply() would say 0: give the content's size. */
@@ -819,17 +828,12 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 			return;
 		}
 		if (fo.is_index || strcmp(rq->path, "index.html") == 0) {
-			reply_index(rq, data + sizeof(fo), (size_t)rq->end);
-		} else {
-			struct evbuffer *b = evbuffer_new();
+			const unsigned char *p = evbuffer_pullup(b, -1);
 
-			if (b && add_result(b, data + sizeof(fo),
-					    (size_t)rq->end) == 0)
-				reply_buf(rq, code, rq->ctype, b);
-			else
-				reply_error(rq, 503, "out of memory");
-			if (b)
-				evbuffer_free(b);
+			reply_index(rq, p ? p : (const unsigned char *)"",
+				    p ? (size_t)rq->end : 0);
+		} else {
+			reply_buf(rq, code, rq->ctype, b); /* moves @b */
 		}
 		return;
 	}
@@ -844,7 +848,7 @@ file_finish(struct rq *rq, int err, const unsigned char *data, size_t len)
 	evhttp_add_header(h, "Content-Length", num);
 	evhttp_send_reply_start(rq->req, code, reason(code));
 	if (start == 0 && fo.nread) {
-		stream_send(rq, data + sizeof(fo), fo.nread);
+		stream_send(rq, b, fo.nread);
 	} else {
 		rq->offset = start;
 		stream_next(rq);
@@ -1095,6 +1099,7 @@ handle_stats(struct rq *rq)
 		"\"connections\":%u,\"requests\":{\"total\":%llu,"
 		"\"active\":%u,\"busy_rejected\":%llu,\"aborted\":%llu,"
 		"\"stream_retries\":%llu,\"refused\":%llu},"
+		"\"file_chunks\":{\"sent\":%llu,\"in_place\":%llu},"
 		"\"pool\":",
 		(long)getpid(),
 		!srv->pool ? "inline"
@@ -1104,7 +1109,9 @@ handle_stats(struct rq *rq)
 		(unsigned long long)srv->nbusy,
 		(unsigned long long)srv->naborted,
 		(unsigned long long)srv->nretries,
-		(unsigned long long)srv->nrefused);
+		(unsigned long long)srv->nrefused,
+		(unsigned long long)srv->nchunks,
+		(unsigned long long)srv->nchunks_in_place);
 	if (srv->pool && evpool_get_stats(srv->pool, &st) == 0)
 		evbuffer_add_printf(b,
 			"{\"submitted\":%llu,\"completed\":%llu,"

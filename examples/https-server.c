@@ -306,6 +306,29 @@ make_pool(struct server *srv)
  * Run one server process until it is told to stop.  @ready_fd (-1 if none)
  * gets a byte once we listen; @fp is printed when we are the only process.
  */
+
+/*
+ * The loop's base.  With epoll, libevent's changelist: bufferevents add and
+ * remove their read and write events several times per request (evhttp
+ * suspends reading while it answers, bufferevent_openssl wants EPOLLOUT
+ * only while it has output); the changelist folds what happens within one
+ * loop iteration into one epoll_ctl() at the next wait (measured: 4 calls
+ * per hello.txt request without it, 2.9 with it).  Its known pitfall, a
+ * dup()ed fd in the same epoll set, does not arise here.
+ */
+static struct event_base *
+new_base(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
 static int
 run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 {
@@ -325,7 +348,7 @@ run_server(const struct opts *o, SSL_CTX *ssl, const char *fp, int ready_fd)
 			strerror(errno ? errno : ENAMETOOLONG));
 		goto out;
 	}
-	srv->base = event_base_new();
+	srv->base = new_base();
 	if (!srv->base)
 		goto out;
 	/* The pool first: a process pool's workers must not inherit the

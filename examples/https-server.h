@@ -66,6 +66,8 @@ struct file_out {
 	int64_t mtime;
 	uint32_t nread;		/* followed by nread bytes of data */
 	uint32_t is_index;	/* a directory: its index.html was served */
+	uint64_t data_at;	/* where the job read the data to (its
+				 * address in the worker), for /stats */
 };
 
 /* POST /hash: PBKDF2-HMAC-SHA256; the result payload is the 32-byte key. */
@@ -87,8 +89,6 @@ struct sleep_in {
 typedef int (*work_fn)(struct evpool_ctx *ctx, const unsigned char *in,
 		       size_t len, struct outbuf *out);
 
-int work_file(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
-	      struct outbuf *out);
 int work_hash(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
 	      struct outbuf *out);
 int work_resolve(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
@@ -96,8 +96,15 @@ int work_resolve(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
 int work_sleep(struct evpool_ctx *ctx, const unsigned char *in, size_t len,
 	       struct outbuf *out);
 
-/* The same four as evpool job functions (they run work_* and store the
- * result with evpool_ctx_set_result_bytes()). */
+/* GET /files: read the chunk @in asks for into @out: a struct job_res, a
+ * struct file_out and the data, in one chain (the job's result evbuffer in
+ * the pool).  Returns 0, or -ENOMEM if not even the outcome fits. */
+struct evbuffer;
+int work_file(const unsigned char *in, size_t len, struct evbuffer *out);
+
+/* The same four as evpool job functions (hash, resolve and sleep run work_*
+ * and store the result with evpool_ctx_set_result_bytes(); files write into
+ * evpool_ctx_output()). */
 int job_file(struct evpool_ctx *ctx);
 int job_hash(struct evpool_ctx *ctx);
 int job_resolve(struct evpool_ctx *ctx);
@@ -124,7 +131,9 @@ unsigned char *outbuf_reserve(struct outbuf *ob, size_t len);
 #define HASH_DEFAULT_ITER 100000u
 #define HASH_MAX_SALT 256u
 #define HOST_MAX_LEN 253u
-#define FILE_CHUNK (64u * 1024u)
+/* A file is read in chunks of this size: with the result's header and
+ * libevent's chain header, one 128 KiB allocation. */
+#define FILE_CHUNK (128u * 1024u - 512u)
 
 /* https-tls.c */
 struct tls_identity {
@@ -198,6 +207,10 @@ struct server {
 	uint64_t nrequests, nbusy, naborted;
 	uint64_t nretries; /* stream chunks resubmitted: queue was full */
 	uint64_t nrefused; /* requests refused by the framing filter */
+	/* File chunks sent, and of those the ones that reached the TLS layer
+	 * in the very memory the job read them into (thread mode, --inline;
+	 * in process mode they cross into this process). */
+	uint64_t nchunks, nchunks_in_place;
 	int paused, draining, finished, pool_closed;
 	struct timespec started;
 };

@@ -21,8 +21,9 @@ examples_https_server_LDADD = $(EVPOOL_TEST_LDADD) $(TLS_LIBS) \
 	$(HTTP_PARSER_LIBS)
 endif
 
-TESTS += t/https-server.sh t/https-frame.sh t/https-queues.sh
-dist_check_SCRIPTS += t/https-server.sh t/https-frame.sh t/https-queues.sh
+TESTS += t/https-server.sh t/https-frame.sh t/https-queues.sh t/https-files.sh
+dist_check_SCRIPTS += t/https-server.sh t/https-frame.sh t/https-queues.sh \
+	t/https-files.sh
 # Sourced by t/https-server.sh and t/https-attack.sh (t/reliability.mk).
 EXTRA_DIST += t/https-lib.sh
 # Raw requests over TLS, judged (t/https-frame.sh).
