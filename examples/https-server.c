@@ -73,6 +73,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -800,6 +801,19 @@ main(int argc, char **argv)
 	struct opts o;
 	SSL_CTX *ssl;
 	int rc;
+
+#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
+	/*
+	 * File chunks are 128 KiB blocks malloc'd on one thread and freed on
+	 * another, thousands a second.  glibc's default thresholds (adjusted
+	 * as it goes) sometimes gave each one fresh pages from the kernel: a
+	 * 64 MiB download at -c64 in process mode took 130 000 page faults in
+	 * 4 s and ran at 750 MB/s; with these, under 20 and 970 MB/s.  Freed
+	 * memory stays in the heap for the next chunk.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+#endif
 
 	/* The pool's settings: our defaults, then the environment, then
 	 * --evpool-* (removed from argv), then our own options. */
