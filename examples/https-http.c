@@ -373,8 +373,8 @@ deliver(struct rq *rq, int status, struct evbuffer *res)
 	    (!res || evbuffer_remove(res, &hdr, sizeof(hdr)) != sizeof(hdr)))
 		status = res ? -EPROTO : -ENOMEM;
 	if (status != 0) {
-		if (rq->streaming) {
-			rq->finish(rq, -EPIPE, NULL, 0);
+		if (rq->streaming) { /* a file's later chunk */
+			rq->finish_ev(rq, -EPIPE, NULL);
 			return;
 		}
 		if (status == -ECANCELED)
