@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1292,8 +1293,24 @@ arm_deadline(struct conn *c, int fuse)
 		tv.tv_sec = 0;
 		tv.tv_usec = 250 * 1000;
 	}
+	c->extended = 0;
 	if (c->deadline && !c->closing)
 		evtimer_add(c->deadline, &tv);
+}
+
+/* Has the client sent bytes that we have not read yet (in the kernel's
+ * socket buffer, in OpenSSL's, or in the TLS bufferevent's input)? */
+static int
+conn_unread(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	int n = 0;
+
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 ||
+	    (ssl && SSL_pending(ssl) > 0))
+		return 1;
+	return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 static void
@@ -1305,6 +1322,19 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if ((c->active && !frame_closing(c)) || c->closing || !c->bev)
 		return;
+	/* The head deadline, and bytes wait that we have not read: the loop
+	 * is behind (a flood of handshakes, a loaded host), not the client
+	 * slow; the head may well be complete in them.  One more
+	 * --header-timeout, once per head: a trickling client is still
+	 * dropped, by twice the time at most. */
+	if (!c->extended && !frame_closing(c) && !c->srv->draining &&
+	    conn_unread(c)) {
+		struct timeval tv = { (time_t)c->srv->o->header_timeout_s, 0 };
+
+		c->extended = 1;
+		evtimer_add(c->deadline, &tv);
+		return;
+	}
 	tls_close_notify(c);
 	fd = bufferevent_getfd(c->bev);
 	if (fd >= 0)

@@ -185,6 +185,7 @@ struct conn {
 	struct event *deadline;		 /* head deadline (slowloris) */
 	struct rq *active;		 /* the request being handled */
 	int closing;			 /* evhttp is freeing it */
+	int extended;			 /* this head's deadline was extended */
 	struct bufferevent *fbev;	 /* evhttp's: the framing filter */
 	struct frame *fr;		 /* its state (https-frame.c) */
 };
