@@ -1326,7 +1326,8 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	 * is behind (a flood of handshakes, a loaded host), not the client
 	 * slow; the head may well be complete in them.  One more
 	 * --header-timeout, once per head: a trickling client is still
-	 * dropped, by twice the time at most. */
+	 * dropped, by twice the time at most (three times for a first head,
+	 * see on_tls_info()). */
 	if (!c->extended && !frame_closing(c) && !c->srv->draining &&
 	    conn_unread(c)) {
 		struct timeval tv = { (time_t)c->srv->o->header_timeout_s, 0 };
@@ -1339,6 +1340,34 @@ on_deadline(evutil_socket_t fd, short what, void *arg)
 	fd = bufferevent_getfd(c->bev);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR); /* evhttp sees EOF and frees it */
+}
+
+/*
+ * OpenSSL's info callback on a connection's handshake.  The first time
+ * SSL_do_handshake() returns to wait for the client after its ClientHello
+ * (our reply flight is written), the head deadline restarts: the time spent
+ * on the ClientHello's cryptography is ours, not the client's (over a second
+ * for a first handshake under valgrind on a loaded host).  Once per
+ * connection, so a client that trickles its handshake is still dropped.
+ */
+static void
+on_tls_info(const SSL *ssl, int where, int ret)
+{
+	struct conn *c;
+	struct timeval tv;
+
+	if (!(where & SSL_CB_ACCEPT_EXIT) || ret > 0 ||
+	    SSL_get_state(ssl) == TLS_ST_BEFORE)
+		return;
+	c = SSL_get_ex_data(ssl, conn_idx);
+	if (!c || c->replied || c->srv->draining || c->closing)
+		return;
+	c->replied = 1;
+	tv.tv_sec = (time_t)c->srv->o->header_timeout_s;
+	tv.tv_usec = 0;
+	/* Not arm_deadline(): an extension already given stays spent, so a
+	 * first head gets three times --header-timeout at most. */
+	evtimer_add(c->deadline, &tv);
 }
 
 /* evhttp is freeing the connection (client gone, error, timeout, exit). */
@@ -1427,6 +1456,7 @@ make_bev(struct event_base *base, void *arg)
 	c->deadline = evtimer_new(base, on_deadline, c);
 	if (!c->deadline || !SSL_set_ex_data(ssl, conn_idx, c))
 		goto oom;
+	SSL_set_info_callback(ssl, on_tls_info);
 	TAILQ_INSERT_TAIL(&srv->conns, c, link);
 	srv->nconns++;
 	bev = bufferevent_openssl_socket_new(base, -1, ssl,

@@ -36,8 +36,9 @@
  * clients in the kernel's backlog) and carries the head deadline that drops
  * slowloris clients: a connection has --header-timeout seconds from accept,
  * or from the end of its previous response, to deliver a complete request
- * head, however slowly it trickles bytes (once more if bytes it sent wait
- * unread when the time is up: then our loop is behind, not the client).
+ * head, however slowly it trickles bytes (restarted once when our TLS
+ * handshake reply goes out, and extended once if bytes it sent wait unread
+ * when the time is up: the time we spend is not the client's).
  *
  * Large files are streamed: the job reads one chunk; the loop sends it and
  * submits the job for the next chunk only once the connection's output buffer

@@ -186,6 +186,7 @@ struct conn {
 	struct rq *active;		 /* the request being handled */
 	int closing;			 /* evhttp is freeing it */
 	int extended;			 /* this head's deadline was extended */
+	int replied;			 /* our handshake reply went out */
 	struct bufferevent *fbev;	 /* evhttp's: the framing filter */
 	struct frame *fr;		 /* its state (https-frame.c) */
 };

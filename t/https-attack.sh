@@ -9,7 +9,7 @@
 # traversal in every spelling.  After each attack a well-formed request must
 # still succeed, and the prober must never have failed.  Then an --inline
 # server whose loop is blocked past its clients' head deadlines must still
-# answer the heads that arrived meanwhile.  Finally a second
+# answer the heads and handshakes that arrived meanwhile.  Finally a second
 # server runs under valgrind through a shorter attack and SIGTERM: it must
 # exit cleanly with no leak and no memory error.
 #
@@ -42,7 +42,7 @@ if nm -D "$bin" 2>/dev/null | grep -qE ' U __(asan|tsan)_init|__(asan|tsan)_init
 	FLOOD=${HTTPS_ATTACK_FLOOD:-200}
 fi
 
-echo "1..23"
+echo "1..24"
 
 setup_tmp https-attack
 
@@ -349,6 +349,27 @@ if what == "behind":
     print("# behind: set-up %.2f s; %d of %d heads sent while the loop was blocked were answered (%s)" %
           (setup, answered, n, ", ".join("%s x%d" % kv for kv in sorted(statuses.items()))))
     sys.exit(0 if answered == n else 1)
+if what == "behind-handshake":
+    # A connection accepted just before the loop blocks (--inline, /sleep)
+    # sends its ClientHello during the block; the server answers it after
+    # the head deadline counted from accept has passed.  The time was the
+    # server's: the handshake and a request must still succeed.
+    block_ms = int(sys.argv[4])
+    blocker = tls(20)
+    raw = socket.create_connection((host, port), timeout=20)
+    time.sleep(0.3)
+    blocker.sendall(b"GET /sleep?ms=%d HTTP/1.1\r\nHost: x\r\n\r\n" % block_ms)
+    time.sleep(0.3)
+    t0 = time.time()
+    try:
+        s = ctx.wrap_socket(raw, server_hostname="localhost")
+        s.sendall(b"GET /files/hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = s.recv(64).split(b"\r\n", 1)[0].decode("latin-1") or "closed"
+    except OSError as e:
+        r = "error " + type(e).__name__
+    print("# behind-handshake: %s after %.2f s" % (r, time.time() - t0))
+    blocker.close()
+    sys.exit(0 if r.startswith("HTTP/1.1 200") else 1)
 sys.exit(2)
 PY
 attack() { python3 -W ignore "$TMP/attack.py" 127.0.0.1 "$PORT" "$@" >"$TMP/attack.out" 2>&1; }
@@ -427,13 +448,18 @@ ok $? "the server exits 0 on SIGTERM after the attacks"
 # A server whose loop falls behind (here --inline, blocked by /sleep; in the
 # flood above, 1000 handshakes on a loaded host) must not drop clients whose
 # request heads arrived in time but were not read yet: the head deadline
-# gives one more --header-timeout when it finds unread bytes.
+# gives one more --header-timeout when it finds unread bytes, and restarts
+# when the server's handshake reply goes out.
 start_server behind --quiet --inline --root "$TMP/www" --header-timeout 3
 ok $? "an --inline server starts (header timeout 3 s)"
 attack behind 48 4000
 r=$?
 diag "$TMP/attack.out"
 ok $r "48 request heads sent while its loop is blocked past their deadlines are all answered"
+attack behind-handshake 4000
+r=$?
+diag "$TMP/attack.out"
+ok $r "a handshake begun while its loop is blocked past the deadline completes, and its request is answered"
 stop_server
 
 # ---------------------------------------------------------------------------
