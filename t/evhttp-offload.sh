@@ -102,7 +102,8 @@ for mode in thread process; do
 	is "$(stat_of in_flight)" 0 "$mode: no request in flight afterwards"
 
 	# SIGINT with a request in flight: answered, then a clean exit
-	"${C[@]}" --data-binary 'last words' "$B/work?ms=200" >"$TMP/last" &
+	"${C[@]}" -o "$TMP/last" -w '%{http_code} after %{time_total} s' \
+		--data-binary 'last words' "$B/work?ms=200" >"$TMP/last.w" &
 	pl=$!
 	wait_stat in_flight 1
 	kill -INT $SPID
@@ -112,4 +113,7 @@ for mode in thread process; do
 	SPID=
 	ok $([ "$(cat "$TMP/last")" = "last words" ] && [ $rc = 0 ]; echo $?) \
 		"$mode: SIGINT lets the request in flight finish, then exits 0"
+	[ "$(cat "$TMP/last")" = "last words" ] && [ $rc = 0 ] ||
+		{ echo "answer '$(cat "$TMP/last")' ($(cat "$TMP/last.w")), exit $rc"; tail -5 "$TMP/err"; } |
+		sed 's/^/# /'
 done
