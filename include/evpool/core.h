@@ -756,7 +756,10 @@ EVPOOL_API int evpool_drain(struct evpool *pool);
  * completed + failed + cancelled + timed_out + crashed + lib_errors + (jobs
  * not finished).  `failed` is the jobs' own errors only (a job function
  * that returned nonzero); the pool's verdicts are apart: cancelled,
- * timed_out (expired among them), crashed, lib_errors.
+ * timed_out (expired among them), crashed, lib_errors.  A job is counted
+ * when its worker is done with it, which is just after its completion was
+ * handed to the loop: a snapshot taken in (or right after) the last
+ * callback may still show that job as running, for an instant.
  */
 struct evpool_stats {
 	uint64_t submitted;   /**< successful submits */
