@@ -467,9 +467,14 @@ main(void)
 		if (slow > 1) {
 			skip(2, "timings stretched (slowdown %u): batches are smaller", slow);
 		} else {
-			ok(r == -EDOM && reads > 0 && reads <= N / 8,
+			/* the old worker read 1.6 entries a XREADGROUP (about
+			 * 625 reads); how many more the new one takes at once
+			 * depends on the load (32 reads quiet, 156 with two CPU
+			 * burners beside the suite), so the bound is far from
+			 * both */
+			ok(r == -EDOM && reads > 0 && reads <= N / 3,
 			   "%d jobs of a map: %ld XREADGROUP (at most %d)", N,
-			   reads, N / 8);
+			   reads, N / 3);
 			/* fewer than one a job: how much fewer depends on how
 			 * many jobs wait when the worker looks (614 of 1000
 			 * with two CPU burners beside the suite, under 500
