@@ -15,6 +15,15 @@ t_remote_SOURCES = t/remote.c t/remote-util.c t/remote-util.h \
 t_remote_CFLAGS = $(EVPOOL_T_CFLAGS)
 t_remote_LDADD = $(EVPOOL_TEST_LDADD)
 
+# The Redis plumbing's sockets against a fake Redis (conn.c built in).
+if HAVE_HIREDIS
+check_PROGRAMS += t/remote-conn
+TESTS += t/remote-conn
+t_remote_conn_SOURCES = t/remote-conn.c lib/remote/conn.c $(EVPOOL_TAP_SOURCES)
+t_remote_conn_CFLAGS = $(EVPOOL_T_CFLAGS) -I$(top_srcdir)/lib $(HIREDIS_CFLAGS)
+t_remote_conn_LDADD = $(HIREDIS_LIBS) $(LIBEVENT_LIBS)
+endif
+
 # The map family, evbuffer I/O and partial results over remote jobs.
 check_PROGRAMS += t/remote-map
 TESTS += t/remote-map

@@ -229,6 +229,7 @@ send_job(struct rcl *rc, struct slot *s)
 				  argc, argv, lens) == REDIS_OK) {
 		s->state = S_SENT;
 		atomic_fetch_add_explicit(&rc->n_sent, 1, memory_order_relaxed);
+		evpool__rpair_flush(&rc->pair);
 	}
 }
 
@@ -374,8 +375,10 @@ issue_read(struct rcl *rc)
 	if (redisAsyncCommand(rc->pair.blk, on_xread, NULL,
 			      "XREAD COUNT %d BLOCK %d STREAMS %s %s",
 			      READ_COUNT, READ_BLOCK_MS, rc->reply_key,
-			      rc->last_id) == REDIS_OK)
+			      rc->last_id) == REDIS_OK) {
 		rc->reading = true;
+		evpool__rpair_flush(&rc->pair);
+	}
 }
 
 /* ---- connections ------------------------------------------------------- */
@@ -689,6 +692,8 @@ rcl_free(struct rcl *rc)
 {
 	if (rc->pair.recon_ev)
 		event_free(rc->pair.recon_ev);
+	if (rc->pair.flush_ev)
+		event_free(rc->pair.flush_ev);
 	if (rc->wake_ev)
 		event_free(rc->wake_ev);
 	if (rc->tick_ev)
@@ -754,7 +759,7 @@ rc_worker_start(struct evpool__worker *w)
 	for (unsigned i = 0; i < rc->cap; i++)
 		rc->freel[i] = rc->cap - 1 - i;
 	rc->nfree = rc->cap;
-	rc->base = event_base_new();
+	rc->base = evpool__rbase_new();
 	if (!rc->base)
 		goto fail;
 	rc->wake_ev = event_new(rc->base, rc->poke.rfd, EV_READ | EV_PERSIST,

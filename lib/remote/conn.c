@@ -9,9 +9,13 @@
  * any command of the caller, so Redis runs them first (one connection is
  * answered in order).  A refused AUTH drops the connection; the owners
  * reconnect with evpool__rbackoff_ms() and count the time they have been
- * without Redis.  TLS (rediss://) is refused: Debian 12's hiredis 0.14.1
- * has no TLS (hiredis_ssl came with hiredis 1.0).  Passwords are taken from the URL as they are (no percent
- * decoding).
+ * without Redis.  Commands on the hot path are written when the callback
+ * that queued them returns (evpool__rpair_flush()), not one loop turn
+ * later as hiredis' adapter does, on a base whose epoll changelist makes
+ * hiredis' add-then-remove of its write event free.  TLS (rediss://)
+ * is refused: Debian 12's hiredis 0.14.1 has no TLS (hiredis_ssl came
+ * with hiredis 1.0).  Passwords are taken from the URL as they are (no
+ * percent decoding).
  */
 #include "remote-internal.h"
 
@@ -376,6 +380,54 @@ on_reconnect(evutil_socket_t fd, short what, void *arg)
 	evpool__rpair_connect(p);
 }
 
+struct event_base *
+evpool__rbase_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (!cfg)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
+void
+evpool__rloop(struct event_base *base, const uint64_t *poll_until)
+{
+	for (;;) {
+		bool poll = *poll_until && evpool__now_ns() < *poll_until;
+		int r = event_base_loop(base, poll ? EVLOOP_NONBLOCK
+						   : EVLOOP_ONCE);
+
+		if (r != 0 || event_base_got_break(base) ||
+		    event_base_got_exit(base))
+			return;
+	}
+}
+
+static void
+on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct evpool__rpair *p = arg;
+
+	(void)fd;
+	(void)what;
+	/* A failed write drops its connection (pair_down() clears it). */
+	if (p->cmd_up)
+		redisAsyncHandleWrite(p->cmd);
+	if (p->blk_up)
+		redisAsyncHandleWrite(p->blk);
+}
+
+void
+evpool__rpair_flush(struct evpool__rpair *p)
+{
+	event_active(p->flush_ev, EV_TIMEOUT, 0);	/* once if again */
+}
+
 int
 evpool__rpair_init(struct evpool__rpair *p, const struct evpool__rurl *url,
 		   struct event_base *base, void *owner,
@@ -388,7 +440,8 @@ evpool__rpair_init(struct evpool__rpair *p, const struct evpool__rurl *url,
 	p->up = up;
 	p->down = down;
 	p->recon_ev = evtimer_new(base, on_reconnect, p);
-	return p->recon_ev ? 0 : -ENOMEM;
+	p->flush_ev = event_new(base, -1, 0, on_flush, p);
+	return p->recon_ev && p->flush_ev ? 0 : -ENOMEM;
 }
 
 void
@@ -417,7 +470,9 @@ evpool__rpair_close(struct evpool__rpair *p)
 	p->cmd_up = p->blk_up = false;
 	if (p->recon_ev)
 		event_free(p->recon_ev);
-	p->recon_ev = NULL;
+	if (p->flush_ev)
+		event_free(p->flush_ev);
+	p->recon_ev = p->flush_ev = NULL;
 }
 
 void *

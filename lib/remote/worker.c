@@ -10,9 +10,12 @@
  * trampoline (registry.c), and its answer is pipelined as XADD to the
  * job's reply stream, then XACK, XDEL — in that order, so that a worker
  * dying between them leaves a job answered twice (the client drops the
- * second) rather than a job acknowledged without an answer.  The XACK and
- * XDEL wait for the loop's turn (a zero timer) and cover every job
- * answered in it: one of each per batch, not per job.  A wjob lives until
+ * second) rather than a job acknowledged without an answer.  The reply
+ * is written at once (evpool__rpair_flush()); the XACK and XDEL wait for
+ * the loop's turn (a zero timer) and cover every job answered in it: one
+ * of each per batch, not per job.  While a job that has been short (under
+ * 50 us, hand-off to answer) runs, the loop polls instead of sleeping
+ * (evpool__rloop()), so that its answer costs no wake-up.  A wjob lives until
  * Redis has answered the XDEL; if the connection drops first, its answer
  * is sent again after the reconnect.  The worker holds (reads ahead) as
  * many entries as keep about 10 ms of work waiting in the process pool's
@@ -52,6 +55,7 @@
 #define REPLY_MAXLEN 100000
 #define AHEAD_MAX 256
 #define AHEAD_BUDGET_NS 10000000u	/* 10 ms */
+#define POLL_MAX_NS 100000u	/* evpool__rloop(): for short jobs' answers */
 
 struct wk;
 
@@ -82,6 +86,7 @@ struct wk {
 	unsigned conc, ahead;	/* processes; entries read ahead at most */
 	unsigned ahead_min, ahead_max;
 	uint64_t lat_ns;	/* moving average: submit to done, locally */
+	uint64_t poll_until;	/* evpool__rloop() polls until then */
 	unsigned running;	/* wjobs not answered yet (wk->held) */
 	struct wjob *held;
 	unsigned answering;	/* answers sent, XDEL not confirmed */
@@ -135,7 +140,8 @@ unhold(struct wk *wk, struct wjob *wj)
 	if (wj->hnext)
 		wj->hnext->hprev = wj->hprev;
 	wj->hprev = wj->hnext = NULL;
-	wk->running--;
+	if (!--wk->running)
+		wk->poll_until = 0;
 }
 
 /*
@@ -272,6 +278,7 @@ on_ack(evutil_socket_t fd, short what, void *arg)
 	if (redisAsyncCommandArgv(wk->pair.cmd, on_answered, list, (int)i - 1,
 				  argv + 1, lens + 1) != REDIS_OK)
 		on_answered(NULL, NULL, list);
+	evpool__rpair_flush(&wk->pair);
 	free(argv);
 	free(lens);
 }
@@ -286,7 +293,7 @@ reply_xadd(struct wk *wk, struct wjob *wj, int n, const char *const *kv,
 	const char *argv[16] = { "XADD", wj->reply, "MAXLEN", "~", maxlen, "*",
 				 "id", wj->id };
 	size_t lens[16];
-	int argc = 8;
+	int argc = 8, r;
 
 	snprintf(maxlen, sizeof(maxlen), "%d", REPLY_MAXLEN);
 	for (int i = 0; i < argc; i++)
@@ -295,7 +302,9 @@ reply_xadd(struct wk *wk, struct wjob *wj, int n, const char *const *kv,
 		argv[argc] = kv[i];
 		lens[argc] = kvlen[i];
 	}
-	return redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, argc, argv, lens);
+	r = redisAsyncCommandArgv(wk->pair.cmd, NULL, NULL, argc, argv, lens);
+	evpool__rpair_flush(&wk->pair);	/* now, not on the next EPOLLOUT */
+	return r;
 }
 
 static void
@@ -531,6 +540,11 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 		spec.emit = on_local_emit;	/* the client wants them */
 	wj->t0 = evpool__now_ns();
 	r = evpool_submit_job(wk->pool, &spec, NULL);
+	/* Poll for the answer of a job that has been short (see
+	 * evpool__rloop()): up to twice its usual time, hand-off to answer. */
+	if (r == 0 && wk->lat_ns <= POLL_MAX_NS / 2 &&
+	    wj->t0 + 2 * wk->lat_ns > wk->poll_until)
+		wk->poll_until = wj->t0 + 2 * wk->lat_ns;
 	free(tin);
 	if (r < 0)
 		answer(wj, r, evpool_errmsg(), strlen(evpool_errmsg()) + 1);
@@ -595,8 +609,10 @@ read_more(struct wk *wk)
 			      "XREADGROUP GROUP " EVPOOL__RGROUP
 			      " %s COUNT %u BLOCK %d STREAMS %s >",
 			      wk->consumer, room, READ_BLOCK_MS,
-			      wk->jobs_key) == REDIS_OK)
+			      wk->jobs_key) == REDIS_OK) {
 		wk->reading = true;
+		evpool__rpair_flush(&wk->pair);
+	}
 }
 
 /* ---- redelivery ---------------------------------------------------------- */
@@ -826,7 +842,7 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	wk->ahead = wk->conc * 4 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 4;
 
 	r = -ENOMEM;
-	wk->base = event_base_new();
+	wk->base = evpool__rbase_new();
 	if (!wk->base)
 		goto out;
 	/* The process pool first: its fork server sees the program as it is
@@ -872,7 +888,7 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	sigaddset(&pipe_set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
 	evpool__rpair_connect(&wk->pair);
-	event_base_dispatch(wk->base);
+	evpool__rloop(wk->base, &wk->poll_until);
 	wk_cleanup(wk);
 	wk = NULL;
 	while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE)
