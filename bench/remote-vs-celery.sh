@@ -5,7 +5,11 @@
 # per run and a table of the MEDIAN round of each (jobs/s, p50/p99 round
 # trip in ms), with remote mode's throughput as a multiple of each peer's
 # (ratios of medians of the same run).  Needs redis-server, python3-celery,
-# python3-rq.  SYSTEMS="remote celery" leaves RQ out.
+# python3-rq.  SYSTEMS="remote celery" leaves RQ out; SERIAL_ONLY=1 runs
+# only the one-at-a-time round trips.  The round trips also run "floor"
+# (bench/peers/redis-floor.c, built here when hiredis' headers are there):
+# two bare processes and the same Redis, no pool, no loop, no job — the
+# least any job system on Redis Streams pays.
 #
 #   bench/remote-vs-celery.sh [N] [ROUNDS]       (run from the build dir)
 set -u
@@ -25,6 +29,12 @@ trap 'kill $rpid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 i=0; while [ ! -S "$sock" ] && [ $i -lt 300 ]; do sleep 0.02; i=$((i + 1)); done
 export BENCH_REDIS="redis+socket://$sock"
 rqurl="unix://$sock"
+floor=""
+if ${CC:-cc} -O2 -o "$dir/redis-floor" "$src/peers/redis-floor.c" -lhiredis 2>"$dir/floor.log"; then
+	floor=floor
+else
+	echo "redis-floor did not build (libhiredis-dev?): the floor is left out"
+fi
 
 # run KIND WORKERS SLEEP_MS [--serial]: start the workers, submit, stop;
 # prints the line
@@ -47,6 +57,10 @@ run() {
 		sleep 4
 		out=$(cd "$src/peers" && $py client.py celery "$nn" "$ms" $ser)
 		;;
+	floor)
+		wp=""
+		out=$("$dir/redis-floor" "$sock" "$nn")
+		;;
 	rq)
 		wp=""
 		for k in $(seq "$w"); do
@@ -58,21 +72,20 @@ run() {
 		out=$(cd "$src/peers" && BENCH_REDIS=$rqurl $py client.py rq "$nn" "$ms" $ser)
 		;;
 	esac
-	kill -TERM $wp 2>/dev/null
-	wait $wp 2>/dev/null
+	[ -n "$wp" ] && kill -TERM $wp 2>/dev/null && wait $wp 2>/dev/null
 	echo "$kind workers=$w sleep_ms=$ms${ser:+ serial} $out"
 }
 
 results="$dir/results"
 for r in $(seq "$rounds"); do
-	for ms in 0 1; do
+	[ -n "${SERIAL_ONLY:-}" ] || for ms in 0 1; do
 		for w in 1 2; do
 			for kind in $systems; do
 				run "$kind" "$w" "$ms" | tee -a "$results"
 			done
 		done
 	done
-	for kind in $systems; do	# round trips: N/5 jobs, one at a time
+	for kind in $systems $floor; do	# round trips: N/5 jobs, one at a time
 		run "$kind" 1 0 --serial | tee -a "$results"
 	done
 done
@@ -111,12 +124,20 @@ r2=$(field remote 2 1 "jobs/s" | median)
 echo
 echo "One job at a time (N/5 jobs, 1 worker process, empty job): the round trip (medians)"
 echo
-echo "| system | p50 ms | p99 ms |"
-echo "|---|---|---|"
-for kind in $systems; do
+echo "| system | p50 ms | p99 ms | p50 as a multiple of Celery's |"
+echo "|---|---|---|---|"
+# sp50 KIND: the median p50 of KIND's round-trip runs
+sp50() {
+	grep "^$1 workers=1 sleep_ms=0 serial " "$results" |
+	sed 's/.*p50_ms=\([0-9.]*\).*/\1/' | median
+}
+cp50=$(sp50 celery)
+for kind in $systems $floor; do
 	grep "^$kind workers=1 sleep_ms=0 serial " "$results" > "$dir/serial"
 	[ -s "$dir/serial" ] || continue
-	p50=$(sed 's/.*p50_ms=\([0-9.]*\).*/\1/' "$dir/serial" | median)
+	p50=$(sp50 "$kind")
 	p99=$(sed 's/.*p99_ms=\([0-9.]*\).*/\1/' "$dir/serial" | median)
-	echo "| $kind | $p50 | $p99 |"
+	ratio=-
+	[ -n "$cp50" ] && ratio=$(awk -v a="$p50" -v b="$cp50" 'BEGIN { printf "%.3fx", a / b }')
+	echo "| $kind | $p50 | $p99 | $ratio |"
 done

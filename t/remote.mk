@@ -42,5 +42,5 @@ dist_check_SCRIPTS += t/remote-demo.sh
 TESTS += t/remote-demo.sh
 
 # The benchmark against Celery and RQ (not a test; see docs/remote.md).
-EXTRA_DIST += bench/remote-vs-celery.sh bench/peers/celery_app.py \
+EXTRA_DIST += bench/remote-vs-celery.sh bench/peers/celery_app.py bench/peers/redis-floor.c \
 	bench/peers/rq_jobs.py bench/peers/client.py docs/remote.md
