@@ -25,6 +25,8 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <dirent.h>
+#include <sys/syscall.h>
 
 #include "../examples/remote-jobs.h"
 #include "remote-util.h"
@@ -135,6 +137,94 @@ run(struct evpool *pool, unsigned n, unsigned sleep_ms, int timeout_ms,
 	return once;
 }
 
+/* ---- a chain: each job submitted from the previous one's callback ---- */
+
+static struct {
+	struct evpool *pool;
+	unsigned next, n;
+} chain;
+
+static void on_chain(struct evpool_job *job, void *arg);
+
+static void
+chain_submit(unsigned i)
+{
+	unsigned char in[128];
+	size_t len = remote_jobs_input(in, sizeof(in), 0, i);
+	struct evpool_job_spec spec = {
+		.input = in, .input_len = len, .done = on_chain,
+		.done_arg = (void *)(uintptr_t)i,
+	};
+
+	R.want[i] = remote_jobs_hash(in, len);
+	if (evpool_submit_named(chain.pool, "hash", &spec, NULL) < 0)
+		bail("chain submit %u: %s", i, evpool_errmsg());
+}
+
+static void
+on_chain(struct evpool_job *job, void *arg)
+{
+	on_done(job, arg);
+	if (chain.next < chain.n)
+		chain_submit(chain.next++);
+}
+
+/* The sleeps (voluntary context switches) of this process' threads but
+ * the calling one and the remote I/O threads ("/rio"): the dispatchers. */
+static long
+dispatcher_sleeps(void)
+{
+	char path[64], line[128], comm[32];
+	long sum = 0, me = (long)getpid(), v;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	FILE *f;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL) {
+		long tid = atol(e->d_name);
+
+		if (tid <= 0 || tid == (long)syscall(SYS_gettid) || tid == me)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/comm", tid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		comm[0] = 0;
+		if (!fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		fclose(f);
+		if (strstr(comm, "/rio"))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
+		if (!(f = fopen(path, "r")))
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* Run a chain of @p n jobs on @p pool; @return how many ran once. */
+static unsigned
+run_chain(struct evpool *pool, unsigned n)
+{
+	unsigned once = 0;
+
+	memset(&R, 0, sizeof(R));
+	chain.pool = pool;
+	chain.n = n;
+	chain.next = 1;
+	chain_submit(0);
+	event_base_dispatch(base);
+	for (unsigned i = 0; i < n; i++)
+		once += R.calls[i] == 1;
+	return once;
+}
+
 static unsigned
 count_right(unsigned n)
 {
@@ -230,7 +320,7 @@ main(void)
 					       : tap_slowdown();
 	if (slow < 1)
 		slow = 1;
-	plan(50);
+	plan(53);
 	tap_watchdog(240, "t/remote");
 	if (evpool_jobs_register() < 0)
 		bail("evpool_jobs_register: %s", evpool_errmsg());
@@ -309,6 +399,43 @@ main(void)
 	   "...stats: %llu results, %llu duplicates, %llu redelivered",
 	   (unsigned long long)rs.results, (unsigned long long)rs.duplicates,
 	   (unsigned long long)rs.redelivered);
+
+	/* ---- a chain of jobs: each goes straight to the I/O thread ---- */
+	{
+		struct evpool *p2;
+		struct evpool_job *lj;
+		long sl0, sl;
+		double t0;
+
+		n = 400;
+		run_chain(pool, 20);	/* the dispatcher is in its run */
+		sl0 = dispatcher_sleeps();
+		once = run_chain(pool, n);
+		sl = dispatcher_sleeps() - sl0;
+		ok(once == n && count_right(n) == n,
+		   "a chain of %u jobs, each submitted from the last callback: each once and right",
+		   n);
+		ok(sl0 >= 0 && sl < (long)n / 4,
+		   "...handed to the I/O thread by the submit: the dispatcher slept %ld times for %u jobs",
+		   sl, n);
+
+		/* terminate finds a job that went straight to the I/O thread */
+		p2 = client(30000);
+		run_chain(p2, 5);
+		memset(&R, 0, sizeof(R));
+		if (submit(p2, 0, 3000, 0, &lj) < 0)
+			bail("submit: %s", evpool_errmsg());
+		tap_sleep_ms(100);
+		t0 = tap_now_ms();
+		evpool_terminate(p2);
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		ok(R.calls[0] == 1 && R.status[0] == -ECANCELED &&
+		   tap_now_ms() - t0 < 1000.0 * slow,
+		   "...terminate cancels such a job at once: one callback, %s, %.0f ms",
+		   evpool_strerror(R.status[0]), tap_now_ms() - t0);
+		evpool_job_unref(lj);
+		evpool_free(p2);
+	}
 
 	/* ---- the job id, an unknown name, a crashing job ---- */
 	{

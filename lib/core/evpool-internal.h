@@ -796,6 +796,14 @@ struct evpool__mode_ops {
 	 *  worker instead of kill(w, w->current), when a worker may hold
 	 *  more than one job (process mode).  May be NULL. */
 	void (*kill_all)(struct evpool__worker *w);
+	/** Called by a submit, the job counted and not queued yet: a mode
+	 *  that can start it at once without a worker's hand (remote mode:
+	 *  give it straight to an I/O thread that has room) takes it: RUNNING,
+	 *  EXT(job)->worker set, the queue's reference its own, and returns
+	 *  true.  Only for an unbounded queue with nothing queued, so that the
+	 *  queue's order and limits stay the worker's business.  May be NULL. */
+	bool (*submit_direct)(struct evpool *pool, struct evpool_queue *q,
+			      struct evpool_job *job);
 	/** Pool-wide setup/teardown (fork server...).  May be NULL. */
 	int (*pool_start)(struct evpool *pool);
 	void (*pool_stop)(struct evpool *pool);

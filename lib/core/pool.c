@@ -469,6 +469,12 @@ submit_commit(struct evpool *pool, struct evpool_queue *q,
 	if (jobp)
 		evpool__job_ref_handle(job);
 
+	if (evpool__unlikely(pool->ops->submit_direct != NULL) &&
+	    pool->ops->submit_direct(pool, q, job)) {
+		if (jobp)
+			*jobp = job;
+		return 0;
+	}
 	r = evpool__queue_reserve(q, flags, wait_ms);
 	if (evpool__unlikely(r < 0)) {
 		if (r == -EAGAIN || r == -ETIMEDOUT)

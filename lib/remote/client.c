@@ -6,7 +6,14 @@
  * (struct rcl).  The dispatcher moves jobs from the queue to the I/O
  * thread (a ring under rcl->mu) while fewer than max_inflight are in
  * flight, and sleeps on the queue's condition variable otherwise, so that
- * submits wake it as they wake an idle worker.  Everything that talks to
+ * submits wake it as they wake an idle worker.  A submit that finds its
+ * queue empty (and unbounded, without priorities) skips the dispatcher: it
+ * hands the job to an I/O thread with room itself (rc_submit_direct()),
+ * but only while that thread's dispatcher is in rc_run(), which it leaves
+ * LINGER_MS after its last job, so that terminate finds every job in
+ * flight through a busy worker.  After its last job the I/O thread polls
+ * for IDLE_POLL_NS instead of sleeping: a callback that submits the next
+ * job then costs no wake-up on this side.  Everything that talks to
  * Redis is in the I/O thread: it owns the slots (one per job in flight,
  * the job id names it), both hiredis connections, the deadlines, the
  * reconnects, and it alone completes jobs of its slots.
@@ -19,9 +26,10 @@
  * later result for it (or for a reused slot: its generation differs) is a
  * duplicate.
  *
- * LOCKS: q->mu > rcl->mu (the dispatcher hands jobs off with both held;
- * the I/O thread takes either alone and calls no core function with one
- * held).  rpool->mu (the list of dispatchers, for stats) is a leaf.
+ * LOCKS: q->mu > rcl->mu (the dispatcher and rc_submit_direct() hand
+ * jobs off with both held; the I/O thread takes either alone and calls no
+ * core function with one held).  rpool->mu (the list of dispatchers, for
+ * stats and rc_submit_direct()) is a leaf.
  */
 #include "remote-internal.h"
 #include "pyapi/pyapi-internal.h"
@@ -43,6 +51,8 @@
 #define READ_BLOCK_MS 2000
 #define READ_COUNT 1000
 #define STOP_GRACE_MS 1000
+#define IDLE_POLL_NS 50000u	/* the I/O thread, after its last job */
+#define LINGER_MS 100		/* the dispatcher, after its last job */
 
 enum { S_FREE = 0, S_UNSENT, S_SENT, S_QUEUED };
 
@@ -60,6 +70,8 @@ struct slot {
 struct rcl {
 	struct evpool *pool;
 	struct evpool_queue *q;
+	struct evpool__worker *w;	/* the dispatcher */
+	bool in_run;		/* the dispatcher is in rc_run() (q->mu) */
 	struct rpool *rp;
 	struct rcl *next;	/* rp->list */
 	char cid[17];
@@ -86,6 +98,7 @@ struct rcl {
 	unsigned *freel, nfree;
 	unsigned live;
 	char last_id[48];
+	uint64_t poll_until;	/* evpool__rloop(): a submit may follow */
 
 	/* stats, written by the I/O thread */
 	atomic_uint_fast64_t n_sent, n_resent, n_results, n_redelivered,
@@ -164,16 +177,24 @@ finish_slot(struct rcl *rc, struct slot *s, enum evpool__finish why,
 	rc->freel[rc->nfree++] = (unsigned)(s - rc->slots);
 	rc->live--;
 	atomic_fetch_sub(&rc->inflight, 1);
+	/* The last job's callback often submits the next one at once (a
+	 * loop waiting for a result to go on): poll for it a while. */
+	if (!rc->live)
+		rc->poll_until = evpool__now_ns() + IDLE_POLL_NS;
 }
 
-/* After slots were freed: the dispatcher may wait for room, or for the
- * last one to return from run(). */
+/* After slots were freed: the dispatcher may wait for room for queued
+ * jobs, or, when the queue stops, for the last one to return from run().
+ * Otherwise it has nothing to do: not woken. */
 static void
 wake_dispatcher(struct rcl *rc)
 {
-	pthread_mutex_lock(&rc->q->mu);
-	pthread_cond_broadcast(&rc->q->work_cv);
-	pthread_mutex_unlock(&rc->q->mu);
+	struct evpool_queue *q = rc->q;
+
+	pthread_mutex_lock(&q->mu);
+	if (q->stopping || evpool__queue_len(q) || atomic_load(&q->intake))
+		pthread_cond_broadcast(&q->work_cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
 /* ---- sending --------------------------------------------------------------- */
@@ -554,6 +575,7 @@ intake(struct rcl *rc)
 		rc->pend_n--;
 		pthread_mutex_unlock(&rc->mu);
 
+		rc->poll_until = 0;	/* its answer is a Redis round trip away */
 		i = rc->freel[--rc->nfree];
 		s = &rc->slots[i];
 		s->job = job;
@@ -662,7 +684,7 @@ io_main(void *arg)
 	(void)name;
 #endif
 	evpool__rpair_connect(&rc->pair);
-	event_base_dispatch(rc->base);
+	evpool__rloop(rc->base, &rc->poll_until);
 
 	/* Stopping: terminate has finished every job before the workers
 	 * stop; drop the reply stream and the connections. */
@@ -743,6 +765,7 @@ rc_worker_start(struct evpool__worker *w)
 	pthread_mutex_init(&rc->mu, NULL);
 	rc->pool = pool;
 	rc->q = w->q;
+	rc->w = w;
 	rc->rp = rp;
 	rc->cap = pool->cfg.remote.max_inflight;
 	random_id(rc->cid);
@@ -835,9 +858,11 @@ rc_run(struct evpool__worker *w, struct evpool_job *first)
 {
 	struct rcl *rc = w->mode_data;
 	struct evpool_queue *q = w->q;
+	uint64_t linger = 0;
 
 	handoff(rc, evpool__job_ref(first));
 	pthread_mutex_lock(&q->mu);
+	rc->in_run = true;
 	for (;;) {
 		while (!q->stopping && atomic_load(&rc->inflight) < rc->cap) {
 			struct evpool_job *job = evpool__queue_pop(q);
@@ -850,22 +875,73 @@ rc_run(struct evpool__worker *w, struct evpool_job *first)
 			EVPOOL__EXT(job)->worker = w;
 			handoff(rc, job);
 		}
-		if (atomic_load(&rc->inflight) == 0)
-			break;
+		/* Nothing in flight: stay a while (LINGER_MS), so that
+		 * submits can hand their jobs to the I/O thread themselves
+		 * (rc_submit_direct()), which they do only while we are in
+		 * here: terminate finds their jobs through w->current. */
+		if (atomic_load(&rc->inflight) == 0) {
+			uint64_t now = evpool__now_ns();
+
+			if (q->stopping || (linger && now >= linger))
+				break;
+			if (!linger)
+				linger = now + LINGER_MS * 1000000ull;
+		} else {
+			linger = 0;
+		}
 		/* Sleep as an idle worker does, so that a submit wakes us;
-		 * the I/O thread wakes us when it frees slots. */
+		 * the I/O thread wakes us when it frees slots while jobs
+		 * wait in the queue. */
 		atomic_fetch_add(&q->nsleeping, 1);
 		if (atomic_load(&q->intake) &&
 		    atomic_load(&rc->inflight) < rc->cap) {
 			atomic_fetch_sub(&q->nsleeping, 1);
 			continue;
 		}
-		evpool__cond_wait(&q->work_cv, &q->mu, evpool__deadline_ns(100));
+		evpool__cond_wait(&q->work_cv, &q->mu,
+				  linger ? linger : evpool__deadline_ns(100));
 		q->nsleeping--;
 		if (q->nwakeups)
 			q->nwakeups--;
 	}
+	rc->in_run = false;
 	pthread_mutex_unlock(&q->mu);
+}
+
+/* ops->submit_direct: a job submitted while nothing waits in its queue
+ * goes straight to an I/O thread with room whose dispatcher is in
+ * rc_run(), instead of through the dispatcher (one thread hand-off and
+ * wake-up less in a job's round trip). */
+static bool
+rc_submit_direct(struct evpool *pool, struct evpool_queue *q,
+		 struct evpool_job *job)
+{
+	struct rpool *rp = pool->mode_data;
+	struct rcl *to = NULL;
+
+	if (q->max_queued || !evpool__job_ext(job) ||
+	    atomic_load_explicit(&q->prio_used, memory_order_relaxed) ||
+	    atomic_load(&q->intake) || evpool__queue_len(q))
+		return false;
+	pthread_mutex_lock(&q->mu);
+	if (!q->stopping && !atomic_load(&q->intake) && !evpool__queue_len(q)) {
+		pthread_mutex_lock(&rp->mu);
+		for (struct rcl *rc = rp->list; rc; rc = rc->next)
+			if (rc->q == q && rc->in_run &&
+			    atomic_load(&rc->inflight) < rc->cap) {
+				to = rc;
+				break;
+			}
+		pthread_mutex_unlock(&rp->mu);
+	}
+	if (to) {
+		/* the submit's reference (the queue's) goes to the I/O thread */
+		evpool__job_set_state(job, EVPOOL__QUEUED, EVPOOL__RUNNING);
+		EVPOOL__EXT(job)->worker = to->w;
+		handoff(to, job);
+	}
+	pthread_mutex_unlock(&q->mu);
+	return to != NULL;
 }
 
 static int
@@ -913,6 +989,7 @@ static const struct evpool__mode_ops remote_ops = {
 	.worker_start = rc_worker_start,
 	.worker_stop = rc_worker_stop,
 	.run = rc_run,
+	.submit_direct = rc_submit_direct,
 	.kill = evpool__poke_kill,
 	.kill_all = evpool__poke_kill_all,
 	.pool_start = rc_pool_start,
