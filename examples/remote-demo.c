@@ -6,10 +6,11 @@
  *       SIGTERM, in a local pool of N worker processes; it takes every
  *       option of evpool-worker(1) (the same code: tools/worker-cli.c).
  *   remote-demo submit --redis URL [--queue NAME] --jobs N --sleep-ms MS
- *                      [--timeout-ms MS] [--serial]
+ *                      [--timeout-ms MS] [--serial] [--poll-us US]
  *       submits N "hash" jobs (each sleeps MS ms and returns the hash of
  *       its input; with --serial one at a time, the next from the previous
- *       one's callback), checks every result, and prints
+ *       one's callback; --poll-us: evpool_config_set_remote_poll()),
+ *       checks every result, and prints
  *         jobs/s=... p50_ms=... p99_ms=...
  *         completed=C failed=F duplicate_callbacks=D wrong_results=W
  *
@@ -106,7 +107,7 @@ cmp_double(const void *a, const void *b)
 
 static int
 submit(const char *url, const char *queue, unsigned long n, unsigned sleep_ms,
-       int timeout_ms)
+       int timeout_ms, unsigned poll_us)
 {
 	struct event_base *base = event_base_new();
 	struct evpool_config *cfg = evpool_config_new();
@@ -116,6 +117,7 @@ submit(const char *url, const char *queue, unsigned long n, unsigned sleep_ms,
 	int r;
 
 	if (evpool_config_set_remote(cfg, url, queue) < 0 ||
+	    evpool_config_set_remote_poll(cfg, poll_us) < 0 ||
 	    evpool_new(&pool, base, cfg) < 0) {
 		fprintf(stderr, "remote-demo: %s\n", evpool_errmsg());
 		return 1;
@@ -170,11 +172,12 @@ main(int argc, char **argv)
 		{ "sleep-ms", required_argument, NULL, 's' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "serial", no_argument, NULL, 'S' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *queue = "demo";
 	unsigned long n = 100;
-	unsigned sleep_ms = 0;
+	unsigned sleep_ms = 0, poll_us = 0;
 	int timeout_ms = 0, c;
 
 	if (argc >= 2 && strcmp(argv[1], "worker") == 0) {
@@ -190,7 +193,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "usage: remote-demo worker --redis URL [--queue NAME] [--concurrency N]\n"
 				"                          [evpool-worker's other options]\n"
 				"       remote-demo submit --redis URL [--queue NAME] --jobs N --sleep-ms MS\n"
-				"                          [--timeout-ms MS] [--serial]\n");
+				"                          [--timeout-ms MS] [--serial] [--poll-us US]\n");
 		return 2;
 	}
 	optind = 2;
@@ -202,6 +205,7 @@ main(int argc, char **argv)
 		case 's': sleep_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 't': timeout_ms = atoi(optarg); break;
 		case 'S': serial.on = true; break;
+		case 'p': poll_us = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
@@ -209,5 +213,5 @@ main(int argc, char **argv)
 		fprintf(stderr, "remote-demo: --redis URL is needed\n");
 		return 2;
 	}
-	return submit(url, queue, n, sleep_ms, timeout_ms);
+	return submit(url, queue, n, sleep_ms, timeout_ms, poll_us);
 }

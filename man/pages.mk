@@ -26,6 +26,7 @@ dist_man_MANS += \
 	man/evpool_config_set_notify.3 \
 	man/evpool_config_set_remote.3 \
 	man/evpool_config_set_remote_limits.3 \
+	man/evpool_config_set_remote_poll.3 \
 	man/evpool_config_set_remote_reconnect.3 \
 	man/evpool_config_set_remote_redelivery.3 \
 	man/evpool_config_set_result_free.3 \

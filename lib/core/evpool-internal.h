@@ -110,7 +110,9 @@ struct evpool__remote_cfg {
 	unsigned visibility_ms;
 	unsigned max_deliveries;
 	unsigned reconnect_ms;		/* 0: for ever */
+	unsigned poll_us;		/* evpool_config_set_remote_poll() */
 };
+#define EVPOOL__RPOLL_MAX_US 10000u
 
 struct evpool_config {
 	enum evpool_mode mode;

@@ -64,6 +64,7 @@ struct slot {
 	bool chunk;		/* a chunk of a map: fn is "map/<name>" */
 	const char *name;	/* interned */
 	uint64_t deadline_ns;	/* 0: none */
+	uint64_t t0;		/* taken in (intake()) */
 	char eid[48];		/* its stream entry, once XADD answered */
 };
 
@@ -98,7 +99,9 @@ struct rcl {
 	unsigned *freel, nfree;
 	unsigned live;
 	char last_id[48];
-	uint64_t poll_until;	/* evpool__rloop(): a submit may follow */
+	uint64_t poll_until;	/* evpool__rloop() polls until then */
+	uint64_t poll_ns;	/* evpool_config_set_remote_poll(); 0: off */
+	uint64_t lone_ns;	/* moving average: a lone job's round trip */
 
 	/* stats, written by the I/O thread */
 	atomic_uint_fast64_t n_sent, n_resent, n_results, n_redelivered,
@@ -175,6 +178,12 @@ finish_slot(struct rcl *rc, struct slot *s, enum evpool__finish why,
 	s->gen++;
 	s->resend = false;
 	rc->freel[rc->nfree++] = (unsigned)(s - rc->slots);
+	if (rc->live == 1 && s->t0) {
+		uint64_t ns = evpool__now_ns() - s->t0;
+
+		rc->lone_ns = rc->lone_ns ? rc->lone_ns - rc->lone_ns / 8 + ns / 8
+					  : ns;
+	}
 	rc->live--;
 	atomic_fetch_sub(&rc->inflight, 1);
 	/* The last job's callback often submits the next one at once (a
@@ -575,13 +584,21 @@ intake(struct rcl *rc)
 		rc->pend_n--;
 		pthread_mutex_unlock(&rc->mu);
 
-		rc->poll_until = 0;	/* its answer is a Redis round trip away */
+		/* Its answer is a Redis round trip away: poll for it only if
+		 * asked to (evpool_config_set_remote_poll()), for a lone job
+		 * whose kind has come back within the budget. */
+		rc->poll_until = 0;
+		if (rc->poll_ns && !rc->live && rc->lone_ns <= rc->poll_ns)
+			rc->poll_until = now + (rc->lone_ns && 2 * rc->lone_ns < rc->poll_ns
+							? 2 * rc->lone_ns
+							: rc->poll_ns);
 		i = rc->freel[--rc->nfree];
 		s = &rc->slots[i];
 		s->job = job;
 		s->state = S_UNSENT;
 		s->resend = false;
 		s->eid[0] = 0;
+		s->t0 = now;
 		rc->live++;
 		x = EVPOOL__EXT(job);
 		s->deadline_ns = x->timeout_ms
@@ -768,6 +785,7 @@ rc_worker_start(struct evpool__worker *w)
 	rc->w = w;
 	rc->rp = rp;
 	rc->cap = pool->cfg.remote.max_inflight;
+	rc->poll_ns = (uint64_t)pool->cfg.remote.poll_us * 1000u;
 	random_id(rc->cid);
 	snprintf(rc->reply_key, sizeof(rc->reply_key), "evpool:{%s}:r:%s",
 		 pool->cfg.remote.queue, rc->cid);

@@ -413,6 +413,19 @@ evpool_config_set_remote_reconnect(struct evpool_config *cfg,
 	return 0;
 }
 
+int
+evpool_config_set_remote_poll(struct evpool_config *cfg, unsigned max_us)
+{
+	if (!cfg)
+		return evpool__err(-EINVAL, "evpool_config_set_remote_poll: NULL config");
+	if (max_us > EVPOOL__RPOLL_MAX_US)
+		return evpool__err(-EINVAL,
+				   "evpool_config_set_remote_poll: %u us is over the %u us maximum",
+				   max_us, EVPOOL__RPOLL_MAX_US);
+	cfg->remote.poll_us = max_us;
+	return 0;
+}
+
 #ifndef HAVE_HIREDIS
 const struct evpool__mode_ops *const evpool__remote_ops = NULL;
 
