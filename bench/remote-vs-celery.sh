@@ -9,7 +9,8 @@
 # only the one-at-a-time round trips.  The round trips also run "floor"
 # (bench/peers/redis-floor.c, built here when hiredis' headers are there):
 # two bare processes and the same Redis, no pool, no loop, no job — the
-# least any job system on Redis Streams pays.
+# least any job system on Redis Streams pays.  And "remote-poll": remote
+# mode with evpool_config_set_remote_poll() at POLL_US (default 500).
 #
 #   bench/remote-vs-celery.sh [N] [ROUNDS]       (run from the build dir)
 set -u
@@ -30,6 +31,8 @@ i=0; while [ ! -S "$sock" ] && [ $i -lt 300 ]; do sleep 0.02; i=$((i + 1)); done
 export BENCH_REDIS="redis+socket://$sock"
 rqurl="unix://$sock"
 floor=""
+pollsys=""
+case " $systems " in *" remote "*) pollsys=remote-poll ;; esac
 if ${CC:-cc} -O2 -o "$dir/redis-floor" "$src/peers/redis-floor.c" -lhiredis 2>"$dir/floor.log"; then
 	floor=floor
 else
@@ -44,11 +47,13 @@ run() {
 	nn=$n
 	[ -n "$ser" ] && nn=$((n / 5))
 	case $kind in
-	remote)
+	remote|remote-poll)
+		pus=0
+		[ "$kind" = remote-poll ] && pus=${POLL_US:-500}
 		"$demo" worker --redis "unix://$sock" --queue bench --concurrency "$w" &
 		wp=$!
 		sleep 0.5
-		out=$("$demo" submit --redis "unix://$sock" --queue bench --jobs "$nn" --sleep-ms "$ms" $ser | head -1)
+		out=$("$demo" submit --redis "unix://$sock" --queue bench --jobs "$nn" --sleep-ms "$ms" --poll-us "$pus" $ser | head -1)
 		;;
 	celery)
 		(cd "$src/peers" && exec $py -m celery -A celery_app worker -Q bench \
@@ -85,7 +90,7 @@ for r in $(seq "$rounds"); do
 			done
 		done
 	done
-	for kind in $systems $floor; do	# round trips: N/5 jobs, one at a time
+	for kind in $systems $pollsys $floor; do	# round trips: N/5 jobs, one at a time
 		run "$kind" 1 0 --serial | tee -a "$results"
 	done
 done
@@ -132,7 +137,7 @@ sp50() {
 	sed 's/.*p50_ms=\([0-9.]*\).*/\1/' | median
 }
 cp50=$(sp50 celery)
-for kind in $systems $floor; do
+for kind in $systems $pollsys $floor; do
 	grep "^$kind workers=1 sleep_ms=0 serial " "$results" > "$dir/serial"
 	[ -s "$dir/serial" ] || continue
 	p50=$(sp50 "$kind")
