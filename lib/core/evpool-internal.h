@@ -849,6 +849,9 @@ struct evpool {
 	void *mode_data;
 
 	/* Read by every submit; the locks come after the counters. */
+	/** ops->submit_direct, here beside what every submit reads. */
+	bool (*submit_direct)(struct evpool *pool, struct evpool_queue *q,
+			      struct evpool_job *job);
 	struct evpool__mailbox *mailboxes;
 	struct evpool__mailbox *detached;
 	_Atomic(struct evpool__mailbox *) mb_cache;

@@ -235,6 +235,8 @@ evpool_new(struct evpool **poolp, struct event_base *base,
 		return r;
 	}
 	pool->ops = mode_ops(pool->cfg.mode);
+	if (pool->ops)
+		pool->submit_direct = pool->ops->submit_direct;
 	if (!pool->ops) {
 		bool remote = pool->cfg.mode == EVPOOL_MODE_REMOTE;
 
@@ -469,8 +471,8 @@ submit_commit(struct evpool *pool, struct evpool_queue *q,
 	if (jobp)
 		evpool__job_ref_handle(job);
 
-	if (evpool__unlikely(pool->ops->submit_direct != NULL) &&
-	    pool->ops->submit_direct(pool, q, job)) {
+	if (evpool__unlikely(pool->submit_direct != NULL) &&
+	    pool->submit_direct(pool, q, job)) {
 		if (jobp)
 			*jobp = job;
 		return 0;
