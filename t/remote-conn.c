@@ -162,7 +162,7 @@ main(void)
 	ok(evpool__rurl_parse(sa.sun_path, &url) == 0 && url.port == 0,
 	   "a bare socket path is a unix URL");
 
-	base = evpool__rbase_new();
+	base = event_base_new();
 	if (!base || evpool__rpair_init(&pair, &url, base, NULL, on_up,
 					on_down) < 0)
 		bail("rpair_init");

@@ -800,7 +800,7 @@ rc_worker_start(struct evpool__worker *w)
 	for (unsigned i = 0; i < rc->cap; i++)
 		rc->freel[i] = rc->cap - 1 - i;
 	rc->nfree = rc->cap;
-	rc->base = evpool__rbase_new();
+	rc->base = event_base_new();
 	if (!rc->base)
 		goto fail;
 	rc->wake_ev = event_new(rc->base, rc->poke.rfd, EV_READ | EV_PERSIST,

@@ -11,8 +11,10 @@
  * reconnect with evpool__rbackoff_ms() and count the time they have been
  * without Redis.  Commands on the hot path are written when the callback
  * that queued them returns (evpool__rpair_flush()), not one loop turn
- * later as hiredis' adapter does, on a base whose epoll changelist makes
- * hiredis' add-then-remove of its write event free.  TLS (rediss://)
+ * later as hiredis' adapter does.  (Not with epoll's changelist, which
+ * would also fold hiredis' add and remove of the write event: its
+ * deferred epoll_ctl() can land on a closed descriptor's number that
+ * another thread of the host has reused.)  TLS (rediss://)
  * is refused: Debian 12's hiredis 0.14.1 has no TLS (hiredis_ssl came
  * with hiredis 1.0).  Passwords are taken from the URL as they are (no
  * percent decoding).
@@ -378,20 +380,6 @@ on_reconnect(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	atomic_fetch_add_explicit(&p->reconnects, 1, memory_order_relaxed);
 	evpool__rpair_connect(p);
-}
-
-struct event_base *
-evpool__rbase_new(void)
-{
-	struct event_config *cfg = event_config_new();
-	struct event_base *base;
-
-	if (!cfg)
-		return NULL;
-	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
-	base = event_base_new_with_config(cfg);
-	event_config_free(cfg);
-	return base;
 }
 
 void

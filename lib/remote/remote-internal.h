@@ -174,11 +174,6 @@ struct evpool__rpair {
 	atomic_uint_fast64_t reconnects;
 };
 
-/** A new event_base for a thread of remote mode's own (the client's I/O
- *  thread, the worker's loop): epoll's changelist on, so that hiredis
- *  adding and removing its write event around an evpool__rpair_flush()
- *  costs no system call.  @return it, or NULL (out of memory). */
-EVPOOL__INTERNAL struct event_base *evpool__rbase_new(void);
 /** Run @p base until loopbreak/loopexit or it has no events.  While the
  *  clock is before *@p poll_until (the owner sets and clears it from its
  *  callbacks) the loop polls instead of sleeping: an answer expected

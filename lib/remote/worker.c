@@ -842,7 +842,7 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	wk->ahead = wk->conc * 4 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 4;
 
 	r = -ENOMEM;
-	wk->base = evpool__rbase_new();
+	wk->base = event_base_new();
 	if (!wk->base)
 		goto out;
 	/* The process pool first: its fork server sees the program as it is
