@@ -72,6 +72,7 @@ start_server() {
 	# the background child truncates the file only when it runs: remove
 	# it first, so that a reused NAME never shows the last server's line
 	rm -f "$TMP/$name.err"
+	SERR=$TMP/$name.err
 	$WRAP "$SERVER" --port 0 "$@" 2>"$TMP/$name.err" &
 	SPID=$!
 	PIDS+=("$SPID")
@@ -90,10 +91,19 @@ start_server() {
 }
 
 # stop_server: SIGTERM and the exit status (124, after a SIGKILL, if it still
-# runs after STOP_TRIES polls).  wait_server: the same without the SIGTERM.
+# runs after STOP_TRIES polls); when it is not 0, the end of the server's
+# stderr as diagnostics (a sanitizer's report says why).  wait_server: the
+# same without the SIGTERM.
 stop_server() {
+	local rc
 	kill -TERM "$SPID" 2>/dev/null
 	wait_server
+	rc=$?
+	if [ "$rc" != 0 ] && [ -n "${SERR:-}" ] && [ -s "$SERR" ]; then
+		echo "# the server exited $rc; the end of its stderr:"
+		tail -n 40 "$SERR" | sed 's/^/#   /'
+	fi
+	return "$rc"
 }
 wait_server() {
 	local i
