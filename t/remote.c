@@ -209,6 +209,24 @@ thread_sleeps(bool rio)
 	return sum;
 }
 
+/* The sleeps of process @p pid's main thread (a worker's loop), or -1. */
+static long
+proc_sleeps(pid_t pid)
+{
+	char path[64], line[128];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 /* Run a chain of @p n jobs on @p pool; @return how many ran once. */
 static unsigned
 run_chain(struct evpool *pool, unsigned n)
@@ -321,7 +339,7 @@ main(void)
 					       : tap_slowdown();
 	if (slow < 1)
 		slow = 1;
-	plan(56);
+	plan(58);
 	tap_watchdog(240, "t/remote");
 	if (evpool_jobs_register() < 0)
 		bail("evpool_jobs_register: %s", evpool_errmsg());
@@ -602,6 +620,37 @@ main(void)
 		   R.calls[3] == 0 && count_status(3, -ETIMEDOUT) == 3,
 		   "...no worker: the three accepted time out one after the other, once each");
 		evpool_free(bp);
+	}
+
+	/* ---- a worker that polls (--poll-us) instead of sleeping ---- */
+	{
+		long s0, s_poll, s_sleep;
+		pid_t wp;
+
+		n = 300;
+		wp = rt_worker_start("--poll-us", "10000");
+		rt_workers_wait(1);
+		run_chain(pool, 20);
+		s0 = proc_sleeps(wp);
+		once = run_chain(pool, n);
+		s_poll = proc_sleeps(wp) - s0;
+		ok(once == n && count_right(n) == n,
+		   "a worker with --poll-us 10000: a chain of %u jobs, each once and right",
+		   n);
+		rt_worker_kill(wp);
+		wp = rt_worker_start(NULL, NULL);
+		rt_workers_wait(1);
+		run_chain(pool, 20);
+		s0 = proc_sleeps(wp);
+		run_chain(pool, n);
+		s_sleep = proc_sleeps(wp) - s0;
+		rt_worker_kill(wp);
+		if (slow < 10)
+			ok(s0 >= 0 && s_sleep >= (long)n && s_poll < s_sleep / 4,
+			   "...its loop slept %ld times for them (%ld without --poll-us)",
+			   s_poll, s_sleep);
+		else
+			skip(1, "valgrind: gaps between jobs over the 10 ms budget");
 	}
 
 	/* ---- worker lost: delivered max_deliveries times, no answer ---- */

@@ -31,7 +31,7 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: %s --redis URL %s %s\n"
 		"       [--concurrency N] [--visibility-ms MS] [--max-deliveries N]\n"
-		"       [--max-input BYTES] [--grace-ms MS]\n",
+		"       [--max-input BYTES] [--grace-ms MS] [--poll-us US]\n",
 		prog_name, queue_optional ? "[--queue NAME]" : "--queue NAME",
 		jobs_optional ? "[--jobs LIB.so ...]" : "--jobs LIB.so [--jobs ...]");
 }
@@ -95,11 +95,12 @@ worker_cli_main(int argc, char **argv, const char *prog,
 		{ "max-deliveries", required_argument, NULL, 'd' },
 		{ "max-input", required_argument, NULL, 'm' },
 		{ "grace-ms", required_argument, NULL, 'g' },
+		{ "poll-us", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *url = NULL, *queue = default_queue;
-	unsigned conc = 0, vis = 30000, deliv = 3;
+	unsigned conc = 0, vis = 30000, deliv = 3, poll = 0;
 	long max_input = 16L << 20;
 	int grace = 30000, njobs = 0, c, r;
 	bool bad = false;
@@ -110,7 +111,7 @@ worker_cli_main(int argc, char **argv, const char *prog,
 	queue_optional = default_queue != NULL;
 	jobs_optional = builtin;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:q:c:j:v:d:m:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:q:c:j:v:d:m:g:p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': url = optarg; break;
 		case 'q': queue = optarg; break;
@@ -119,6 +120,7 @@ worker_cli_main(int argc, char **argv, const char *prog,
 		case 'd': deliv = (unsigned)num("--max-deliveries", optarg, 1, 1000, &bad); break;
 		case 'm': max_input = num("--max-input", optarg, 1, 512L << 20, &bad); break;
 		case 'g': grace = (int)num("--grace-ms", optarg, -1, 86400000, &bad); break;
+		case 'p': poll = (unsigned)num("--poll-us", optarg, 0, 10000, &bad); break;
 		case 'j':
 			if (load_jobs(optarg))
 				return 1;
@@ -141,7 +143,8 @@ worker_cli_main(int argc, char **argv, const char *prog,
 	if (!cfg || evpool_config_set_remote(cfg, url, queue) < 0 ||
 	    evpool_config_set_workers(cfg, 0, conc) < 0 ||
 	    evpool_config_set_remote_redelivery(cfg, vis, deliv) < 0 ||
-	    evpool_config_set_remote_limits(cfg, (size_t)max_input, 1024) < 0) {
+	    evpool_config_set_remote_limits(cfg, (size_t)max_input, 1024) < 0 ||
+	    evpool_config_set_remote_poll(cfg, poll) < 0) {
 		fprintf(stderr, "%s: %s\n", prog_name, evpool_errmsg());
 		evpool_config_free(cfg);
 		return 2;

@@ -143,16 +143,20 @@ EVPOOL_API int evpool_config_set_remote_reconnect(struct evpool_config *cfg,
 						  unsigned give_up_ms);
 
 /**
- * Client side: trade a CPU for the round trip of jobs submitted one at a
- * time.  While a single job is in flight on an I/O thread, the thread
- * polls for its result for up to @p max_us microseconds instead of
+ * Trade a CPU for the round trip of jobs submitted one at a time.
+ * Client side: while a single job is in flight on an I/O thread, the
+ * thread polls for its result for up to @p max_us microseconds instead of
  * sleeping (the wake-up of a sleeping thread costs 10-30 us on a VM, and a
  * round trip has several).  It polls only while jobs have come back within
  * @p max_us (a moving average of lone round trips, polling up to twice
  * that), never with two or more jobs in flight, and never when idle: the
- * cost is one CPU busy for at most @p max_us per lone job.  Default 0
- * (off: the thread sleeps); 0..10000.  On the 2-CPU VM of docs/remote.md,
- * 500 took the lone round trip's p50 down by about a quarter.
+ * cost is one CPU busy for at most @p max_us per lone job.  Worker side
+ * (evpool_worker_run(), evpool-worker --poll-us): the worker's loop polls
+ * for up to @p max_us after handing a job to its processes and after its
+ * last job (for the next one), instead of sleeping.  Default 0
+ * (off: the threads sleep); 0..10000.  On the 2-CPU VM of docs/remote.md,
+ * 500 on the client took the lone round trip's p50 down by about a
+ * quarter.
  * @return 0 or -EINVAL.
  */
 EVPOOL_API int evpool_config_set_remote_poll(struct evpool_config *cfg,

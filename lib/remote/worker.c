@@ -15,7 +15,9 @@
  * the loop's turn (a zero timer) and cover every job answered in it: one
  * of each per batch, not per job.  While a job that has been short (under
  * 50 us, hand-off to answer) runs, the loop polls instead of sleeping
- * (evpool__rloop()), so that its answer costs no wake-up.  A wjob lives until
+ * (evpool__rloop()), so that its answer costs no wake-up; and with
+ * evpool_config_set_remote_poll() it polls up to that budget after each
+ * hand-off and after its last job (for the next one).  A wjob lives until
  * Redis has answered the XDEL; if the connection drops first, its answer
  * is sent again after the reconnect.  The worker holds (reads ahead) as
  * many entries as keep about 10 ms of work waiting in the process pool's
@@ -87,6 +89,7 @@ struct wk {
 	unsigned ahead_min, ahead_max;
 	uint64_t lat_ns;	/* moving average: submit to done, locally */
 	uint64_t poll_until;	/* evpool__rloop() polls until then */
+	uint64_t poll_ns;	/* evpool_config_set_remote_poll(); 0: off */
 	unsigned running;	/* wjobs not answered yet (wk->held) */
 	struct wjob *held;
 	unsigned answering;	/* answers sent, XDEL not confirmed */
@@ -140,8 +143,12 @@ unhold(struct wk *wk, struct wjob *wj)
 	if (wj->hnext)
 		wj->hnext->hprev = wj->hprev;
 	wj->hprev = wj->hnext = NULL;
+	/* Nothing left to run: sleep, or (evpool_config_set_remote_poll())
+	 * poll for the next job a while. */
 	if (!--wk->running)
-		wk->poll_until = 0;
+		wk->poll_until = wk->poll_ns && !wk->stopping
+					 ? evpool__now_ns() + wk->poll_ns
+					 : 0;
 }
 
 /*
@@ -545,6 +552,10 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 	if (r == 0 && wk->lat_ns <= POLL_MAX_NS / 2 &&
 	    wj->t0 + 2 * wk->lat_ns > wk->poll_until)
 		wk->poll_until = wj->t0 + 2 * wk->lat_ns;
+	/* evpool_config_set_remote_poll(): up to that budget, whatever the
+	 * job's usual time */
+	if (r == 0 && wj->t0 + wk->poll_ns > wk->poll_until)
+		wk->poll_until = wj->t0 + wk->poll_ns;
 	free(tin);
 	if (r < 0)
 		answer(wj, r, evpool_errmsg(), strlen(evpool_errmsg()) + 1);
@@ -840,6 +851,7 @@ evpool_worker_run(const struct evpool_config *cfg, int grace_ms)
 	wk->ahead_min = wk->conc * 2 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 2;
 	wk->ahead_max = wk->conc * 32 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 32;
 	wk->ahead = wk->conc * 4 > AHEAD_MAX ? AHEAD_MAX : wk->conc * 4;
+	wk->poll_ns = (uint64_t)cfg->remote.poll_us * 1000u;
 
 	r = -ENOMEM;
 	wk->base = event_base_new();
