@@ -464,8 +464,12 @@ main(void)
 		sl0 = thread_sleeps(true) - sl0;
 		ok(once == n && count_right(n) == n,
 		   "with polling on, a chain of %u jobs: each once and right", n);
+		/* (a sanitizer makes round trips slow and uneven: the poll,
+		 * up to twice their moving average, ends before more of
+		 * them; there it has to save a quarter of the sleeps) */
 		if (slow < 10)
-			ok(sl >= (long)n && sl0 < sl / 4,
+			ok(sl >= (long)n &&
+			   sl0 < (slow > 1 ? sl * 3 / 4 : sl / 4),
 			   "...the I/O threads slept %ld times for %u lone jobs (%ld without polling)",
 			   sl0, n, sl);
 		else

@@ -18,8 +18,10 @@
  *  takes the job it is given and then keeps popping jobs from the queue
  *  itself, as long as fewer than max_inflight are in Redis, handing each to
  *  the dispatcher's I/O thread; it sleeps on the queue's condition variable
- *  like an idle worker (so a submit wakes it) and returns when nothing is in
- *  flight.  The I/O thread owns two hiredis async connections on a private
+ *  like an idle worker (so a submit wakes it) and returns 100 ms after
+ *  nothing is in flight.  Meanwhile a submit into an empty queue hands its
+ *  job to the I/O thread itself (ops->submit_direct), one thread hop less.
+ *  The I/O thread owns two hiredis async connections on a private
  *  event_base (one for commands, one for the blocking XREAD of the reply
  *  stream: a blocked command would hold back the commands behind it), sends
  *  XADDs, reads results, and finishes jobs through the core's finish race,
