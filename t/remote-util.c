@@ -7,6 +7,7 @@
 
 #include <evpool.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 char rt_dir[256], rt_sock[300], rt_url[400];
 pid_t rt_redis_pid;
@@ -22,6 +26,12 @@ static char logf[320];
 static pid_t workers[32];
 static unsigned nworkers;
 
+/*
+ * Start a child (redis-server, a worker).  Its output goes to
+ * rt_dir/children.log, not to our stdout: a child left running after a
+ * bail() (which skips atexit) would otherwise hold the harness's pipe open
+ * and hang `make check`.  On Linux it also dies with us.
+ */
 static pid_t
 spawn(char *const argv[])
 {
@@ -30,6 +40,18 @@ spawn(char *const argv[])
 	if (pid < 0)
 		sysbail("fork");
 	if (pid == 0) {
+		char path[360];
+		int fd;
+
+#ifdef __linux__
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+		snprintf(path, sizeof(path), "%s/children.log", rt_dir);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
 		execvp(argv[0], argv);
 		_exit(127);
 	}
