@@ -169,13 +169,31 @@ on_chain(struct evpool_job *job, void *arg)
 		chain_submit(chain.next++);
 }
 
+/* The sleeps (voluntary context switches) in a /proc .../status file, or
+ * -1. */
+static long
+status_sleeps(const char *path)
+{
+	char line[128];
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 /* The sleeps (voluntary context switches) of this process' remote I/O
  * threads ("/rio") if @p rio, else of its other threads but the calling
  * one: the dispatchers. */
 static long
 thread_sleeps(bool rio)
 {
-	char path[64], line[128], comm[32];
+	char path[64], comm[32];
 	long sum = 0, me = (long)getpid(), v;
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -198,12 +216,8 @@ thread_sleeps(bool rio)
 		if (!strstr(comm, "/rio") != !rio)
 			continue;
 		snprintf(path, sizeof(path), "/proc/self/task/%ld/status", tid);
-		if (!(f = fopen(path, "r")))
-			continue;
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-				sum += v;
-		fclose(f);
+		if ((v = status_sleeps(path)) > 0)
+			sum += v;
 	}
 	closedir(d);
 	return sum;
@@ -213,18 +227,10 @@ thread_sleeps(bool rio)
 static long
 proc_sleeps(pid_t pid)
 {
-	char path[64], line[128];
-	long v = -1;
-	FILE *f;
+	char path[64];
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", (long)pid);
-	if (!(f = fopen(path, "r")))
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-			break;
-	fclose(f);
-	return v;
+	return status_sleeps(path);
 }
 
 /* Run a chain of @p n jobs on @p pool; @return how many ran once. */

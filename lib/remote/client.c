@@ -178,18 +178,19 @@ finish_slot(struct rcl *rc, struct slot *s, enum evpool__finish why,
 	s->gen++;
 	s->resend = false;
 	rc->freel[rc->nfree++] = (unsigned)(s - rc->slots);
-	if (rc->live == 1 && s->t0) {
-		uint64_t ns = evpool__now_ns() - s->t0;
+	if (rc->live == 1) {
+		uint64_t now = evpool__now_ns(), ns = now - s->t0;
 
-		rc->lone_ns = rc->lone_ns ? rc->lone_ns - rc->lone_ns / 8 + ns / 8
-					  : ns;
+		if (s->t0)
+			rc->lone_ns = rc->lone_ns ? rc->lone_ns - rc->lone_ns / 8 + ns / 8
+						  : ns;
+		/* The last job's callback often submits the next one at
+		 * once (a loop waiting for a result to go on): poll for it
+		 * a while. */
+		rc->poll_until = now + IDLE_POLL_NS;
 	}
 	rc->live--;
 	atomic_fetch_sub(&rc->inflight, 1);
-	/* The last job's callback often submits the next one at once (a
-	 * loop waiting for a result to go on): poll for it a while. */
-	if (!rc->live)
-		rc->poll_until = evpool__now_ns() + IDLE_POLL_NS;
 }
 
 /* After slots were freed: the dispatcher may wait for room for queued
@@ -729,10 +730,7 @@ io_main(void *arg)
 static void
 rcl_free(struct rcl *rc)
 {
-	if (rc->pair.recon_ev)
-		event_free(rc->pair.recon_ev);
-	if (rc->pair.flush_ev)
-		event_free(rc->pair.flush_ev);
+	evpool__rpair_close(&rc->pair);	/* what of it is left */
 	if (rc->wake_ev)
 		event_free(rc->wake_ev);
 	if (rc->tick_ev)

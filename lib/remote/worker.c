@@ -547,15 +547,17 @@ start_entry(struct wk *wk, const redisReply *e, unsigned deliveries,
 		spec.emit = on_local_emit;	/* the client wants them */
 	wj->t0 = evpool__now_ns();
 	r = evpool_submit_job(wk->pool, &spec, NULL);
-	/* Poll for the answer of a job that has been short (see
-	 * evpool__rloop()): up to twice its usual time, hand-off to answer. */
-	if (r == 0 && wk->lat_ns <= POLL_MAX_NS / 2 &&
-	    wj->t0 + 2 * wk->lat_ns > wk->poll_until)
-		wk->poll_until = wj->t0 + 2 * wk->lat_ns;
-	/* evpool_config_set_remote_poll(): up to that budget, whatever the
-	 * job's usual time */
-	if (r == 0 && wj->t0 + wk->poll_ns > wk->poll_until)
-		wk->poll_until = wj->t0 + wk->poll_ns;
+	/* Poll for its answer (see evpool__rloop()): up to twice its usual
+	 * time, hand-off to answer, for a job that has been short; up to
+	 * evpool_config_set_remote_poll()'s budget, if more, for any. */
+	if (r == 0) {
+		uint64_t span = wk->lat_ns <= POLL_MAX_NS / 2 ? 2 * wk->lat_ns : 0;
+
+		if (wk->poll_ns > span)
+			span = wk->poll_ns;
+		if (wj->t0 + span > wk->poll_until)
+			wk->poll_until = wj->t0 + span;
+	}
 	free(tin);
 	if (r < 0)
 		answer(wj, r, evpool_errmsg(), strlen(evpool_errmsg()) + 1);
